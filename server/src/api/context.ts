@@ -1,0 +1,18 @@
+import { createContextKey, type HandlerContext } from "@connectrpc/connect";
+import type { Kysely } from "kysely";
+import type { Database } from "../db/schema.js";
+import type { MediaLoader } from "../media/media-loader.js";
+
+/** Who is calling, as recorded in events. Authentication sets it; until then every caller is "anonymous". */
+export const callerKey = createContextKey<string>("anonymous", { description: "caller name for audit events" });
+
+export const callerOf = (ctx: HandlerContext) => ctx.values.get(callerKey);
+
+/** What the service implementations need; built once at start-up. */
+export interface ServiceDeps {
+  readonly db: Kysely<Database>;
+  readonly mediaLoader: MediaLoader;
+  readonly storeNames: ReadonlySet<string>;
+  readonly gracePeriodSeconds: number;
+  readonly pendingTtlSeconds: number;
+}

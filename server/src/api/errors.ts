@@ -1,0 +1,47 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+
+// Every error a caller can see is built here. Messages say what to do next;
+// none carries SQL, stack traces or internal names.
+
+export const invalidArgument = (field: string, problem: string) =>
+  new ConnectError(`${field}: ${problem}`, Code.InvalidArgument);
+
+export const mediaNotFound = (id: string) =>
+  new ConnectError(`media ${id} not found (never registered, or already deleted)`, Code.NotFound);
+
+export const mediaBeingDeleted = (id: string, state: string) =>
+  new ConnectError(
+    `media ${id} is ${state === "FAILED" ? "marked FAILED after failed deletion attempts" : "being deleted"}; ` +
+      "it can no longer be linked: store the file again under a new key and register that",
+    Code.FailedPrecondition,
+  );
+
+export const mediaConflict = (store: string, key: string, id: string, field: string) =>
+  new ConnectError(
+    `media ${id} is already registered at ${store}/${key} with a different ${field}; ` +
+      "use a new key for a different file, or repeat the original request",
+    Code.AlreadyExists,
+  );
+
+export const databaseUnavailable = () =>
+  new ConnectError("the database is unavailable; retry with backoff", Code.Unavailable);
+
+export const deadlineExceeded = () => new ConnectError("the deadline expired", Code.DeadlineExceeded);
+
+export const internalError = (requestId: string) =>
+  new ConnectError(`internal error; the service logged it as request ${requestId}`, Code.Internal);
+
+const CONNECTION_ERROR_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENOTFOUND"]);
+// SQLSTATE classes and codes that mean "the database is not there right now".
+const UNAVAILABLE_SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300"]);
+
+/** True for errors that mean the database could not be reached, as opposed to a bug. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && (CONNECTION_ERROR_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code))) return true;
+  if (typeof code === "string" && code.startsWith("08")) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(
+    error.message,
+  );
+}

@@ -1,0 +1,122 @@
+import { create, type DescMethod, type DescService, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { ConnectError, createContextValues, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
+import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+
+/** A service descriptor and its (guarded) implementation, as served on both ports. */
+export interface ServiceBinding {
+  readonly service: DescService;
+  // biome-ignore lint/suspicious/noExplicitAny: implementations are checked where bindings are built
+  readonly impl: any;
+}
+
+type UnaryHandler = (request: unknown, ctx: HandlerContext) => Promise<unknown>;
+
+function metadataToHeaders(metadata: grpc.Metadata): Headers {
+  const headers = new Headers();
+  for (const [key, value] of Object.entries(metadata.getMap())) {
+    if (typeof value === "string") headers.append(key, value);
+  }
+  return headers;
+}
+
+function remainingMs(deadline: grpc.Deadline): number | undefined {
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
+}
+
+/** A grpc-js method definition that (de)serialises with protobuf-es. */
+function methodDefinition(service: DescService, method: DescMethod): grpc.MethodDefinition<unknown, unknown> {
+  return {
+    path: `/${service.typeName}/${method.name}`,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message) => Buffer.from(toBinary(method.input, message as never)),
+    requestDeserialize: (bytes) => fromBinary(method.input, bytes),
+    responseSerialize: (message) => Buffer.from(toBinary(method.output, message as never)),
+    responseDeserialize: (bytes) => fromBinary(method.output, bytes),
+  };
+}
+
+/**
+ * Adapts a Connect service implementation to grpc-js: the same handler objects
+ * answer on both ports, with a HandlerContext carrying the deadline, the
+ * cancellation signal and the request metadata. Connect codes are gRPC codes.
+ */
+function addService(server: grpc.Server, binding: ServiceBinding): void {
+  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  const handlers: grpc.UntypedServiceImplementation = {};
+  for (const method of binding.service.methods) {
+    if (method.methodKind !== "unary") throw new Error(`${method.name}: only unary methods are served`);
+    definition[method.name] = methodDefinition(binding.service, method);
+    const impl = binding.impl[method.localName] as UnaryHandler;
+    handlers[method.name] = (
+      call: grpc.ServerUnaryCall<unknown, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) => {
+      const cancelled = new AbortController();
+      call.on("cancelled", () => cancelled.abort());
+      const ctx = createHandlerContext({
+        service: binding.service,
+        method,
+        protocolName: "grpc",
+        requestMethod: "POST",
+        url: definition[method.name]?.path ?? "",
+        timeoutMs: remainingMs(call.getDeadline()),
+        requestSignal: cancelled.signal,
+        requestHeader: metadataToHeaders(call.metadata),
+        contextValues: createContextValues(),
+      });
+      impl(call.request, ctx)
+        .then(
+          (response) => callback(null, create(method.output, response as never)),
+          (error: unknown) => {
+            const connectError = ConnectError.from(error);
+            callback({ code: connectError.code as number, details: connectError.rawMessage });
+          },
+        )
+        .finally(() => ctx.abort());
+    };
+  }
+  server.addService(definition as grpc.ServiceDefinition, handlers);
+}
+
+export interface GrpcServerOptions {
+  readonly services: readonly ServiceBinding[];
+  readonly maxMessageBytes: number;
+}
+
+export interface GrpcServer {
+  readonly server: grpc.Server;
+  readonly health: HealthImplementation;
+  /** Binds and returns the port actually used (useful with port 0). */
+  listen(host: string, port: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": options.maxMessageBytes,
+    "grpc.max_send_message_length": 4 * options.maxMessageBytes,
+  });
+  for (const binding of options.services) addService(server, binding);
+  const health = new HealthImplementation({
+    "": "SERVING",
+    ...Object.fromEntries(options.services.map((b) => [b.service.typeName, "SERVING" as const])),
+  });
+  health.addToServer(server);
+  return {
+    server,
+    health,
+    listen: (host, port) =>
+      new Promise((resolve, reject) =>
+        server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+          error ? reject(error) : resolve(bound),
+        ),
+      ),
+    close: () =>
+      new Promise((resolve) => {
+        server.tryShutdown(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,90 @@
+import { invalidArgument } from "./errors.js";
+
+// Boundary checks for every request field. Each throws INVALID_ARGUMENT naming
+// the field, before any side effect.
+
+const INT64_MAX = 2n ** 63n - 1n;
+// C0 and C1 control characters, DEL, and NUL.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+export const MAX_BATCH = 1000;
+export const MAX_KEY_BYTES = 1024;
+export const MAX_OWNER_LENGTH = 512;
+
+/** A positive int64 id, returned as the decimal string the database layer uses. */
+export function requireId(field: string, value: bigint): string {
+  if (value <= 0n || value > INT64_MAX) throw invalidArgument(field, "must be a positive media id");
+  return value.toString();
+}
+
+function requireText(field: string, value: string, max: number): string {
+  if (value === "") throw invalidArgument(field, "must not be empty");
+  if (value.length > max) throw invalidArgument(field, `must be at most ${max} characters`);
+  if (CONTROL.test(value)) throw invalidArgument(field, "must not contain control characters");
+  return value;
+}
+
+export function requireOwner(field: string, value: string): string {
+  return requireText(field, value, MAX_OWNER_LENGTH);
+}
+
+/**
+ * A key that means the same object on disk and in S3: relative, "/"-separated,
+ * with no empty, "." or ".." segments (those would alias or escape on disk).
+ */
+export function requireKey(field: string, value: string): string {
+  requireText(field, value, MAX_KEY_BYTES);
+  if (Buffer.byteLength(value, "utf8") > MAX_KEY_BYTES) {
+    throw invalidArgument(field, `must be at most ${MAX_KEY_BYTES} bytes of UTF-8`);
+  }
+  if (value.startsWith("/")) throw invalidArgument(field, 'must be relative (no leading "/")');
+  if (value.includes("\\")) throw invalidArgument(field, 'must use "/" as separator, not "\\"');
+  for (const segment of value.split("/")) {
+    if (segment === "") throw invalidArgument(field, 'must not contain empty segments ("//" or a trailing "/")');
+    if (segment === "." || segment === "..") throw invalidArgument(field, 'must not contain "." or ".." segments');
+  }
+  return value;
+}
+
+export function requireStore(field: string, value: string, known: ReadonlySet<string>): string {
+  if (value === "") throw invalidArgument(field, `must name a configured store (${[...known].join(", ")})`);
+  if (!known.has(value)) {
+    throw invalidArgument(field, `unknown store "${value.slice(0, 64)}"; configured: ${[...known].join(", ")}`);
+  }
+  return value;
+}
+
+export function optionalText(field: string, value: string, max: number): string {
+  return value === "" ? value : requireText(field, value, max);
+}
+
+export function requireSize(field: string, value: bigint): bigint {
+  if (value < 0n) throw invalidArgument(field, "must not be negative");
+  return value;
+}
+
+const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62})$/;
+
+export function requireLabels(field: string, labels: Record<string, string>): Record<string, string> {
+  const entries = Object.entries(labels);
+  if (entries.length > 32) throw invalidArgument(field, "must have at most 32 entries");
+  for (const [key, value] of entries) {
+    if (!LABEL_KEY.test(key)) {
+      throw invalidArgument(`${field}[${JSON.stringify(key.slice(0, 70))}]`, "key must be 1-63 letters, digits, _ . or -, starting with a letter or digit");
+    }
+    optionalText(`${field}[${JSON.stringify(key)}]`, value, 255);
+  }
+  return labels;
+}
+
+/** 1..MAX_BATCH ids, duplicates removed, order of first appearance kept. */
+export function requireIds(field: string, values: readonly bigint[]): string[] {
+  if (values.length === 0) throw invalidArgument(field, "must list at least one id");
+  if (values.length > MAX_BATCH) throw invalidArgument(field, `must list at most ${MAX_BATCH} ids`);
+  return [...new Set(values.map((v, i) => requireId(`${field}[${i}]`, v)))];
+}
+
+export function pageSize(field: string, value: number, fallback: number): number {
+  if (value < 0 || value > MAX_BATCH) throw invalidArgument(field, `must be from 0 to ${MAX_BATCH}`);
+  return value === 0 ? fallback : value;
+}

@@ -1,0 +1,158 @@
+import path from "node:path";
+
+/** A named place where media files live. */
+export type StoreConfig =
+  | { readonly name: string; readonly kind: "disk"; readonly root: string }
+  | {
+      readonly name: string;
+      readonly kind: "s3";
+      readonly bucket: string;
+      readonly prefix: string;
+      readonly region: string;
+      readonly endpoint: string | undefined;
+      readonly forcePathStyle: boolean;
+    };
+
+export interface Config {
+  readonly host: string;
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  /** Undefined means: start the embedded PostgreSQL under dataDir. */
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly embeddedPostgresPort: number;
+  readonly databasePoolSize: number;
+  readonly gracePeriodSeconds: number;
+  readonly pendingTtlSeconds: number;
+  readonly stores: ReadonlyMap<string, StoreConfig>;
+  readonly logLevel: "debug" | "info" | "warn" | "error" | "silent";
+}
+
+/** Raised for a bad setting; main prints the message and exits. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const DURATION_UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
+
+/** Parses "90s", "15m", "24h", "7d", "1d12h" or a bare number of seconds. */
+export function parseDurationSeconds(text: string): number | undefined {
+  const trimmed = text.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed);
+  const parts = [...trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join("") !== trimmed) return undefined;
+  return parts.reduce((sum, [, value, unit]) => sum + Number(value) * (DURATION_UNITS[unit as string] ?? 0), 0);
+}
+
+function duration(env: Env, name: string, fallback: string): number {
+  const raw = env[name] ?? fallback;
+  const seconds = parseDurationSeconds(raw);
+  if (seconds === undefined) {
+    throw new ConfigError(`${name}="${raw}" is not a duration; use forms like 30s, 15m, 24h, 7d or 1d12h`);
+  }
+  return seconds;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name}="${raw}" must be a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
+  const raw = env[name] ?? fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(`${name}="${raw}" must be one of: ${allowed.join(", ")}`);
+  }
+  return raw as T;
+}
+
+const STORE_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
+const STORES_FORM =
+  'STORES is a comma-separated list of NAME=URL, for example "default=file:./media,photos=s3://bucket/prefix?region=eu-west-1&endpoint=http://localhost:9000&forcePathStyle=true"';
+
+/** Parses one store URL: file:PATH (absolute or relative to cwd) or s3://BUCKET[/PREFIX]?options. */
+function parseStore(name: string, url: string, cwd: string): StoreConfig {
+  if (url.startsWith("file:")) {
+    const root = url.slice("file:".length).replace(/^\/\/(?=\/)/, "");
+    if (root === "") throw new ConfigError(`STORES: store "${name}" needs a folder after file:`);
+    return Object.freeze({ name, kind: "disk", root: path.resolve(cwd, root) });
+  }
+  if (url.startsWith("s3://")) {
+    const parsed = new URL(url);
+    const allowed = new Set(["region", "endpoint", "forcePathStyle"]);
+    for (const key of parsed.searchParams.keys()) {
+      if (!allowed.has(key)) {
+        throw new ConfigError(`STORES: store "${name}" has unknown option "${key}" (known: ${[...allowed].join(", ")})`);
+      }
+    }
+    const endpoint = parsed.searchParams.get("endpoint") ?? undefined;
+    if (endpoint !== undefined && !URL.canParse(endpoint)) {
+      throw new ConfigError(`STORES: store "${name}" endpoint "${endpoint}" is not a URL`);
+    }
+    const pathStyle = parsed.searchParams.get("forcePathStyle") ?? "false";
+    if (pathStyle !== "true" && pathStyle !== "false") {
+      throw new ConfigError(`STORES: store "${name}" forcePathStyle must be true or false`);
+    }
+    if (parsed.hostname === "") throw new ConfigError(`STORES: store "${name}" needs a bucket: s3://BUCKET[/PREFIX]`);
+    const prefix = decodeURIComponent(parsed.pathname.replace(/^\/+/, ""));
+    return Object.freeze({
+      name,
+      kind: "s3",
+      bucket: parsed.hostname,
+      prefix: prefix === "" || prefix.endsWith("/") ? prefix : `${prefix}/`,
+      region: parsed.searchParams.get("region") ?? "us-east-1",
+      endpoint,
+      forcePathStyle: pathStyle === "true",
+    });
+  }
+  throw new ConfigError(`STORES: store "${name}" URL "${url}" must start with file: or s3://. ${STORES_FORM}`);
+}
+
+function parseStores(raw: string | undefined, dataDir: string, cwd: string): ReadonlyMap<string, StoreConfig> {
+  const stores = new Map<string, StoreConfig>();
+  if (raw === undefined || raw.trim() === "") {
+    stores.set("default", Object.freeze({ name: "default", kind: "disk", root: path.join(dataDir, "files") }));
+    return stores;
+  }
+  for (const entry of raw.split(",")) {
+    const eq = entry.indexOf("=");
+    const name = entry.slice(0, eq).trim();
+    if (eq < 0 || !STORE_NAME.test(name)) {
+      throw new ConfigError(
+        `STORES entry "${entry.trim()}" needs a name of lowercase letters, digits, _ or - before "=". ${STORES_FORM}`,
+      );
+    }
+    if (stores.has(name)) throw new ConfigError(`STORES names "${name}" twice`);
+    stores.set(name, parseStore(name, entry.slice(eq + 1).trim(), cwd));
+  }
+  return stores;
+}
+
+/** Reads every setting once; throws ConfigError naming the variable on the first bad value. */
+export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
+  const dataDir = path.resolve(cwd, env.DATA_DIR ?? ".data");
+  const databaseUrl = env.DATABASE_URL === "" ? undefined : env.DATABASE_URL;
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError("DATABASE_URL must look like postgres://user:password@host:5432/database");
+  }
+  return Object.freeze({
+    host: env.HOST ?? "127.0.0.1",
+    grpcPort: integer(env, "GRPC_PORT", 50051, 0, 65535),
+    httpPort: integer(env, "HTTP_PORT", 8080, 0, 65535),
+    databaseUrl,
+    dataDir,
+    embeddedPostgresPort: integer(env, "EMBEDDED_POSTGRES_PORT", 54329, 1, 65535),
+    databasePoolSize: integer(env, "DATABASE_POOL_SIZE", 20, 1, 1000),
+    gracePeriodSeconds: duration(env, "GRACE_PERIOD", "7d"),
+    pendingTtlSeconds: duration(env, "PENDING_TTL", "24h"),
+    stores: parseStores(env.STORES, dataDir, cwd),
+    logLevel: oneOf(env, "LOG_LEVEL", "info", ["debug", "info", "warn", "error", "silent"] as const),
+  });
+}

@@ -1,0 +1,35 @@
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import type { Database } from "./schema.js";
+
+export interface DatabaseHandle {
+  readonly db: Kysely<Database>;
+  readonly pool: pg.Pool;
+  close(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  readonly url: string;
+  readonly poolSize: number;
+  /** Called for errors on idle connections (a restarted database, say); the pool replaces them. */
+  readonly onIdleError?: (error: Error) => void;
+}
+
+/** Opens a pool and a Kysely instance over it. Nothing connects until the first query. */
+export function connectDatabase(options: ConnectOptions): DatabaseHandle {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize,
+    // Fail fast when the database is unreachable instead of queueing forever.
+    connectionTimeoutMillis: 2000,
+    idleTimeoutMillis: 30_000,
+  });
+  pool.on("error", (error) => options.onIdleError?.(error));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    pool,
+    // Kysely's destroy ends the pool it was given.
+    close: () => db.destroy(),
+  };
+}

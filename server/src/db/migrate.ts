@@ -1,0 +1,27 @@
+import { type Kysely, type Migration, type MigrationProvider, Migrator } from "kysely";
+import * as initial from "./migrations/0001_initial.js";
+
+/** Every migration, in order. Listed statically so bundling and tsx need no directory scan. */
+const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  "0001_initial": initial,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) };
+
+/** Names of the migrations this build knows, in order; /readyz compares them with the database. */
+export const KNOWN_MIGRATIONS = Object.keys(MIGRATIONS);
+
+/**
+ * Applies pending migrations. Kysely holds an advisory lock meanwhile, so many
+ * replicas starting at once apply each migration exactly once.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: migrations run before any table type applies
+export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "unknown";
+    throw new Error(`database migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+}

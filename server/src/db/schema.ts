@@ -1,0 +1,61 @@
+import type { ColumnType, Generated, Insertable, Selectable } from "kysely";
+
+/** Lifecycle state as stored; mirrors media.v1.MediaState. */
+export type MediaStateName = "PENDING" | "LINKED" | "ORPHANED" | "DELETING" | "FAILED";
+
+/** int8 columns: pg returns strings, and we accept bigint on the way in. */
+type Int8 = ColumnType<string, string | bigint | number, string | bigint | number>;
+type GeneratedInt8 = ColumnType<string, string | bigint | number | undefined, string | bigint | number>;
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type GeneratedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+
+export interface MediaTable {
+  id: GeneratedInt8;
+  store: string;
+  key: string;
+  content_type: Generated<string>;
+  size_bytes: GeneratedInt8;
+  labels: ColumnType<Record<string, string>, string, string>;
+  state: Generated<MediaStateName>;
+  reference_count: Generated<number>;
+  create_time: GeneratedTimestamp;
+  update_time: GeneratedTimestamp;
+  orphan_time: Timestamp | null;
+  delete_time: Timestamp | null;
+  hold_reason: string | null;
+  claim_token: string | null;
+  claim_time: Timestamp | null;
+  delete_attempts: Generated<number>;
+  last_error: string | null;
+}
+
+export interface MediaReferenceTable {
+  media_id: Int8;
+  owner: string;
+  create_time: GeneratedTimestamp;
+}
+
+/** Event types as stored; mirrors media.v1.MediaEventType. */
+export type MediaEventTypeName = "CREATED" | "LINKED" | "UNLINKED" | "CLAIMED" | "DELETED" | "DELETE_FAILED";
+
+export interface MediaEventTable {
+  id: GeneratedInt8;
+  media_id: Int8;
+  type: MediaEventTypeName;
+  from_state: MediaStateName | null;
+  to_state: MediaStateName | null;
+  owner: string | null;
+  actor: string;
+  reason: Generated<string>;
+  create_time: GeneratedTimestamp;
+}
+
+export interface Database {
+  media: MediaTable;
+  media_references: MediaReferenceTable;
+  media_events: MediaEventTable;
+}
+
+export type MediaRow = Selectable<MediaTable>;
+export type NewMedia = Insertable<MediaTable>;
+export type MediaEventRow = Selectable<MediaEventTable>;

@@ -1,0 +1,69 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { type MediaEvent, MediaEventSchema, MediaEventType } from "@media/proto/media/v1/admin_service_pb";
+import { type Media, MediaSchema, MediaState } from "@media/proto/media/v1/media_pb";
+import type { MediaEventRow, MediaEventTypeName, MediaRow, MediaStateName } from "../db/schema.js";
+
+// The one place where database rows become API messages and back.
+
+const STATE_TO_PROTO: Record<MediaStateName, MediaState> = {
+  PENDING: MediaState.PENDING,
+  LINKED: MediaState.LINKED,
+  ORPHANED: MediaState.ORPHANED,
+  DELETING: MediaState.DELETING,
+  FAILED: MediaState.FAILED,
+};
+
+const EVENT_TYPE_TO_PROTO: Record<MediaEventTypeName, MediaEventType> = {
+  CREATED: MediaEventType.CREATED,
+  LINKED: MediaEventType.LINKED,
+  UNLINKED: MediaEventType.UNLINKED,
+  CLAIMED: MediaEventType.CLAIMED,
+  DELETED: MediaEventType.DELETED,
+  DELETE_FAILED: MediaEventType.DELETE_FAILED,
+};
+
+export function stateToProto(state: MediaStateName): MediaState {
+  return STATE_TO_PROTO[state];
+}
+
+/** The stored name for an API state; undefined for UNSPECIFIED or unknown numbers. */
+export function stateFromProto(state: MediaState): MediaStateName | undefined {
+  return (Object.keys(STATE_TO_PROTO) as MediaStateName[]).find((name) => STATE_TO_PROTO[name] === state);
+}
+
+const timestamp = (date: Date | null) => (date === null ? undefined : timestampFromDate(date));
+
+export function mediaToProto(row: MediaRow): Media {
+  return create(MediaSchema, {
+    id: BigInt(row.id),
+    store: row.store,
+    key: row.key,
+    contentType: row.content_type,
+    sizeBytes: BigInt(row.size_bytes),
+    state: stateToProto(row.state),
+    referenceCount: BigInt(row.reference_count),
+    createTime: timestamp(row.create_time),
+    updateTime: timestamp(row.update_time),
+    orphanTime: timestamp(row.orphan_time),
+    deleteTime: timestamp(row.delete_time),
+    holdReason: row.hold_reason ?? "",
+    labels: row.labels,
+    deleteAttempts: row.delete_attempts,
+    lastError: row.last_error ?? "",
+  });
+}
+
+export function eventToProto(row: MediaEventRow): MediaEvent {
+  return create(MediaEventSchema, {
+    id: BigInt(row.id),
+    mediaId: BigInt(row.media_id),
+    type: EVENT_TYPE_TO_PROTO[row.type] ?? MediaEventType.UNSPECIFIED,
+    fromState: row.from_state === null ? MediaState.UNSPECIFIED : stateToProto(row.from_state),
+    toState: row.to_state === null ? MediaState.UNSPECIFIED : stateToProto(row.to_state),
+    owner: row.owner ?? "",
+    actor: row.actor,
+    reason: row.reason,
+    createTime: timestamp(row.create_time),
+  });
+}

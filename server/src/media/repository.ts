@@ -1,0 +1,228 @@
+import { type Kysely, sql } from "kysely";
+import type { Database, MediaEventRow, MediaRow, MediaStateName } from "../db/schema.js";
+
+// All SQL for media, references and events lives here. Functions take the
+// database first and return rows; callers map rows to API messages.
+
+export interface NewMediaInput {
+  readonly store: string;
+  readonly key: string;
+  readonly contentType: string;
+  readonly sizeBytes: bigint;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export type CreateOutcome =
+  | { readonly kind: "created"; readonly media: MediaRow }
+  | { readonly kind: "exists"; readonly media: MediaRow }
+  | { readonly kind: "conflict"; readonly media: MediaRow; readonly field: string }
+  | { readonly kind: "deleting"; readonly media: MediaRow };
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}
+
+function conflictingField(row: MediaRow, input: NewMediaInput): string | undefined {
+  if (row.content_type !== input.contentType) return "content_type";
+  if (BigInt(row.size_bytes) !== input.sizeBytes) return "size_bytes";
+  if (!sameLabels(row.labels, input.labels)) return "labels";
+  return undefined;
+}
+
+/**
+ * Registers a file as PENDING, expiring after pendingTtlSeconds unless linked.
+ * Idempotent on (store, key): an identical registration returns the existing row.
+ */
+export async function createMedia(
+  db: Kysely<Database>,
+  input: NewMediaInput,
+  actor: string,
+  pendingTtlSeconds: number,
+): Promise<CreateOutcome> {
+  // Two attempts: the existing row can be deleted between our insert and our read.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const inserted = await sql<MediaRow>`
+      WITH inserted AS (
+        INSERT INTO media (store, key, content_type, size_bytes, labels, state, delete_time)
+        VALUES (${input.store}, ${input.key}, ${input.contentType}, ${input.sizeBytes.toString()},
+                ${JSON.stringify(input.labels)}::jsonb, 'PENDING',
+                now() + make_interval(secs => ${pendingTtlSeconds}))
+        ON CONFLICT (store, key) DO NOTHING
+        RETURNING *
+      ), event AS (
+        INSERT INTO media_events (media_id, type, to_state, actor, reason)
+        SELECT id, 'CREATED', 'PENDING', ${actor}, 'registered' FROM inserted
+      )
+      SELECT * FROM inserted`.execute(db);
+    const created = inserted.rows[0];
+    if (created !== undefined) return { kind: "created", media: created };
+
+    const existing = await db
+      .selectFrom("media")
+      .selectAll()
+      .where("store", "=", input.store)
+      .where("key", "=", input.key)
+      .executeTakeFirst();
+    if (existing === undefined) continue;
+    if (existing.state === "DELETING" || existing.state === "FAILED") return { kind: "deleting", media: existing };
+    const field = conflictingField(existing, input);
+    return field === undefined ? { kind: "exists", media: existing } : { kind: "conflict", media: existing, field };
+  }
+  throw new Error(`media ${input.store}/${input.key} vanished twice while being registered`);
+}
+
+/** Rows for the given ids, in no particular order; missing ids are simply absent. */
+export async function findMediaByIds(db: Kysely<Database>, ids: readonly string[]): Promise<MediaRow[]> {
+  if (ids.length === 0) return [];
+  const result = await sql<MediaRow>`SELECT * FROM media WHERE id = ANY(${ids}::bigint[])`.execute(db);
+  return result.rows;
+}
+
+/** Result of link/unlink: 'deleting' means the row is claimed (or failed) and refuses links. */
+export type ReferenceOutcome =
+  | { readonly kind: "ok"; readonly changed: boolean; readonly media: MediaRow }
+  | { readonly kind: "not_found" }
+  | { readonly kind: "deleting"; readonly media: MediaRow };
+
+type ReferenceResultRow = MediaRow & { outcome: "ok" | "not_found" | "deleting"; changed: boolean };
+
+function toReferenceOutcome(row: ReferenceResultRow | undefined): ReferenceOutcome {
+  if (row === undefined) throw new Error("reference function returned no row");
+  const { outcome, changed, ...media } = row;
+  if (outcome === "not_found") return { kind: "not_found" };
+  if (outcome === "deleting") return { kind: "deleting", media };
+  return { kind: "ok", changed, media };
+}
+
+/** Adds the (media, owner) reference; see media_link in the initial migration. */
+export async function linkMedia(
+  db: Kysely<Database>,
+  mediaId: string,
+  owner: string,
+  actor: string,
+): Promise<ReferenceOutcome> {
+  const result = await sql<ReferenceResultRow>`
+    SELECT r.outcome, r.changed, (r.m).* FROM media_link(${mediaId}::bigint, ${owner}, ${actor}) r`.execute(db);
+  return toReferenceOutcome(result.rows[0]);
+}
+
+/** Removes the (media, owner) reference; the last one orphans the media for graceSeconds. */
+export async function unlinkMedia(
+  db: Kysely<Database>,
+  mediaId: string,
+  owner: string,
+  actor: string,
+  graceSeconds: number,
+): Promise<ReferenceOutcome> {
+  const result = await sql<ReferenceResultRow>`
+    SELECT r.outcome, r.changed, (r.m).*
+    FROM media_unlink(${mediaId}::bigint, ${owner}, ${actor}, ${graceSeconds}, 'unlinked') r`.execute(db);
+  return toReferenceOutcome(result.rows[0]);
+}
+
+export interface UnlinkOwnerResult {
+  readonly unlinkedMediaIds: string[];
+  readonly orphanedMediaIds: string[];
+}
+
+/**
+ * Drops every reference the owner holds in one statement (so one transaction),
+ * unlinking media in ascending id order so that concurrent calls lock rows in
+ * the same order and cannot deadlock.
+ */
+export async function unlinkOwner(
+  db: Kysely<Database>,
+  owner: string,
+  actor: string,
+  graceSeconds: number,
+): Promise<UnlinkOwnerResult> {
+  const result = await sql<{ id: string; state: MediaStateName; changed: boolean }>`
+    SELECT (r.m).id, (r.m).state, r.changed
+    FROM (SELECT media_id FROM media_references WHERE owner = ${owner} ORDER BY media_id) refs
+    CROSS JOIN LATERAL media_unlink(refs.media_id, ${owner}, ${actor}, ${graceSeconds}, 'owner unlinked') r
+    ORDER BY refs.media_id`.execute(db);
+  const changed = result.rows.filter((row) => row.changed);
+  return {
+    unlinkedMediaIds: changed.map((row) => row.id),
+    orphanedMediaIds: changed.filter((row) => row.state === "ORPHANED").map((row) => row.id),
+  };
+}
+
+export interface MediaFilter {
+  readonly state?: MediaStateName;
+  readonly store?: string;
+  readonly owner?: string;
+  readonly keyPrefix?: string;
+}
+
+/** Escapes LIKE wildcards so a key prefix matches literally. */
+function likePrefix(prefix: string): string {
+  return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** One page of media, highest id first, strictly below beforeId when given. */
+export async function listMedia(
+  db: Kysely<Database>,
+  filter: MediaFilter,
+  beforeId: string | undefined,
+  limit: number,
+): Promise<MediaRow[]> {
+  let query = db.selectFrom("media").selectAll("media");
+  if (filter.owner !== undefined) {
+    const owner = filter.owner;
+    query = query.where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom("media_references")
+          .select(sql`1`.as("one"))
+          .whereRef("media_references.media_id", "=", "media.id")
+          .where("media_references.owner", "=", owner),
+      ),
+    );
+  }
+  if (filter.state !== undefined) query = query.where("media.state", "=", filter.state);
+  if (filter.store !== undefined) query = query.where("media.store", "=", filter.store);
+  if (filter.keyPrefix !== undefined) query = query.where("media.key", "like", likePrefix(filter.keyPrefix));
+  if (beforeId !== undefined) query = query.where("media.id", "<", beforeId);
+  return query.orderBy("media.id", "desc").limit(limit).execute();
+}
+
+export interface StateTotals {
+  readonly state: MediaStateName;
+  readonly count: string;
+  readonly sizeBytes: string;
+}
+
+export interface MediaStats {
+  readonly states: StateTotals[];
+  readonly dueNext24hCount: string;
+  readonly dueNext24hSizeBytes: string;
+}
+
+export async function getStats(db: Kysely<Database>): Promise<MediaStats> {
+  const states = await sql<{ state: MediaStateName; count: string; size_bytes: string }>`
+    SELECT state, count(*)::bigint AS count, coalesce(sum(size_bytes), 0)::bigint AS size_bytes
+    FROM media GROUP BY state`.execute(db);
+  const due = await sql<{ count: string; size_bytes: string }>`
+    SELECT count(*)::bigint AS count, coalesce(sum(size_bytes), 0)::bigint AS size_bytes
+    FROM media
+    WHERE state IN ('PENDING', 'ORPHANED') AND hold_reason IS NULL
+      AND delete_time <= now() + interval '24 hours'`.execute(db);
+  return {
+    states: states.rows.map((r) => ({ state: r.state, count: r.count, sizeBytes: r.size_bytes })),
+    dueNext24hCount: due.rows[0]?.count ?? "0",
+    dueNext24hSizeBytes: due.rows[0]?.size_bytes ?? "0",
+  };
+}
+
+/** One page of a media's events, oldest first, strictly after afterId when given. */
+export async function listMediaEvents(
+  db: Kysely<Database>,
+  mediaId: string,
+  afterId: string | undefined,
+  limit: number,
+): Promise<MediaEventRow[]> {
+  let query = db.selectFrom("media_events").selectAll().where("media_id", "=", mediaId);
+  if (afterId !== undefined) query = query.where("id", ">", afterId);
+  return query.orderBy("id", "asc").limit(limit).execute();
+}
