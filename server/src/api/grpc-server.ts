@@ -38,19 +38,27 @@ function methodDefinition(service: DescService, method: DescMethod): grpc.Method
   };
 }
 
+/** The grpc-js definition of a protobuf-es service: what servers serve and generic clients call. */
+export function grpcServiceDefinition(service: DescService): grpc.ServiceDefinition {
+  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const method of service.methods) {
+    if (method.methodKind !== "unary") throw new Error(`${method.name}: only unary methods are supported`);
+    definition[method.localName] = methodDefinition(service, method);
+  }
+  return definition as grpc.ServiceDefinition;
+}
+
 /**
  * Adapts a Connect service implementation to grpc-js: the same handler objects
  * answer on both ports, with a HandlerContext carrying the deadline, the
  * cancellation signal and the request metadata. Connect codes are gRPC codes.
  */
 function addService(server: grpc.Server, binding: ServiceBinding): void {
-  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  const definition = grpcServiceDefinition(binding.service);
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const method of binding.service.methods) {
-    if (method.methodKind !== "unary") throw new Error(`${method.name}: only unary methods are served`);
-    definition[method.name] = methodDefinition(binding.service, method);
     const impl = binding.impl[method.localName] as UnaryHandler;
-    handlers[method.name] = (
+    handlers[method.localName] = (
       call: grpc.ServerUnaryCall<unknown, unknown>,
       callback: grpc.sendUnaryData<unknown>,
     ) => {
@@ -61,7 +69,7 @@ function addService(server: grpc.Server, binding: ServiceBinding): void {
         method,
         protocolName: "grpc",
         requestMethod: "POST",
-        url: definition[method.name]?.path ?? "",
+        url: definition[method.localName]?.path ?? "",
         timeoutMs: remainingMs(call.getDeadline()),
         requestSignal: cancelled.signal,
         requestHeader: metadataToHeaders(call.metadata),
@@ -78,7 +86,7 @@ function addService(server: grpc.Server, binding: ServiceBinding): void {
         .finally(() => ctx.abort());
     };
   }
-  server.addService(definition as grpc.ServiceDefinition, handlers);
+  server.addService(definition, handlers);
 }
 
 export interface GrpcServerOptions {

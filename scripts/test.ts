@@ -1,0 +1,39 @@
+// `npm test`: starts one embedded PostgreSQL for the whole run (each test file
+// creates its own database in it), runs every test file with node's test
+// runner, and stops the server. Pass file paths to run only those.
+import { spawn } from "node:child_process";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { startEmbeddedPostgres } from "../server/src/db/embedded.ts";
+
+const root = path.resolve(import.meta.dirname, "..");
+const TEST_DIRS = ["server/test", "worker/test", "admin/test"];
+
+async function testFiles(): Promise<string[]> {
+  const files: string[] = [];
+  for (const dir of TEST_DIRS) {
+    const entries = await readdir(path.join(root, dir)).catch(() => []);
+    files.push(...entries.filter((f) => f.endsWith(".test.ts")).map((f) => path.join(dir, f)));
+  }
+  return files.sort();
+}
+
+const files = process.argv.length > 2 ? process.argv.slice(2) : await testFiles();
+const dataDir = await mkdtemp(path.join(tmpdir(), "media-test-"));
+const port = 20000 + Math.floor(Math.random() * 20000);
+process.stdout.write(`starting embedded PostgreSQL for the tests (port ${port}, ${dataDir})\n`);
+const postgres = await startEmbeddedPostgres({ dataDir, port });
+
+const code = await new Promise<number>((resolve) => {
+  const child = spawn(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...files], {
+    cwd: root,
+    stdio: "inherit",
+    env: { ...process.env, TEST_POSTGRES_URL: postgres.urlFor("postgres") },
+  });
+  child.on("exit", (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0)));
+});
+
+await postgres.stop();
+await rm(dataDir, { recursive: true, force: true });
+process.exit(code);

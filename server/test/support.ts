@@ -1,0 +1,104 @@
+// Shared test plumbing: a fresh database per test file on the embedded server
+// that scripts/test.ts started, a real service on ephemeral ports, and real
+// clients for both ports.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { type Client, type Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import * as grpc from "@grpc/grpc-js";
+import { AdminService } from "@media/proto/media/v1/admin_service_pb";
+import { MediaService } from "@media/proto/media/v1/media_service_pb";
+import pg from "pg";
+import { type RunningService, startService } from "../src/app.ts";
+import { loadConfig } from "../src/config.ts";
+import { grpcServiceDefinition } from "../src/api/grpc-server.ts";
+import { createLogger } from "../src/logger.ts";
+
+export function testPostgresUrl(): string {
+  const url = process.env.TEST_POSTGRES_URL;
+  if (url === undefined) throw new Error("TEST_POSTGRES_URL is unset: run the tests with `npm test`");
+  return url;
+}
+
+/** Creates an empty database and returns its URL. */
+export async function createTestDatabase(): Promise<string> {
+  const name = `test_${randomBytes(6).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: testPostgresUrl() });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(testPostgresUrl());
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export interface TestService {
+  readonly service: RunningService;
+  readonly databaseUrl: string;
+  /** A pg pool on the service's database, for assertions and fault injection. */
+  readonly sql: pg.Pool;
+  /** Connect protocol over HTTP/1.1 to the HTTP port. */
+  readonly media: Client<typeof MediaService>;
+  readonly admin: Client<typeof AdminService>;
+  stop(): Promise<void>;
+}
+
+/** Starts the real service on ephemeral ports against a fresh database. */
+export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
+  const databaseUrl = await createTestDatabase();
+  const config = loadConfig({ GRPC_PORT: "0", HTTP_PORT: "0", DATABASE_URL: databaseUrl, ...env });
+  const service = await startService(config, databaseUrl, createLogger("silent"));
+  const sql = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  const transport = connectTransport(service.httpPort);
+  return {
+    service,
+    databaseUrl,
+    sql,
+    media: createClient(MediaService, transport),
+    admin: createClient(AdminService, transport),
+    async stop() {
+      await sql.end();
+      await service.stop();
+    },
+  };
+}
+
+export const connectTransport = (httpPort: number) =>
+  createConnectTransport({ baseUrl: `http://127.0.0.1:${httpPort}`, httpVersion: "1.1" });
+
+export const grpcTransport = (grpcPort: number) =>
+  createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}` });
+
+/** A plain @grpc/grpc-js client (not Connect) for MediaService, promisified. */
+export function grpcJsMediaClient(grpcPort: number): grpc.Client & Record<string, Function> {
+  const Ctor = grpc.makeGenericClientConstructor(grpcServiceDefinition(MediaService), "MediaService");
+  return new Ctor(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure()) as never;
+}
+
+/** Calls a unary method on a generic grpc-js client and resolves with the response message. */
+export function grpcCall<T>(client: grpc.Client & Record<string, Function>, method: string, request: unknown): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const fn = client[method];
+    if (fn === undefined) throw new Error(`no method ${method}`);
+    fn.call(client, request, (error: grpc.ServiceError | null, response: T) => (error ? reject(error) : resolve(response)));
+  });
+}
+
+/** Rows currently in a table of the service's database. */
+export async function countRows(sql: pg.Pool, table: "media" | "media_references" | "media_events"): Promise<number> {
+  const result = await sql.query(`SELECT count(*)::int AS n FROM ${table}`);
+  return result.rows[0].n as number;
+}
+
+/** Asserts that the call fails with the given code and, optionally, a message containing text. */
+export async function expectCode(call: Promise<unknown>, code: Code, text?: string): Promise<ConnectError> {
+  try {
+    await call;
+  } catch (error) {
+    const e = ConnectError.from(error);
+    assert.equal(e.code, code, `expected code ${code}, got ${e.code}: ${e.rawMessage}`);
+    if (text !== undefined) assert.ok(e.rawMessage.includes(text), `"${e.rawMessage}" should mention "${text}"`);
+    return e;
+  }
+  assert.fail(`expected the call to fail with code ${code}`);
+}
