@@ -31,9 +31,10 @@ function methodDefinition(service: DescService, method: DescMethod): grpc.Method
     path: `/${service.typeName}/${method.name}`,
     requestStream: false,
     responseStream: false,
-    requestSerialize: (message) => Buffer.from(toBinary(method.input, message as never)),
+    // create() accepts init objects and returns existing messages unchanged.
+    requestSerialize: (message) => Buffer.from(toBinary(method.input, create(method.input, message as never))),
     requestDeserialize: (bytes) => fromBinary(method.input, bytes),
-    responseSerialize: (message) => Buffer.from(toBinary(method.output, message as never)),
+    responseSerialize: (message) => Buffer.from(toBinary(method.output, create(method.output, message as never))),
     responseDeserialize: (bytes) => fromBinary(method.output, bytes),
   };
 }
@@ -77,7 +78,7 @@ function addService(server: grpc.Server, binding: ServiceBinding): void {
       });
       impl(call.request, ctx)
         .then(
-          (response) => callback(null, create(method.output, response as never)),
+          (response) => callback(null, response),
           (error: unknown) => {
             const connectError = ConnectError.from(error);
             callback({ code: connectError.code as number, details: connectError.rawMessage });
