@@ -25,6 +25,10 @@ export function connectDatabase(options: ConnectOptions): DatabaseHandle {
     idleTimeoutMillis: 30_000,
   });
   pool.on("error", (error) => options.onIdleError?.(error));
+  // A connection that dies while checked out also emits "error" on its client;
+  // without a listener that would crash the process. The failing query rejects
+  // on its own, so the listener only has to exist.
+  pool.on("connect", (client) => client.on("error", () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { Code, createClient } from "@connectrpc/connect";
+import * as grpc from "@grpc/grpc-js";
+import { MediaService } from "@media/proto/media/v1/media_service_pb";
+import { service as healthService } from "grpc-health-check";
+import { startService } from "../src/app.ts";
+import { loadConfig } from "../src/config.ts";
+import { createLogger } from "../src/logger.ts";
+import {
+  connectTransport,
+  countRows,
+  createTestDatabase,
+  expectCode,
+  grpcTransport,
+  startTestService,
+  type TestService,
+} from "./support.ts";
+import { startTcpProxy } from "./tcp-proxy.ts";
+
+let t: TestService;
+before(async () => {
+  t = await startTestService();
+});
+after(() => t.stop());
+
+/** Both ports, through Connect's clients: the gRPC port over HTTP/2, the HTTP port over HTTP/1.1. */
+const bothPorts = () => [
+  ["gRPC port", createClient(MediaService, grpcTransport(t.service.grpcPort))],
+  ["HTTP port", createClient(MediaService, connectTransport(t.service.httpPort))],
+] as const;
+
+describe("limits and failures look the same on both ports", () => {
+  test("a request over 1 MiB is refused with RESOURCE_EXHAUSTED and writes nothing", async () => {
+    const before = await countRows(t.sql, "media");
+    for (const [, client] of bothPorts()) {
+      await expectCode(client.createMedia({ store: "default", key: "k".repeat(1024 * 1024 + 10) }), Code.ResourceExhausted);
+    }
+    assert.equal(await countRows(t.sql, "media"), before);
+  });
+
+  test("the client's deadline is honoured while the database is blocked", async () => {
+    const { media } = await t.media.createMedia({ store: "default", key: "deadline/blocked.jpg" });
+    const locker = await t.sql.connect();
+    try {
+      await locker.query("BEGIN");
+      await locker.query("SELECT * FROM media WHERE id = $1 FOR UPDATE", [media!.id.toString()]);
+      for (const [port, client] of bothPorts()) {
+        const started = Date.now();
+        await expectCode(client.linkMedia({ mediaId: media!.id, owner: "waits" }, { timeoutMs: 300 }), Code.DeadlineExceeded);
+        const elapsed = Date.now() - started;
+        assert.ok(elapsed < 1500, `${port}: answered after ${elapsed} ms`);
+      }
+    } finally {
+      await locker.query("ROLLBACK");
+      locker.release();
+    }
+  });
+
+  test("internal errors reach callers as INTERNAL without SQL, names or stacks", async () => {
+    const { media } = await t.media.createMedia({ store: "default", key: "internal/error.jpg" });
+    await t.sql.query("ALTER FUNCTION media_link(bigint, text, text) RENAME TO media_link_gone");
+    try {
+      for (const [, client] of bothPorts()) {
+        const error = await expectCode(client.linkMedia({ mediaId: media!.id, owner: "o" }), Code.Internal);
+        assert.match(error.rawMessage, /^internal error; the service logged it as request [0-9a-f-]{36}$/);
+      }
+    } finally {
+      await t.sql.query("ALTER FUNCTION media_link_gone(bigint, text, text) RENAME TO media_link");
+    }
+  });
+
+  test("grpc.health.v1 reports SERVING on the gRPC port", async () => {
+    const Health = grpc.makeGenericClientConstructor(healthService, "Health");
+    const client = new Health(`127.0.0.1:${t.service.grpcPort}`, grpc.credentials.createInsecure()) as grpc.Client &
+      Record<string, Function>;
+    try {
+      for (const name of ["", "media.v1.MediaService", "media.v1.AdminService"]) {
+        const status = await new Promise<{ status: string }>((resolve, reject) =>
+          client.check!.call(client, { service: name }, (e: Error | null, r: { status: string }) => (e ? reject(e) : resolve(r))),
+        );
+        assert.equal(status.status, "SERVING", `health of "${name}"`);
+      }
+    } finally {
+      client.close();
+    }
+  });
+});
+
+test("a database outage answers UNAVAILABLE quickly, and the service recovers by itself", async () => {
+  const databaseUrl = new URL(await createTestDatabase());
+  const proxy = await startTcpProxy(databaseUrl.hostname, Number(databaseUrl.port));
+  databaseUrl.port = String(proxy.port);
+  const config = loadConfig({ GRPC_PORT: "0", HTTP_PORT: "0", DATABASE_URL: databaseUrl.toString() });
+  const service = await startService(config, databaseUrl.toString(), createLogger("silent"));
+  const client = createClient(MediaService, connectTransport(service.httpPort));
+  try {
+    const { media } = await client.createMedia({ store: "default", key: "outage/a.jpg" });
+    await proxy.cut();
+    for (let i = 0; i < 3; i++) {
+      const started = Date.now();
+      await expectCode(client.getMedia({ id: media!.id }), Code.Unavailable, "retry");
+      assert.ok(Date.now() - started < 1000, "UNAVAILABLE within a second");
+    }
+    await proxy.restore();
+    const back = await client.getMedia({ id: media!.id });
+    assert.equal(back.media?.id, media!.id);
+  } finally {
+    await service.stop();
+    await proxy.close();
+  }
+});
