@@ -1,0 +1,65 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { ConfigError, loadConfig, parseDurationSeconds } from "../src/config.ts";
+
+describe("configuration", () => {
+  test("defaults give a working laptop setup", () => {
+    const config = loadConfig({}, "/srv/app");
+    assert.equal(config.grpcPort, 50051);
+    assert.equal(config.httpPort, 8080);
+    assert.equal(config.databaseUrl, undefined);
+    assert.equal(config.dataDir, "/srv/app/.data");
+    assert.equal(config.gracePeriodSeconds, 7 * 86400);
+    assert.equal(config.pendingTtlSeconds, 86400);
+    assert.deepEqual([...config.stores.values()], [{ name: "default", kind: "disk", root: "/srv/app/.data/files" }]);
+    assert.ok(Object.isFrozen(config));
+  });
+
+  test("durations accept units and combinations", () => {
+    assert.equal(parseDurationSeconds("90"), 90);
+    assert.equal(parseDurationSeconds("15m"), 900);
+    assert.equal(parseDurationSeconds("1d12h"), 129600);
+    assert.equal(parseDurationSeconds("500ms"), 0.5);
+    assert.equal(parseDurationSeconds("7 days"), undefined);
+    assert.equal(parseDurationSeconds("-1h"), undefined);
+  });
+
+  test("named stores parse from file: and s3:// URLs", () => {
+    const config = loadConfig(
+      {
+        STORES:
+          "local=file:media, photos=s3://bucket/some/prefix?region=eu-west-1&endpoint=http://127.0.0.1:9000&forcePathStyle=true",
+      },
+      "/srv/app",
+    );
+    assert.deepEqual(config.stores.get("local"), { name: "local", kind: "disk", root: "/srv/app/media" });
+    assert.deepEqual(config.stores.get("photos"), {
+      name: "photos",
+      kind: "s3",
+      bucket: "bucket",
+      prefix: "some/prefix/",
+      region: "eu-west-1",
+      endpoint: "http://127.0.0.1:9000",
+      forcePathStyle: true,
+    });
+  });
+
+  const bad: Array<[Record<string, string>, RegExp]> = [
+    [{ GRPC_PORT: "http" }, /^GRPC_PORT="http" must be a whole number from 0 to 65535$/],
+    [{ HTTP_PORT: "70000" }, /^HTTP_PORT=/],
+    [{ GRACE_PERIOD: "a week" }, /^GRACE_PERIOD="a week" is not a duration; use forms like/],
+    [{ PENDING_TTL: "1y" }, /^PENDING_TTL=/],
+    [{ DATABASE_URL: "mysql://x" }, /^DATABASE_URL must look like postgres:\/\//],
+    [{ LOG_LEVEL: "loud" }, /^LOG_LEVEL="loud" must be one of/],
+    [{ STORES: "default" }, /^STORES entry "default" needs a name/],
+    [{ STORES: "a=file:x,a=file:y" }, /^STORES names "a" twice/],
+    [{ STORES: "a=ftp://x" }, /^STORES: store "a" URL "ftp:\/\/x" must start with file: or s3:\/\//],
+    [{ STORES: "a=s3://b?colour=red" }, /^STORES: store "a" has unknown option "colour"/],
+    [{ STORES: "a=s3://b?forcePathStyle=yes" }, /forcePathStyle must be true or false/],
+  ];
+  for (const [env, message] of bad) {
+    test(`rejects ${JSON.stringify(env)} naming the variable`, () => {
+      assert.throws(() => loadConfig(env), (error: unknown) => error instanceof ConfigError && message.test(error.message));
+    });
+  }
+});
