@@ -89,7 +89,9 @@ function parseStore(name: string, url: string, cwd: string): StoreConfig {
     const allowed = new Set(["region", "endpoint", "forcePathStyle"]);
     for (const key of parsed.searchParams.keys()) {
       if (!allowed.has(key)) {
-        throw new ConfigError(`STORES: store "${name}" has unknown option "${key}" (known: ${[...allowed].join(", ")})`);
+        throw new ConfigError(
+          `STORES: store "${name}" has unknown option "${key}" (known: ${[...allowed].join(", ")})`,
+        );
       }
     }
     const endpoint = parsed.searchParams.get("endpoint") ?? undefined;

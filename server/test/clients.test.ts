@@ -25,7 +25,10 @@ const run = promisify(execFile);
 
 /** What the scenario needs from a client: JSON-ish results with state names. */
 interface ScenarioClient {
-  call(method: "CreateMedia" | "LinkMedia" | "UnlinkMedia" | "GetMedia", request: Record<string, unknown>): Promise<{
+  call(
+    method: "CreateMedia" | "LinkMedia" | "UnlinkMedia" | "GetMedia",
+    request: Record<string, unknown>,
+  ): Promise<{
     id: string;
     state: string;
     referenceCount: string;
@@ -41,7 +44,9 @@ const summarise = (media: { id: bigint; state: MediaState; referenceCount: bigin
 
 /** Converts the scenario's JSON request into protobuf-es init shapes (int64 as bigint). */
 const toInit = (request: Record<string, unknown>) =>
-  Object.fromEntries(Object.entries(request).map(([k, v]) => [k, /^\d+$/.test(String(v)) && k !== "key" ? BigInt(v as string) : v]));
+  Object.fromEntries(
+    Object.entries(request).map(([k, v]) => [k, /^\d+$/.test(String(v)) && k !== "key" ? BigInt(v as string) : v]),
+  );
 
 function connectClient(transport: Transport): ScenarioClient {
   const client = createClient(MediaService, transport);
@@ -70,10 +75,19 @@ function connectClient(transport: Transport): ScenarioClient {
 
 function grpcJsClient(port: number): ScenarioClient & { close(): void } {
   const client = grpcJsMediaClient(port);
-  const local = { CreateMedia: "createMedia", LinkMedia: "linkMedia", UnlinkMedia: "unlinkMedia", GetMedia: "getMedia" };
+  const local = {
+    CreateMedia: "createMedia",
+    LinkMedia: "linkMedia",
+    UnlinkMedia: "unlinkMedia",
+    GetMedia: "getMedia",
+  };
   return {
     async call(method, request) {
-      const response = await grpcCall<{ media?: Parameters<typeof summarise>[0] }>(client, local[method], toInit(request));
+      const response = await grpcCall<{ media?: Parameters<typeof summarise>[0] }>(
+        client,
+        local[method],
+        toInit(request),
+      );
       return summarise(response.media);
     },
     async missing(id) {
@@ -146,7 +160,9 @@ describe("create -> link -> get -> unlink -> get through every client", () => {
     [
       "connect-node gRPC-Web transport on the HTTP port",
       () =>
-        connectClient(createGrpcWebTransport({ baseUrl: `http://127.0.0.1:${t.service.httpPort}`, httpVersion: "1.1" })),
+        connectClient(
+          createGrpcWebTransport({ baseUrl: `http://127.0.0.1:${t.service.httpPort}`, httpVersion: "1.1" }),
+        ),
     ],
     ["buf curl (gRPC) on the gRPC port", () => bufCurlClient(`http://127.0.0.1:${t.service.grpcPort}`, "grpc")],
     ["buf curl (Connect) on the HTTP port", () => bufCurlClient(`http://127.0.0.1:${t.service.httpPort}`, "connect")],
@@ -158,7 +174,12 @@ describe("create -> link -> get -> unlink -> get through every client", () => {
     test(name, async () => {
       const client = make();
       const key = `clients/${name.replace(/[^a-z0-9]+/gi, "-")}.png`;
-      const created = await client.call("CreateMedia", { store: "default", key, contentType: "image/png", sizeBytes: "42" });
+      const created = await client.call("CreateMedia", {
+        store: "default",
+        key,
+        contentType: "image/png",
+        sizeBytes: "42",
+      });
       assert.equal(created.state, "PENDING");
       const linked = await client.call("LinkMedia", { mediaId: created.id, owner: `scenario/${name}` });
       assert.deepEqual(linked, { id: created.id, state: "LINKED", referenceCount: "1" });
@@ -172,6 +193,7 @@ describe("create -> link -> get -> unlink -> get through every client", () => {
 
   test("every client saw the same NOT_FOUND code and message", () => {
     assert.equal(notFoundAnswers.length, clients.length);
-    for (const answer of notFoundAnswers) assert.deepEqual(answer, [5, "media 424242 not found (never registered, or already deleted)"]);
+    for (const answer of notFoundAnswers)
+      assert.deepEqual(answer, [5, "media 424242 not found (never registered, or already deleted)"]);
   });
 });

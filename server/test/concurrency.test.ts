@@ -29,7 +29,10 @@ test("200 concurrent links and unlinks on one media end with the exact reference
     t.media.linkMedia({ mediaId: id, owner: newOwners[i]! }),
   ]);
   const results = await Promise.all(calls);
-  assert.ok(results.every((r) => r.changed), "every call changed exactly one reference");
+  assert.ok(
+    results.every((r) => r.changed),
+    "every call changed exactly one reference",
+  );
 
   const mid = (await t.media.getMedia({ id })).media!;
   assert.equal(mid.referenceCount, 100n);
@@ -37,7 +40,9 @@ test("200 concurrent links and unlinks on one media end with the exact reference
   assert.deepEqual(await referenceRows(id), [...newOwners].sort());
 
   // Now every remaining owner unlinks twice at once: exactly one of each pair changes anything.
-  const unlinks = await Promise.all(newOwners.flatMap((owner) => [1, 2].map(() => t.media.unlinkMedia({ mediaId: id, owner }))));
+  const unlinks = await Promise.all(
+    newOwners.flatMap((owner) => [1, 2].map(() => t.media.unlinkMedia({ mediaId: id, owner }))),
+  );
   assert.equal(unlinks.filter((r) => r.changed).length, 100);
   const end = (await t.media.getMedia({ id })).media!;
   assert.equal(end.referenceCount, 0n);
@@ -49,7 +54,9 @@ test("200 concurrent links and unlinks on one media end with the exact reference
     [id.toString()],
   );
   assert.equal(orphanings.rows[0].n, 1, "the media was orphaned exactly once");
-  const eventCount = await t.sql.query("SELECT count(*)::int AS n FROM media_events WHERE media_id = $1", [id.toString()]);
+  const eventCount = await t.sql.query("SELECT count(*)::int AS n FROM media_events WHERE media_id = $1", [
+    id.toString(),
+  ]);
   assert.equal(eventCount.rows[0].n, 1 + 100 + 200 + 100, "one event per change, none for no-ops");
 });
 

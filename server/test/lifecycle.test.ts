@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { MediaEventType } from "@media/proto/media/v1/admin_service_pb";
 import { MediaState } from "@media/proto/media/v1/media_pb";
@@ -21,7 +21,7 @@ async function create(key = newKey(), extra: Record<string, unknown> = {}) {
   return res;
 }
 
-const seconds = (a: { seconds: bigint; nanos: number } | undefined) => {
+const seconds = (a: Timestamp | undefined) => {
   assert.ok(a, "timestamp should be set");
   return timestampDate(a).getTime() / 1000;
 };
@@ -32,10 +32,10 @@ async function events(mediaId: bigint) {
 
 /** Marks a media as claimed by a worker, exactly as the deletion sweep's claim does in the database. */
 async function claim(id: bigint, state: "DELETING" | "FAILED" = "DELETING") {
-  await t.sql.query(
-    "UPDATE media SET state = $2, claim_token = gen_random_uuid(), claim_time = now() WHERE id = $1",
-    [id.toString(), state],
-  );
+  await t.sql.query("UPDATE media SET state = $2, claim_token = gen_random_uuid(), claim_time = now() WHERE id = $1", [
+    id.toString(),
+    state,
+  ]);
 }
 
 describe("CreateMedia", () => {

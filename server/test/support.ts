@@ -9,9 +9,9 @@ import * as grpc from "@grpc/grpc-js";
 import { AdminService } from "@media/proto/media/v1/admin_service_pb";
 import { MediaService } from "@media/proto/media/v1/media_service_pb";
 import pg from "pg";
+import { grpcServiceDefinition } from "../src/api/grpc-server.ts";
 import { type RunningService, startService } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
-import { grpcServiceDefinition } from "../src/api/grpc-server.ts";
 import { createLogger } from "../src/logger.ts";
 
 export function testPostgresUrl(): string {
@@ -66,8 +66,7 @@ export async function startTestService(env: Record<string, string> = {}): Promis
 export const connectTransport = (httpPort: number) =>
   createConnectTransport({ baseUrl: `http://127.0.0.1:${httpPort}`, httpVersion: "1.1" });
 
-export const grpcTransport = (grpcPort: number) =>
-  createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}` });
+export const grpcTransport = (grpcPort: number) => createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}` });
 
 /** A plain @grpc/grpc-js client (not Connect) for MediaService, promisified. */
 export function grpcJsMediaClient(grpcPort: number): grpc.Client & Record<string, Function> {
@@ -76,11 +75,17 @@ export function grpcJsMediaClient(grpcPort: number): grpc.Client & Record<string
 }
 
 /** Calls a unary method on a generic grpc-js client and resolves with the response message. */
-export function grpcCall<T>(client: grpc.Client & Record<string, Function>, method: string, request: unknown): Promise<T> {
+export function grpcCall<T>(
+  client: grpc.Client & Record<string, Function>,
+  method: string,
+  request: unknown,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const fn = client[method];
     if (fn === undefined) throw new Error(`no method ${method}`);
-    fn.call(client, request, (error: grpc.ServiceError | null, response: T) => (error ? reject(error) : resolve(response)));
+    fn.call(client, request, (error: grpc.ServiceError | null, response: T) =>
+      error ? reject(error) : resolve(response),
+    );
   });
 }
 

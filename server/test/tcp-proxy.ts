@@ -23,7 +23,9 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     client.pipe(upstream).pipe(client);
   });
   const listen = (port: number) =>
-    new Promise<number>((resolve) => server.listen(port, "127.0.0.1", () => resolve((server.address() as net.AddressInfo).port)));
+    new Promise<number>((resolve) =>
+      server.listen(port, "127.0.0.1", () => resolve((server.address() as net.AddressInfo).port)),
+    );
   const stopListening = () => new Promise<void>((resolve) => server.close(() => resolve()));
   const port = await listen(0);
   return {

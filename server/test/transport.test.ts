@@ -25,16 +25,20 @@ before(async () => {
 after(() => t.stop());
 
 /** Both ports, through Connect's clients: the gRPC port over HTTP/2, the HTTP port over HTTP/1.1. */
-const bothPorts = () => [
-  ["gRPC port", createClient(MediaService, grpcTransport(t.service.grpcPort))],
-  ["HTTP port", createClient(MediaService, connectTransport(t.service.httpPort))],
-] as const;
+const bothPorts = () =>
+  [
+    ["gRPC port", createClient(MediaService, grpcTransport(t.service.grpcPort))],
+    ["HTTP port", createClient(MediaService, connectTransport(t.service.httpPort))],
+  ] as const;
 
 describe("limits and failures look the same on both ports", () => {
   test("a request over 1 MiB is refused with RESOURCE_EXHAUSTED and writes nothing", async () => {
     const before = await countRows(t.sql, "media");
     for (const [, client] of bothPorts()) {
-      await expectCode(client.createMedia({ store: "default", key: "k".repeat(1024 * 1024 + 10) }), Code.ResourceExhausted);
+      await expectCode(
+        client.createMedia({ store: "default", key: "k".repeat(1024 * 1024 + 10) }),
+        Code.ResourceExhausted,
+      );
     }
     assert.equal(await countRows(t.sql, "media"), before);
   });
@@ -47,7 +51,10 @@ describe("limits and failures look the same on both ports", () => {
       await locker.query("SELECT * FROM media WHERE id = $1 FOR UPDATE", [media!.id.toString()]);
       for (const [port, client] of bothPorts()) {
         const started = Date.now();
-        await expectCode(client.linkMedia({ mediaId: media!.id, owner: "waits" }, { timeoutMs: 300 }), Code.DeadlineExceeded);
+        await expectCode(
+          client.linkMedia({ mediaId: media!.id, owner: "waits" }, { timeoutMs: 300 }),
+          Code.DeadlineExceeded,
+        );
         const elapsed = Date.now() - started;
         assert.ok(elapsed < 1500, `${port}: answered after ${elapsed} ms`);
       }
@@ -77,7 +84,9 @@ describe("limits and failures look the same on both ports", () => {
     try {
       for (const name of ["", "media.v1.MediaService", "media.v1.AdminService"]) {
         const status = await new Promise<{ status: string }>((resolve, reject) =>
-          client.check!.call(client, { service: name }, (e: Error | null, r: { status: string }) => (e ? reject(e) : resolve(r))),
+          client.check!.call(client, { service: name }, (e: Error | null, r: { status: string }) =>
+            e ? reject(e) : resolve(r),
+          ),
         );
         assert.equal(status.status, "SERVING", `health of "${name}"`);
       }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Code } from "@connectrpc/connect";
+import type { MediaState } from "@media/proto/media/v1/media_pb";
 import { countRows, expectCode, startTestService, type TestService } from "./support.ts";
 
 let t: TestService;
@@ -37,7 +38,11 @@ const cases: Array<[string, () => Promise<unknown>, string]> = [
   ["bad label key", () => t.media.createMedia({ ...good, labels: { "bad key": "v" } }), "labels"],
   [
     "too many labels",
-    () => t.media.createMedia({ ...good, labels: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, "v"])) }),
+    () =>
+      t.media.createMedia({
+        ...good,
+        labels: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, "v"])),
+      }),
     "labels",
   ],
   ["label value too long", () => t.media.createMedia({ ...good, labels: { k: "v".repeat(256) } }), "labels"],
@@ -54,18 +59,33 @@ const cases: Array<[string, () => Promise<unknown>, string]> = [
   ["unlink: negative media_id", () => t.media.unlinkMedia({ mediaId: -1n, owner: "valid/owner" }), "media_id"],
   ["unlink owner: empty owner", () => t.media.unlinkOwner({ owner: "" }), "owner"],
   ["list: page_size over 1000", () => t.admin.listMedia({ pageSize: 1001 }), "page_size"],
-  ["list: unknown state", () => t.admin.listMedia({ state: 99 }), "state"],
-  ["list: forged page token", () => t.admin.listMedia({ pageToken: Buffer.from("e:5").toString("base64url") }), "page_token"],
+  ["list: unknown state", () => t.admin.listMedia({ state: 99 as MediaState }), "state"],
+  [
+    "list: forged page token",
+    () => t.admin.listMedia({ pageToken: Buffer.from("e:5").toString("base64url") }),
+    "page_token",
+  ],
   ["events: negative page_size", () => t.admin.listMediaEvents({ mediaId: linkedId, pageSize: -1 }), "page_size"],
 ];
 
 describe("every invalid field is rejected with INVALID_ARGUMENT naming it, and nothing is written", () => {
   for (const [name, call, field] of cases) {
     test(name, async () => {
-      const before = await Promise.all([countRows(t.sql, "media"), countRows(t.sql, "media_references"), countRows(t.sql, "media_events")]);
+      const before = await Promise.all([
+        countRows(t.sql, "media"),
+        countRows(t.sql, "media_references"),
+        countRows(t.sql, "media_events"),
+      ]);
       const error = await expectCode(call(), Code.InvalidArgument);
-      assert.ok(error.rawMessage.startsWith(`${field}`), `"${error.rawMessage}" should start with the field "${field}"`);
-      const afterCounts = await Promise.all([countRows(t.sql, "media"), countRows(t.sql, "media_references"), countRows(t.sql, "media_events")]);
+      assert.ok(
+        error.rawMessage.startsWith(`${field}`),
+        `"${error.rawMessage}" should start with the field "${field}"`,
+      );
+      const afterCounts = await Promise.all([
+        countRows(t.sql, "media"),
+        countRows(t.sql, "media_references"),
+        countRows(t.sql, "media_events"),
+      ]);
       assert.deepEqual(afterCounts, before);
     });
   }

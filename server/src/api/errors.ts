@@ -31,7 +31,14 @@ export const deadlineExceeded = () => new ConnectError("the deadline expired", C
 export const internalError = (requestId: string) =>
   new ConnectError(`internal error; the service logged it as request ${requestId}`, Code.Internal);
 
-const CONNECTION_ERROR_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENOTFOUND"]);
+const CONNECTION_ERROR_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENOTFOUND",
+]);
 // SQLSTATE classes and codes that mean "the database is not there right now".
 const UNAVAILABLE_SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300"]);
 

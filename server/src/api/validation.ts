@@ -70,7 +70,10 @@ export function requireLabels(field: string, labels: Record<string, string>): Re
   if (entries.length > 32) throw invalidArgument(field, "must have at most 32 entries");
   for (const [key, value] of entries) {
     if (!LABEL_KEY.test(key)) {
-      throw invalidArgument(`${field}[${JSON.stringify(key.slice(0, 70))}]`, "key must be 1-63 letters, digits, _ . or -, starting with a letter or digit");
+      throw invalidArgument(
+        `${field}[${JSON.stringify(key.slice(0, 70))}]`,
+        "key must be 1-63 letters, digits, _ . or -, starting with a letter or digit",
+      );
     }
     optionalText(`${field}[${JSON.stringify(key)}]`, value, 255);
   }
