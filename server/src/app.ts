@@ -18,7 +18,8 @@ export const MAX_REQUEST_BYTES = 1024 * 1024;
 export interface RunningService {
   readonly grpcPort: number;
   readonly httpPort: number;
-  stop(): Promise<void>;
+  /** Stops taking calls, lets in-flight ones finish for up to graceMs, closes the pool. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 const notFound: HttpServerOptions["fallback"] = (req, res) => {
@@ -65,8 +66,8 @@ export async function startService(config: Config, databaseUrl: string, log: Log
     return {
       grpcPort,
       httpPort,
-      async stop() {
-        await Promise.all([grpcServer.close(), httpServer.close()]);
+      async stop(graceMs = 10_000) {
+        await Promise.all([grpcServer.close(graceMs), httpServer.close()]);
         await database.close();
       },
     };

@@ -3,6 +3,7 @@
 // clients for both ports.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import http from "node:http";
 import { type Client, type Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
@@ -58,7 +59,7 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     admin: createClient(AdminService, transport),
     async stop() {
       await sql.end();
-      await service.stop();
+      await service.stop(1000);
     },
   };
 }

@@ -115,7 +115,7 @@ test("a database outage answers UNAVAILABLE quickly, and the service recovers by
     const back = await client.getMedia({ id: media!.id });
     assert.equal(back.media?.id, media!.id);
   } finally {
-    await service.stop();
+    await service.stop(1000);
     await proxy.close();
   }
 });

@@ -100,7 +100,8 @@ export interface GrpcServer {
   readonly health: HealthImplementation;
   /** Binds and returns the port actually used (useful with port 0). */
   listen(host: string, port: number): Promise<number>;
-  close(): Promise<void>;
+  /** Lets in-flight calls finish for up to graceMs, then cuts whatever is left. */
+  close(graceMs: number): Promise<void>;
 }
 
 export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
@@ -123,9 +124,16 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
           error ? reject(error) : resolve(bound),
         ),
       ),
-    close: () =>
+    close: (graceMs) =>
       new Promise((resolve) => {
-        server.tryShutdown(() => resolve());
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
       }),
   };
 }
