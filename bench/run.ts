@@ -2,7 +2,7 @@
 // (or uses BENCH_DATABASE_URL), seeds it, runs the real service as a child
 // process, drives it from a separate load process, and prints a Markdown table
 // of the numbers measured in this one run. Options (env):
-//   BENCH_ROWS (1000000)  BENCH_SECONDS (10)  BENCH_CONCURRENCY (64)
+//   BENCH_ROWS (1000000)  BENCH_SECONDS (10)  BENCH_CONCURRENCY (64)  BENCH_SERVER_NODE_ARGS
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -33,7 +33,9 @@ async function database(): Promise<{ url: string; stop(): Promise<void> }> {
 }
 
 function startServer(databaseUrl: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "server/src/main.ts"], {
+  // BENCH_SERVER_NODE_ARGS="--cpu-prof" profiles the server while it is measured.
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "server/src/main.ts"], {
     cwd: root,
     env: { ...process.env, DATABASE_URL: databaseUrl, GRPC_PORT: String(GRPC_PORT), HTTP_PORT: "0", LOG_LEVEL: "warn" },
     stdio: ["ignore", "pipe", "inherit"],
@@ -59,7 +61,16 @@ interface LoadResult {
 function runLoad(scenario: string): Promise<LoadResult> {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "bench/load.ts", String(GRPC_PORT), scenario, String(CONCURRENCY), String(SECONDS), String(ROWS)],
+    [
+      "--import",
+      "tsx",
+      "bench/load.ts",
+      String(GRPC_PORT),
+      scenario,
+      String(CONCURRENCY),
+      String(SECONDS),
+      String(ROWS),
+    ],
     { cwd: root, stdio: ["ignore", "pipe", "inherit"] },
   );
   let output = "";
@@ -67,7 +78,9 @@ function runLoad(scenario: string): Promise<LoadResult> {
     output += chunk.toString();
   });
   return new Promise((resolve, reject) =>
-    child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(output)) : reject(new Error(`load ${scenario} failed`)))),
+    child.on("exit", (code) =>
+      code === 0 ? resolve(JSON.parse(output)) : reject(new Error(`load ${scenario} failed`)),
+    ),
   );
 }
 
@@ -115,7 +128,7 @@ try {
   const row = (name: string, r: LoadResult) =>
     `| ${name} | ${Math.round(r.reqPerSec).toLocaleString("en")} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.errors} |`;
   const table = [
-    "| scenario (gRPC, grpc-js client) | req/s | p50 ms | p99 ms | errors |",
+    "| scenario (gRPC over HTTP/2, 64 in flight) | req/s | p50 ms | p99 ms | errors |",
     "|---|---:|---:|---:|---:|",
     row("no-database ceiling (grpc.health.v1 Check)", ceiling),
     row(`GetMedia, random ids over ${ROWS.toLocaleString("en")} rows`, get),
@@ -126,7 +139,10 @@ try {
   ].join("\n");
   log(`\n${table}\n`);
   await mkdir(path.join(root, "bench/results"), { recursive: true });
-  await writeFile(path.join(root, "bench/results/core.json"), JSON.stringify({ ROWS, CONCURRENCY, SECONDS, results }, null, 2));
+  await writeFile(
+    path.join(root, "bench/results/core.json"),
+    JSON.stringify({ ROWS, CONCURRENCY, SECONDS, results }, null, 2),
+  );
 } finally {
   server?.kill("SIGTERM");
   await new Promise((r) => setTimeout(r, 500));

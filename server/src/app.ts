@@ -48,7 +48,8 @@ export async function startService(config: Config, databaseUrl: string, log: Log
 
   const deps: ServiceDeps = {
     db: database.db,
-    mediaLoader: createMediaLoader(database.db),
+    pool: database.pool,
+    mediaLoader: createMediaLoader(database.pool),
     storeNames: new Set(config.stores.keys()),
     gracePeriodSeconds: config.gracePeriodSeconds,
     pendingTtlSeconds: config.pendingTtlSeconds,

@@ -1,5 +1,6 @@
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
+import type pg from "pg";
 import type { Database } from "../db/schema.js";
 import type { MediaLoader } from "../media/media-loader.js";
 
@@ -11,6 +12,8 @@ export const callerOf = (ctx: HandlerContext) => ctx.values.get(callerKey);
 /** What the service implementations need; built once at start-up. */
 export interface ServiceDeps {
   readonly db: Kysely<Database>;
+  /** The pool under db, for the hot paths that use named statements. */
+  readonly pool: pg.Pool;
   readonly mediaLoader: MediaLoader;
   readonly storeNames: ReadonlySet<string>;
   readonly gracePeriodSeconds: number;

@@ -12,6 +12,8 @@ export interface ServiceBinding {
 
 type UnaryHandler = (request: unknown, ctx: HandlerContext) => Promise<unknown>;
 
+const CALL_FINISHED = new Error("call finished");
+
 function metadataToHeaders(metadata: grpc.Metadata): Headers {
   const headers = new Headers();
   for (const [key, value] of Object.entries(metadata.getMap())) {
@@ -84,7 +86,8 @@ function addService(server: grpc.Server, binding: ServiceBinding): void {
             callback({ code: connectError.code as number, details: connectError.rawMessage });
           },
         )
-        .finally(() => ctx.abort());
+        // Releases the context's deadline timer. A reason avoids building a DOMException per call.
+        .finally(() => ctx.abort(CALL_FINISHED));
     };
   }
   server.addService(definition, handlers);

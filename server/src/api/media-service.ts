@@ -17,7 +17,7 @@ import {
 
 /** Each handler validates, calls the repository, and maps the result. */
 export function createMediaService(deps: ServiceDeps): ServiceImpl<typeof MediaService> {
-  const { db } = deps;
+  const { db, pool } = deps;
 
   function referenceResult(id: string, outcome: media.ReferenceOutcome) {
     if (outcome.kind === "not_found") throw mediaNotFound(id);
@@ -55,7 +55,7 @@ export function createMediaService(deps: ServiceDeps): ServiceImpl<typeof MediaS
 
     async batchGetMedia(req) {
       const ids = requireIds("ids", req.ids);
-      const rows = new Map((await media.findMediaByIds(db, ids)).map((row) => [row.id, row]));
+      const rows = new Map((await media.findMediaByIds(pool, ids)).map((row) => [row.id, row]));
       return {
         media: ids.flatMap((id) => {
           const row = rows.get(id);
@@ -68,13 +68,13 @@ export function createMediaService(deps: ServiceDeps): ServiceImpl<typeof MediaS
     async linkMedia(req, ctx) {
       const id = requireId("media_id", req.mediaId);
       const owner = requireOwner("owner", req.owner);
-      return referenceResult(id, await media.linkMedia(db, id, owner, callerOf(ctx)));
+      return referenceResult(id, await media.linkMedia(pool, id, owner, callerOf(ctx)));
     },
 
     async unlinkMedia(req, ctx) {
       const id = requireId("media_id", req.mediaId);
       const owner = requireOwner("owner", req.owner);
-      return referenceResult(id, await media.unlinkMedia(db, id, owner, callerOf(ctx), deps.gracePeriodSeconds));
+      return referenceResult(id, await media.unlinkMedia(pool, id, owner, callerOf(ctx), deps.gracePeriodSeconds));
     },
 
     async unlinkOwner(req, ctx) {

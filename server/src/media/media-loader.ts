@@ -1,5 +1,5 @@
-import type { Kysely } from "kysely";
-import type { Database, MediaRow } from "../db/schema.js";
+import type pg from "pg";
+import type { MediaRow } from "../db/schema.js";
 import { findMediaByIds } from "./repository.js";
 
 export interface MediaLoader {
@@ -17,13 +17,13 @@ interface Waiter {
  * of the event loop is fetched by one `id = ANY($1)` query. Under load this
  * turns N round trips into one, which is where GetMedia's throughput comes from.
  */
-export function createMediaLoader(db: Kysely<Database>, maxBatch = 1000): MediaLoader {
+export function createMediaLoader(pool: pg.Pool, maxBatch = 1000): MediaLoader {
   let waiting = new Map<string, Waiter[]>();
   let scheduled = false;
 
   async function fetchBatch(batch: Map<string, Waiter[]>): Promise<void> {
     try {
-      const rows = await findMediaByIds(db, [...batch.keys()]);
+      const rows = await findMediaByIds(pool, [...batch.keys()]);
       const byId = new Map(rows.map((row) => [row.id, row]));
       for (const [id, waiters] of batch) for (const w of waiters) w.resolve(byId.get(id));
     } catch (error) {

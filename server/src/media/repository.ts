@@ -1,8 +1,14 @@
 import { type Kysely, sql } from "kysely";
+import type pg from "pg";
 import type { Database, MediaEventRow, MediaRow, MediaStateName } from "../db/schema.js";
 
 // All SQL for media, references and events lives here. Functions take the
 // database first and return rows; callers map rows to API messages.
+//
+// The three hot paths (lookup by ids, link, unlink) run as named statements on
+// the pg pool instead of through Kysely: PostgreSQL then parses and plans them
+// once per connection, which measured ~30% more link/unlink transactions per
+// second (docs/performance.md).
 
 export interface NewMediaInput {
   readonly store: string;
@@ -73,9 +79,13 @@ export async function createMedia(
 }
 
 /** Rows for the given ids, in no particular order; missing ids are simply absent. */
-export async function findMediaByIds(db: Kysely<Database>, ids: readonly string[]): Promise<MediaRow[]> {
+export async function findMediaByIds(pool: pg.Pool, ids: readonly string[]): Promise<MediaRow[]> {
   if (ids.length === 0) return [];
-  const result = await sql<MediaRow>`SELECT * FROM media WHERE id = ANY(${ids}::bigint[])`.execute(db);
+  const result = await pool.query<MediaRow>({
+    name: "media_by_ids",
+    text: "SELECT * FROM media WHERE id = ANY($1::bigint[])",
+    values: [ids],
+  });
   return result.rows;
 }
 
@@ -97,27 +107,32 @@ function toReferenceOutcome(row: ReferenceResultRow | undefined): ReferenceOutco
 
 /** Adds the (media, owner) reference; see media_link in the initial migration. */
 export async function linkMedia(
-  db: Kysely<Database>,
+  pool: pg.Pool,
   mediaId: string,
   owner: string,
   actor: string,
 ): Promise<ReferenceOutcome> {
-  const result = await sql<ReferenceResultRow>`
-    SELECT r.outcome, r.changed, (r.m).* FROM media_link(${mediaId}::bigint, ${owner}, ${actor}) r`.execute(db);
+  const result = await pool.query<ReferenceResultRow>({
+    name: "media_link",
+    text: "SELECT r.outcome, r.changed, (r.m).* FROM media_link($1::bigint, $2, $3) r",
+    values: [mediaId, owner, actor],
+  });
   return toReferenceOutcome(result.rows[0]);
 }
 
 /** Removes the (media, owner) reference; the last one orphans the media for graceSeconds. */
 export async function unlinkMedia(
-  db: Kysely<Database>,
+  pool: pg.Pool,
   mediaId: string,
   owner: string,
   actor: string,
   graceSeconds: number,
 ): Promise<ReferenceOutcome> {
-  const result = await sql<ReferenceResultRow>`
-    SELECT r.outcome, r.changed, (r.m).*
-    FROM media_unlink(${mediaId}::bigint, ${owner}, ${actor}, ${graceSeconds}, 'unlinked') r`.execute(db);
+  const result = await pool.query<ReferenceResultRow>({
+    name: "media_unlink",
+    text: "SELECT r.outcome, r.changed, (r.m).* FROM media_unlink($1::bigint, $2, $3, $4, 'unlinked') r",
+    values: [mediaId, owner, actor, graceSeconds],
+  });
   return toReferenceOutcome(result.rows[0]);
 }
 
