@@ -1,0 +1,71 @@
+import { realpathSync } from "node:fs";
+import { realpath, unlink } from "node:fs/promises";
+import path from "node:path";
+import { assertSafeKey, forEachLimited, type ObjectStore, UnsafeKeyError } from "./object-store.js";
+
+export interface DiskStoreOptions {
+  /** Unlinks in flight at once. */
+  readonly concurrency?: number;
+}
+
+const isMissing = (error: unknown) => (error as NodeJS.ErrnoException).code === "ENOENT";
+
+/**
+ * Files under one root folder. A key is resolved lexically (it must stay under
+ * the root) and then by real path (no symlinked folder may lead out of the
+ * root) before anything is unlinked. A symlink at the key itself is unlinked,
+ * never followed.
+ */
+export function createDiskStore(name: string, root: string, options: DiskStoreOptions = {}): ObjectStore {
+  const concurrency = options.concurrency ?? 32;
+  const absoluteRoot = path.resolve(root);
+  let realRoot: string | undefined;
+
+  /** The real root, resolved once it exists (a fresh store may not have it yet). */
+  function rootReal(): string {
+    realRoot ??= realpathSync(absoluteRoot);
+    return realRoot;
+  }
+
+  function within(parent: string, child: string): boolean {
+    const relative = path.relative(parent, child);
+    return relative === "" || (!relative.startsWith("..") && !path.isAbsolute(relative));
+  }
+
+  /** The file's path, or undefined when its folder does not exist (so the file does not either). */
+  async function resolveKey(key: string): Promise<string | undefined> {
+    assertSafeKey(key);
+    const lexical = path.join(absoluteRoot, ...key.split("/"));
+    if (!within(absoluteRoot, lexical) || lexical === absoluteRoot) {
+      throw new UnsafeKeyError(`key ${JSON.stringify(key)} resolves outside the store`);
+    }
+    let folder: string;
+    try {
+      folder = await realpath(path.dirname(lexical));
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+    if (!within(rootReal(), folder)) {
+      throw new UnsafeKeyError(`key ${JSON.stringify(key)} leads outside the store through a symbolic link`);
+    }
+    return path.join(folder, path.basename(lexical));
+  }
+
+  return {
+    name,
+    async deleteMany(keys) {
+      const failures = new Map<string, string>();
+      await forEachLimited(keys, concurrency, async (key) => {
+        try {
+          const file = await resolveKey(key);
+          if (file !== undefined) await unlink(file);
+        } catch (error) {
+          if (isMissing(error)) return;
+          failures.set(key, error instanceof Error ? error.message : String(error));
+        }
+      });
+      return failures;
+    },
+  };
+}

@@ -1,0 +1,26 @@
+import type { StoreConfig } from "@media/server/config";
+import { createDiskStore } from "./disk-store.js";
+import type { ObjectStore } from "./object-store.js";
+import { createS3Store } from "./s3-store.js";
+
+export type { ObjectStore } from "./object-store.js";
+
+/** One ObjectStore per configured store, by name. */
+export function createStores(configs: ReadonlyMap<string, StoreConfig>): Map<string, ObjectStore> {
+  const stores = new Map<string, ObjectStore>();
+  for (const config of configs.values()) {
+    stores.set(
+      config.name,
+      config.kind === "disk"
+        ? createDiskStore(config.name, config.root)
+        : createS3Store(config.name, {
+            bucket: config.bucket,
+            prefix: config.prefix,
+            region: config.region,
+            endpoint: config.endpoint,
+            forcePathStyle: config.forcePathStyle,
+          }),
+    );
+  }
+  return stores;
+}

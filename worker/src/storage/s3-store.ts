@@ -1,0 +1,91 @@
+import { DeleteObjectsCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+import { assertSafeKey, type ObjectStore, UnsafeKeyError } from "./object-store.js";
+
+export interface S3StoreOptions {
+  readonly bucket: string;
+  /** Key prefix inside the bucket, "" or ending in "/". */
+  readonly prefix: string;
+  readonly region: string;
+  readonly endpoint?: string | undefined;
+  readonly forcePathStyle?: boolean;
+  /** Explicit credentials; otherwise the usual AWS chain (env, profile, instance role). */
+  readonly credentials?: S3ClientConfig["credentials"];
+  /** Attempts per DeleteObjects request, including the first (SDK retries throttling and 5xx with backoff and jitter). */
+  readonly maxAttempts?: number;
+}
+
+/** S3 allows at most 1000 keys per DeleteObjects request. */
+export const MAX_KEYS_PER_REQUEST = 1000;
+
+/** The client as we configure it for S3 and S3-compatible stores. */
+export function createS3Client(options: S3StoreOptions): S3Client {
+  return new S3Client({
+    region: options.region,
+    endpoint: options.endpoint,
+    forcePathStyle: options.forcePathStyle ?? false,
+    credentials: options.credentials,
+    maxAttempts: options.maxAttempts ?? 5,
+    retryMode: "standard",
+    // SDK >= 3.729 adds CRC32 checksums to every request it can, which several
+    // S3-compatible stores reject. Send checksums only where an operation requires
+    // one; DeleteObjects picks MD5 explicitly (see deleteChunk).
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+  });
+}
+
+/**
+ * Objects in one bucket under one prefix, deleted with DeleteObjects, up to
+ * 1000 keys a request. A 200 answer can still carry per-key Errors: those keys
+ * are reported as failed, never as deleted.
+ */
+export function createS3Store(name: string, options: S3StoreOptions, client = createS3Client(options)): ObjectStore {
+  const prefix = options.prefix;
+  if (prefix !== "" && !prefix.endsWith("/")) throw new Error(`S3 store ${name}: prefix must end with "/"`);
+
+  async function deleteChunk(keys: readonly string[], failures: Map<string, string>): Promise<void> {
+    try {
+      const response = await client.send(
+        new DeleteObjectsCommand({
+          Bucket: options.bucket,
+          Delete: { Objects: keys.map((key) => ({ Key: prefix + key })), Quiet: true },
+          // DeleteObjects requires a body checksum. Content-MD5 is what the S3 API
+          // documents and what every S3-compatible store accepts (older MinIO, for
+          // one, answers MissingContentMD5 to the SDK's default CRC32).
+          ChecksumAlgorithm: "MD5",
+        }),
+      );
+      for (const error of response.Errors ?? []) {
+        const key = error.Key?.startsWith(prefix) ? error.Key.slice(prefix.length) : error.Key;
+        // NoSuchKey means already gone: that is success.
+        if (key !== undefined && error.Code !== "NoSuchKey") {
+          failures.set(key, `${error.Code ?? "Error"}: ${error.Message ?? "no message"}`);
+        }
+      }
+    } catch (error) {
+      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      for (const key of keys) failures.set(key, message);
+    }
+  }
+
+  return {
+    name,
+    async deleteMany(keys) {
+      const failures = new Map<string, string>();
+      const safe: string[] = [];
+      for (const key of keys) {
+        try {
+          assertSafeKey(key);
+          safe.push(key);
+        } catch (error) {
+          if (!(error instanceof UnsafeKeyError)) throw error;
+          failures.set(key, error.message);
+        }
+      }
+      for (let i = 0; i < safe.length; i += MAX_KEYS_PER_REQUEST) {
+        await deleteChunk(safe.slice(i, i + MAX_KEYS_PER_REQUEST), failures);
+      }
+      return failures;
+    },
+  };
+}
