@@ -68,7 +68,7 @@ export async function startService(config: Config, databaseUrl: string, log: Log
       grpcPort,
       httpPort,
       async stop(graceMs = 10_000) {
-        await Promise.all([grpcServer.close(graceMs), httpServer.close()]);
+        await Promise.all([grpcServer.close(graceMs), httpServer.close(graceMs)]);
         await database.close();
       },
     };

@@ -46,12 +46,15 @@ export function parseDurationSeconds(text: string): number | undefined {
   return parts.reduce((sum, [, value, unit]) => sum + Number(value) * (DURATION_UNITS[unit as string] ?? 0), 0);
 }
 
+const MAX_DURATION_SECONDS = 3650 * 86400;
+
 function duration(env: Env, name: string, fallback: string): number {
   const raw = env[name] ?? fallback;
   const seconds = parseDurationSeconds(raw);
   if (seconds === undefined) {
     throw new ConfigError(`${name}="${raw}" is not a duration; use forms like 30s, 15m, 24h, 7d or 1d12h`);
   }
+  if (seconds > MAX_DURATION_SECONDS) throw new ConfigError(`${name}="${raw}" must be at most 3650d`);
   return seconds;
 }
 
@@ -85,6 +88,7 @@ function parseStore(name: string, url: string, cwd: string): StoreConfig {
     return Object.freeze({ name, kind: "disk", root: path.resolve(cwd, root) });
   }
   if (url.startsWith("s3://")) {
+    if (!URL.canParse(url)) throw new ConfigError(`STORES: store "${name}" URL "${url}" is not a valid URL`);
     const parsed = new URL(url);
     const allowed = new Set(["region", "endpoint", "forcePathStyle"]);
     for (const key of parsed.searchParams.keys()) {
@@ -103,7 +107,12 @@ function parseStore(name: string, url: string, cwd: string): StoreConfig {
       throw new ConfigError(`STORES: store "${name}" forcePathStyle must be true or false`);
     }
     if (parsed.hostname === "") throw new ConfigError(`STORES: store "${name}" needs a bucket: s3://BUCKET[/PREFIX]`);
-    const prefix = decodeURIComponent(parsed.pathname.replace(/^\/+/, ""));
+    let prefix: string;
+    try {
+      prefix = decodeURIComponent(parsed.pathname.replace(/^\/+/, ""));
+    } catch {
+      throw new ConfigError(`STORES: store "${name}" prefix "${parsed.pathname}" is not valid percent-encoding`);
+    }
     return Object.freeze({
       name,
       kind: "s3",
@@ -134,7 +143,29 @@ function parseStores(raw: string | undefined, dataDir: string, cwd: string): Rea
     if (stores.has(name)) throw new ConfigError(`STORES names "${name}" twice`);
     stores.set(name, parseStore(name, entry.slice(eq + 1).trim(), cwd));
   }
+  assertNoOverlap([...stores.values()]);
   return stores;
+}
+
+/** Where a store's objects live, as a path-like string: nested locations overlap. */
+function location(store: StoreConfig): string {
+  return store.kind === "disk"
+    ? `disk:${path.join(store.root, "/")}`
+    : `s3:${store.endpoint ?? "aws"}:${store.region}:${store.bucket}/${store.prefix}`;
+}
+
+/**
+ * Two stores over the same files would give one file two rows, and deleting
+ * the orphaned row would remove a file the other still references.
+ */
+function assertNoOverlap(stores: StoreConfig[]): void {
+  for (const a of stores) {
+    for (const b of stores) {
+      if (a !== b && location(b).startsWith(location(a))) {
+        throw new ConfigError(`STORES: stores "${a.name}" and "${b.name}" overlap; each file must belong to one store`);
+      }
+    }
+  }
 }
 
 /** Reads every setting once; throws ConfigError naming the variable on the first bad value. */

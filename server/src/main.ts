@@ -57,9 +57,16 @@ async function main(): Promise<void> {
     }
     stopping = true;
     log.info({ signal }, "shutting down");
-    await service.stop();
-    await database.stop();
-    process.exit(0);
+    let code = 0;
+    try {
+      await service.stop();
+    } catch (err) {
+      log.error({ err }, "error while stopping the servers");
+      code = 1;
+    } finally {
+      await database.stop();
+    }
+    process.exit(code);
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));

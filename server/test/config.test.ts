@@ -24,6 +24,11 @@ describe("configuration", () => {
     assert.equal(parseDurationSeconds("-1h"), undefined);
   });
 
+  test("stores side by side do not count as overlapping", () => {
+    const config = loadConfig({ STORES: "a=file:/srv/media,b=file:/srv/media2,c=s3://bucket/x,d=s3://bucket/xy" });
+    assert.equal(config.stores.size, 4);
+  });
+
   test("named stores parse from file: and s3:// URLs", () => {
     const config = loadConfig(
       {
@@ -56,6 +61,10 @@ describe("configuration", () => {
     [{ STORES: "a=ftp://x" }, /^STORES: store "a" URL "ftp:\/\/x" must start with file: or s3:\/\//],
     [{ STORES: "a=s3://b?colour=red" }, /^STORES: store "a" has unknown option "colour"/],
     [{ STORES: "a=s3://b?forcePathStyle=yes" }, /forcePathStyle must be true or false/],
+    [{ STORES: "a=file:/srv/media,b=file:/srv/media/photos" }, /stores "a" and "b" overlap/],
+    [{ STORES: "a=s3://bucket/x,b=s3://bucket/x/y" }, /stores "a" and "b" overlap/],
+    [{ STORES: "a=s3://bucket/%zz" }, /not valid percent-encoding/],
+    [{ GRACE_PERIOD: "100000d" }, /^GRACE_PERIOD="100000d" must be at most 3650d$/],
   ];
   for (const [env, message] of bad) {
     test(`rejects ${JSON.stringify(env)} naming the variable`, () => {

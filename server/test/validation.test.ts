@@ -32,6 +32,7 @@ const cases: Array<[string, () => Promise<unknown>, string]> = [
   ["NUL in key", () => t.media.createMedia({ ...good, key: "a\u0000b" }), "key"],
   ["newline in key", () => t.media.createMedia({ ...good, key: "a\nb" }), "key"],
   ["key over 1024 bytes", () => t.media.createMedia({ ...good, key: "é".repeat(513) }), "key"],
+  ["key segment over 255 bytes", () => t.media.createMedia({ ...good, key: `a/${"b".repeat(256)}` }), "key"],
   ["negative size", () => t.media.createMedia({ ...good, sizeBytes: -1n }), "size_bytes"],
   ["control char in content type", () => t.media.createMedia({ ...good, contentType: "image/\u0007" }), "content_type"],
   ["content type too long", () => t.media.createMedia({ ...good, contentType: "x".repeat(256) }), "content_type"],

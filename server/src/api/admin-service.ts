@@ -2,14 +2,12 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import type { AdminService } from "@media/proto/media/v1/admin_service_pb";
 import { MediaState } from "@media/proto/media/v1/media_pb";
 import type { MediaStateName } from "../db/schema.js";
-import { eventToProto, mediaToProto, stateFromProto, stateToProto } from "../media/mapping.js";
+import { eventToProto, MEDIA_STATES, mediaToProto, stateFromProto, stateToProto } from "../media/mapping.js";
 import * as media from "../media/repository.js";
 import type { ServiceDeps } from "./context.js";
 import { invalidArgument } from "./errors.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import { optionalText, pageSize, requireId } from "./validation.js";
-
-const ALL_STATES: MediaStateName[] = ["PENDING", "LINKED", "ORPHANED", "DELETING", "FAILED"];
 
 function stateFilter(state: MediaState): MediaStateName | undefined {
   if (state === MediaState.UNSPECIFIED) return undefined;
@@ -47,7 +45,7 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
       const stats = await media.getStats(db);
       const byState = new Map(stats.states.map((s) => [s.state, s]));
       return {
-        states: ALL_STATES.map((state) => ({
+        states: MEDIA_STATES.map((state) => ({
           state: stateToProto(state),
           count: BigInt(byState.get(state)?.count ?? 0),
           sizeBytes: BigInt(byState.get(state)?.sizeBytes ?? 0),

@@ -26,6 +26,9 @@ export const mediaConflict = (store: string, key: string, id: string, field: str
 export const databaseUnavailable = () =>
   new ConnectError("the database is unavailable; retry with backoff", Code.Unavailable);
 
+export const transientConflict = () =>
+  new ConnectError("the request collided with a concurrent change; retry it", Code.Aborted);
+
 export const deadlineExceeded = () => new ConnectError("the deadline expired", Code.DeadlineExceeded);
 
 export const internalError = (requestId: string) =>
@@ -51,4 +54,10 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(
     error.message,
   );
+}
+
+/** Deadlock or serialization failure: the transaction was rolled back and a retry will succeed. */
+export function isTransientConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "40P01" || code === "40001";
 }

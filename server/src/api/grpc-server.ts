@@ -1,7 +1,8 @@
 import { create, type DescMethod, type DescService, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { ConnectError, createContextValues, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
+import { ConnectError, createContextValues, createHandlerContext } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
+import type { UnaryHandler } from "./guard.js";
 
 /** A service descriptor and its (guarded) implementation, as served on both ports. */
 export interface ServiceBinding {
@@ -9,8 +10,6 @@ export interface ServiceBinding {
   // biome-ignore lint/suspicious/noExplicitAny: implementations are checked where bindings are built
   readonly impl: any;
 }
-
-type UnaryHandler = (request: unknown, ctx: HandlerContext) => Promise<unknown>;
 
 const CALL_FINISHED = new Error("call finished");
 

@@ -2,9 +2,17 @@ import { randomUUID } from "node:crypto";
 import type { DescService } from "@bufbuild/protobuf";
 import { ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { Logger } from "../logger.js";
-import { databaseUnavailable, deadlineExceeded, internalError, isDatabaseUnavailable } from "./errors.js";
+import {
+  databaseUnavailable,
+  deadlineExceeded,
+  internalError,
+  isDatabaseUnavailable,
+  isTransientConflict,
+  transientConflict,
+} from "./errors.js";
 
-type UnaryHandler = (request: unknown, ctx: HandlerContext) => Promise<unknown>;
+/** A unary method of a service implementation, as both transports call it. */
+export type UnaryHandler = (request: unknown, ctx: HandlerContext) => Promise<unknown>;
 
 /**
  * Wraps every method of a service implementation with what both transports
@@ -28,6 +36,7 @@ export function guardService<S extends DescService>(service: S, impl: ServiceImp
           log.warn({ rpc, err: error }, "database unavailable");
           throw databaseUnavailable();
         }
+        if (isTransientConflict(error)) throw transientConflict();
         if (ctx.signal.aborted) throw deadlineExceeded();
         const requestId = randomUUID();
         log.error({ rpc, requestId, err: error }, "internal error");

@@ -13,7 +13,8 @@ export interface HttpServerOptions {
 export interface HttpServer {
   readonly server: http.Server;
   listen(host: string, port: number): Promise<number>;
-  close(): Promise<void>;
+  /** Lets in-flight requests finish for up to graceMs, then cuts every connection. */
+  close(graceMs: number): Promise<void>;
 }
 
 /** Connect, gRPC-Web (and gRPC where the client manages it over HTTP/1.1) on one HTTP/1.1 port. */
@@ -36,9 +37,14 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
           resolve((server.address() as AddressInfo).port);
         });
       }),
-    close: () =>
+    close: (graceMs) =>
       new Promise((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
+        const force = setTimeout(() => server.closeAllConnections(), graceMs);
+        server.close((error) => {
+          clearTimeout(force);
+          if (error) reject(error);
+          else resolve();
+        });
         server.closeIdleConnections();
       }),
   };

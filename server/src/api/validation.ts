@@ -3,22 +3,23 @@ import { invalidArgument } from "./errors.js";
 // Boundary checks for every request field. Each throws INVALID_ARGUMENT naming
 // the field, before any side effect.
 
-const INT64_MAX = 2n ** 63n - 1n;
 // C0 and C1 control characters, DEL, and NUL.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 export const MAX_BATCH = 1000;
 export const MAX_KEY_BYTES = 1024;
 export const MAX_OWNER_LENGTH = 512;
+export const MAX_SEGMENT_BYTES = 255;
 
 /** A positive int64 id, returned as the decimal string the database layer uses. */
 export function requireId(field: string, value: bigint): string {
-  if (value <= 0n || value > INT64_MAX) throw invalidArgument(field, "must be a positive media id");
+  if (value <= 0n) throw invalidArgument(field, "must be a positive media id");
   return value.toString();
 }
 
 function requireText(field: string, value: string, max: number): string {
   if (value === "") throw invalidArgument(field, "must not be empty");
+  if (!value.isWellFormed()) throw invalidArgument(field, "must be well-formed Unicode (no lone surrogates)");
   if (value.length > max) throw invalidArgument(field, `must be at most ${max} characters`);
   if (CONTROL.test(value)) throw invalidArgument(field, "must not contain control characters");
   return value;
@@ -42,6 +43,9 @@ export function requireKey(field: string, value: string): string {
   for (const segment of value.split("/")) {
     if (segment === "") throw invalidArgument(field, 'must not contain empty segments ("//" or a trailing "/")');
     if (segment === "." || segment === "..") throw invalidArgument(field, 'must not contain "." or ".." segments');
+    if (Buffer.byteLength(segment, "utf8") > MAX_SEGMENT_BYTES) {
+      throw invalidArgument(field, `segments must be at most ${MAX_SEGMENT_BYTES} bytes (a file name limit on disk)`);
+    }
   }
   return value;
 }

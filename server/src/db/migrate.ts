@@ -8,9 +8,6 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
 
 const provider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) };
 
-/** Names of the migrations this build knows, in order; /readyz compares them with the database. */
-export const KNOWN_MIGRATIONS = Object.keys(MIGRATIONS);
-
 /**
  * Applies pending migrations. Kysely holds an advisory lock meanwhile, so many
  * replicas starting at once apply each migration exactly once.

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Insertable, Selectable } from "kysely";
+import type { ColumnType, Generated, Selectable } from "kysely";
 
 /** Lifecycle state as stored; mirrors media.v1.MediaState. */
 export type MediaStateName = "PENDING" | "LINKED" | "ORPHANED" | "DELETING" | "FAILED";
@@ -57,5 +57,4 @@ export interface Database {
 }
 
 export type MediaRow = Selectable<MediaTable>;
-export type NewMedia = Insertable<MediaTable>;
 export type MediaEventRow = Selectable<MediaEventTable>;

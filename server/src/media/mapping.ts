@@ -23,13 +23,16 @@ const EVENT_TYPE_TO_PROTO: Record<MediaEventTypeName, MediaEventType> = {
   DELETE_FAILED: MediaEventType.DELETE_FAILED,
 };
 
+/** Every stored state, in lifecycle order. */
+export const MEDIA_STATES = Object.keys(STATE_TO_PROTO) as MediaStateName[];
+
 export function stateToProto(state: MediaStateName): MediaState {
   return STATE_TO_PROTO[state];
 }
 
 /** The stored name for an API state; undefined for UNSPECIFIED or unknown numbers. */
 export function stateFromProto(state: MediaState): MediaStateName | undefined {
-  return (Object.keys(STATE_TO_PROTO) as MediaStateName[]).find((name) => STATE_TO_PROTO[name] === state);
+  return MEDIA_STATES.find((name) => STATE_TO_PROTO[name] === state);
 }
 
 const timestamp = (date: Date | null) => (date === null ? undefined : timestampFromDate(date));

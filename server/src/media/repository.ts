@@ -79,11 +79,35 @@ export async function createMedia(
 }
 
 /** Rows for the given ids, in no particular order; missing ids are simply absent. */
+// Named statements list their columns: a plan cached per connection must keep
+// its result shape when a later migration adds a column to media.
+const MEDIA_COLUMNS = [
+  "id",
+  "store",
+  "key",
+  "content_type",
+  "size_bytes",
+  "labels",
+  "state",
+  "reference_count",
+  "create_time",
+  "update_time",
+  "orphan_time",
+  "delete_time",
+  "hold_reason",
+  "claim_token",
+  "claim_time",
+  "delete_attempts",
+  "last_error",
+] as const satisfies readonly (keyof MediaRow)[];
+const SELECT_MEDIA = MEDIA_COLUMNS.join(", ");
+const SELECT_RESULT_MEDIA = MEDIA_COLUMNS.map((c) => `(r.m).${c}`).join(", ");
+
 export async function findMediaByIds(pool: pg.Pool, ids: readonly string[]): Promise<MediaRow[]> {
   if (ids.length === 0) return [];
   const result = await pool.query<MediaRow>({
     name: "media_by_ids",
-    text: "SELECT * FROM media WHERE id = ANY($1::bigint[])",
+    text: `SELECT ${SELECT_MEDIA} FROM media WHERE id = ANY($1::bigint[])`,
     values: [ids],
   });
   return result.rows;
@@ -114,7 +138,7 @@ export async function linkMedia(
 ): Promise<ReferenceOutcome> {
   const result = await pool.query<ReferenceResultRow>({
     name: "media_link",
-    text: "SELECT r.outcome, r.changed, (r.m).* FROM media_link($1::bigint, $2, $3) r",
+    text: `SELECT r.outcome, r.changed, ${SELECT_RESULT_MEDIA} FROM media_link($1::bigint, $2, $3) r`,
     values: [mediaId, owner, actor],
   });
   return toReferenceOutcome(result.rows[0]);
@@ -130,7 +154,7 @@ export async function unlinkMedia(
 ): Promise<ReferenceOutcome> {
   const result = await pool.query<ReferenceResultRow>({
     name: "media_unlink",
-    text: "SELECT r.outcome, r.changed, (r.m).* FROM media_unlink($1::bigint, $2, $3, $4, 'unlinked') r",
+    text: `SELECT r.outcome, r.changed, ${SELECT_RESULT_MEDIA} FROM media_unlink($1::bigint, $2, $3, $4, 'unlinked') r`,
     values: [mediaId, owner, actor, graceSeconds],
   });
   return toReferenceOutcome(result.rows[0]);

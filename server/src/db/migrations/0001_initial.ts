@@ -68,8 +68,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
     -- Link and unlink run as one function call each: one round trip, and the
     -- media row is locked before its references change, so concurrent calls on
-    -- one media serialise and a worker's claim (which holds the same lock)
-    -- either happens entirely before or entirely after.
+    -- one media serialise and a worker's claim (FOR UPDATE, which conflicts with
+    -- this lock) either happens entirely before or entirely after. NO KEY UPDATE
+    -- leaves foreign-key checks of other transactions unblocked.
     -- outcome: 'ok', 'not_found', or 'deleting' (link refused).
     CREATE FUNCTION media_link(p_media_id bigint, p_owner text, p_actor text)
     RETURNS TABLE (outcome text, changed boolean, m media) LANGUAGE plpgsql AS $$
@@ -78,7 +79,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       v_from media_state;
       v_added integer;
     BEGIN
-      SELECT * INTO v FROM media WHERE id = p_media_id FOR UPDATE;
+      SELECT * INTO v FROM media WHERE id = p_media_id FOR NO KEY UPDATE;
       IF NOT FOUND THEN
         RETURN QUERY SELECT 'not_found'::text, false, NULL::media;
         RETURN;
@@ -109,7 +110,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       v_from media_state;
       v_removed integer;
     BEGIN
-      SELECT * INTO v FROM media WHERE id = p_media_id FOR UPDATE;
+      SELECT * INTO v FROM media WHERE id = p_media_id FOR NO KEY UPDATE;
       IF NOT FOUND THEN
         RETURN QUERY SELECT 'not_found'::text, false, NULL::media;
         RETURN;
