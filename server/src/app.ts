@@ -53,6 +53,7 @@ export async function startService(config: Config, databaseUrl: string, log: Log
     storeNames: new Set(config.stores.keys()),
     gracePeriodSeconds: config.gracePeriodSeconds,
     pendingTtlSeconds: config.pendingTtlSeconds,
+    blastRadiusLimit: config.deletion.blastRadiusLimit,
   };
   const services = [
     { service: MediaService, impl: guardService(MediaService, createMediaService(deps), log) },

@@ -13,6 +13,25 @@ export type StoreConfig =
       readonly forcePathStyle: boolean;
     };
 
+/** How the deletion worker behaves. */
+export interface DeletionConfig {
+  /** Run a worker inside `npm start`. */
+  readonly runWorker: boolean;
+  readonly workerConcurrency: number;
+  /** Rows per claim and per delete_batch job (S3 takes 1000 keys per request). */
+  readonly batchSize: number;
+  /** A sweep that finds more due files than this deletes none and waits for an admin. */
+  readonly blastRadiusLimit: number;
+  /** A claim older than this is assumed orphaned by a dead worker and reclaimed. */
+  readonly claimTimeoutSeconds: number;
+  readonly maxAttempts: number;
+  readonly retryDelaySeconds: number;
+  /** Start with deletions paused. */
+  readonly startPaused: boolean;
+  /** Crontab schedule of the sweep. */
+  readonly sweepSchedule: string;
+}
+
 export interface Config {
   readonly host: string;
   readonly grpcPort: number;
@@ -26,6 +45,7 @@ export interface Config {
   readonly pendingTtlSeconds: number;
   readonly stores: ReadonlyMap<string, StoreConfig>;
   readonly logLevel: "debug" | "info" | "warn" | "error" | "silent";
+  readonly deletion: DeletionConfig;
 }
 
 /** Raised for a bad setting; main prints the message and exits. */
@@ -66,6 +86,22 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
     throw new ConfigError(`${name}="${raw}" must be a whole number from ${min} to ${max}`);
   }
   return value;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (raw === "true" || raw === "1") return true;
+  if (raw === "false" || raw === "0") return false;
+  throw new ConfigError(`${name}="${raw}" must be true or false`);
+}
+
+function cronSchedule(env: Env, name: string, fallback: string): string {
+  const raw = env[name] ?? fallback;
+  if (!/^(\S+\s+){4}\S+$/.test(raw.trim())) {
+    throw new ConfigError(`${name}="${raw}" must be a five-field crontab schedule such as "* * * * *"`);
+  }
+  return raw.trim();
 }
 
 function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
@@ -187,5 +223,16 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     pendingTtlSeconds: duration(env, "PENDING_TTL", "24h"),
     stores: parseStores(env.STORES, dataDir, cwd),
     logLevel: oneOf(env, "LOG_LEVEL", "info", ["debug", "info", "warn", "error", "silent"] as const),
+    deletion: Object.freeze({
+      runWorker: boolean(env, "RUN_WORKER", true),
+      workerConcurrency: integer(env, "WORKER_CONCURRENCY", 4, 1, 64),
+      batchSize: integer(env, "DELETE_BATCH_SIZE", 1000, 1, 1000),
+      blastRadiusLimit: integer(env, "BLAST_RADIUS_LIMIT", 10_000, 1, 1_000_000_000),
+      claimTimeoutSeconds: duration(env, "CLAIM_TIMEOUT", "10m"),
+      maxAttempts: integer(env, "DELETE_MAX_ATTEMPTS", 5, 1, 100),
+      retryDelaySeconds: duration(env, "DELETE_RETRY_DELAY", "1m"),
+      startPaused: boolean(env, "DELETIONS_PAUSED", false),
+      sweepSchedule: cronSchedule(env, "SWEEP_SCHEDULE", "* * * * *"),
+    }),
   });
 }

@@ -1,13 +1,16 @@
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { AdminService } from "@media/proto/media/v1/admin_service_pb";
 import { MediaState } from "@media/proto/media/v1/media_pb";
 import type { MediaStateName } from "../db/schema.js";
+import * as actions from "../media/admin-actions.js";
+import * as deletion from "../media/deletion.js";
 import { eventToProto, MEDIA_STATES, mediaToProto, stateFromProto, stateToProto } from "../media/mapping.js";
 import * as media from "../media/repository.js";
-import type { ServiceDeps } from "./context.js";
-import { invalidArgument } from "./errors.js";
+import { callerOf, type ServiceDeps } from "./context.js";
+import { actionRefused, guardNotConfirmed, invalidArgument, mediaNotFound, noWorkerYet } from "./errors.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
-import { optionalText, pageSize, requireId } from "./validation.js";
+import { optionalText, pageSize, requireId, requireText } from "./validation.js";
 
 function stateFilter(state: MediaState): MediaStateName | undefined {
   if (state === MediaState.UNSPECIFIED) return undefined;
@@ -18,9 +21,31 @@ function stateFilter(state: MediaState): MediaStateName | undefined {
 
 const emptyToUndefined = (value: string) => (value === "" ? undefined : value);
 
+function statusToProto(control: deletion.DeletionControl) {
+  return {
+    paused: control.paused,
+    pauseReason: control.pauseReason,
+    guardTripTime: control.guardTrippedTime === null ? undefined : timestampFromDate(control.guardTrippedTime),
+    guardDueCount: control.guardDueCount ?? 0n,
+  };
+}
+
+function actionResult(id: string, outcome: actions.ActionOutcome) {
+  if (outcome.kind === "not_found") throw mediaNotFound(id);
+  if (outcome.kind === "refused") throw actionRefused(id, outcome.why);
+  return { media: mediaToProto(outcome.media) };
+}
+
+function range(field: string, value: number, min: number, max: number, fallback: number): number {
+  if (value === 0) return fallback;
+  if (value < min || value > max) throw invalidArgument(field, `must be from ${min} to ${max} (or 0 for ${fallback})`);
+  return value;
+}
+
 /** Read-only views for the dashboard. Each handler validates, queries, maps. */
 export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminService> {
-  const { db } = deps;
+  const { db, pool } = deps;
+  const status = async () => statusToProto(await deletion.getDeletionControl(pool));
   return {
     async listMedia(req) {
       const limit = pageSize("page_size", req.pageSize, 50);
@@ -66,6 +91,62 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
         events: page.map(eventToProto),
         nextPageToken: rows.length > limit && last !== undefined ? encodePageToken("e", last.id) : "",
       };
+    },
+
+    async getDeletionStatus() {
+      return { status: await status() };
+    },
+
+    async pauseDeletions(req, ctx) {
+      const reason = requireText("reason", req.reason, 512);
+      await deletion.pauseDeletions(pool, `${reason} (paused by ${callerOf(ctx)})`);
+      return { status: await status() };
+    },
+
+    async resumeDeletions(req) {
+      if (!(await deletion.resumeDeletions(pool, req.confirmBlastRadius, deps.blastRadiusLimit))) {
+        throw guardNotConfirmed((await deletion.getDeletionControl(pool)).guardDueCount);
+      }
+      return { status: await status() };
+    },
+
+    async holdMedia(req, ctx) {
+      const id = requireId("media_id", req.mediaId);
+      const reason = requireText("reason", req.reason, 512);
+      return actionResult(id, await actions.holdMedia(pool, id, reason, callerOf(ctx)));
+    },
+
+    async releaseMedia(req, ctx) {
+      const id = requireId("media_id", req.mediaId);
+      return actionResult(id, await actions.releaseMedia(pool, id, callerOf(ctx)));
+    },
+
+    async deleteMediaNow(req, ctx) {
+      const id = requireId("media_id", req.mediaId);
+      return actionResult(id, await actions.deleteMediaNow(pool, id, callerOf(ctx)));
+    },
+
+    async retryMedia(req, ctx) {
+      const id = requireId("media_id", req.mediaId);
+      return actionResult(id, await actions.retryMedia(pool, id, callerOf(ctx)));
+    },
+
+    async getDeletionPlan(req) {
+      const hours = range("within_hours", req.withinHours, 1, 8760, 24);
+      const sampleSize = range("sample_size", req.sampleSize, 1, 100, 20);
+      const plan = await actions.deletionPlan(pool, hours, sampleSize);
+      return {
+        count: plan.stores.reduce((sum, s) => sum + BigInt(s.count), 0n),
+        sizeBytes: plan.stores.reduce((sum, s) => sum + BigInt(s.sizeBytes), 0n),
+        stores: plan.stores.map((s) => ({ store: s.store, count: BigInt(s.count), sizeBytes: BigInt(s.sizeBytes) })),
+        samples: plan.samples.map(mediaToProto),
+        status: await status(),
+      };
+    },
+
+    async runSweep() {
+      if (!(await actions.requestSweep(pool))) throw noWorkerYet();
+      return {};
     },
   };
 }

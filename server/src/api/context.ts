@@ -18,4 +18,6 @@ export interface ServiceDeps {
   readonly storeNames: ReadonlySet<string>;
   readonly gracePeriodSeconds: number;
   readonly pendingTtlSeconds: number;
+  /** The blast-radius limit, for the allowance a confirmation grants. */
+  readonly blastRadiusLimit: number;
 }

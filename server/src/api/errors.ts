@@ -23,6 +23,21 @@ export const mediaConflict = (store: string, key: string, id: string, field: str
     Code.AlreadyExists,
   );
 
+export const actionRefused = (id: string, why: string) =>
+  new ConnectError(`media ${id}: ${why}`, Code.FailedPrecondition);
+
+export const guardNotConfirmed = (due: bigint | null) =>
+  new ConnectError(
+    `the blast-radius guard tripped with ${due ?? "many"} files due; check the deletion plan, then resume with confirm_blast_radius = true`,
+    Code.FailedPrecondition,
+  );
+
+export const noWorkerYet = () =>
+  new ConnectError(
+    "no deletion worker has started against this database yet; start one (npm run worker) and retry",
+    Code.FailedPrecondition,
+  );
+
 export const databaseUnavailable = () =>
   new ConnectError("the database is unavailable; retry with backoff", Code.Unavailable);
 

@@ -17,7 +17,7 @@ export function requireId(field: string, value: bigint): string {
   return value.toString();
 }
 
-function requireText(field: string, value: string, max: number): string {
+export function requireText(field: string, value: string, max: number): string {
   if (value === "") throw invalidArgument(field, "must not be empty");
   if (!value.isWellFormed()) throw invalidArgument(field, "must be well-formed Unicode (no lone surrogates)");
   if (value.length > max) throw invalidArgument(field, `must be at most ${max} characters`);

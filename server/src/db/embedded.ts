@@ -22,6 +22,19 @@ export interface EmbeddedOptions {
 
 const USER = "media";
 
+/**
+ * The URL of an embedded server that another process of this service started
+ * in dataDir, for processes (a lone worker) that attach instead of starting one.
+ */
+export async function attachedEmbeddedUrl(dataDir: string, port: number, database: string): Promise<string> {
+  const file = path.join(dataDir, "postgres-password");
+  if (!existsSync(file)) {
+    throw new Error(`no embedded PostgreSQL in ${dataDir}: start the service first (npm start), or set DATABASE_URL`);
+  }
+  const password = (await readFile(file, "utf8")).trim();
+  return `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+}
+
 /** Reads the cluster password, creating it on first start. It never leaves the data folder. */
 async function clusterPassword(dataDir: string): Promise<string> {
   const file = path.join(dataDir, "postgres-password");

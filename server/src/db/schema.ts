@@ -36,7 +36,18 @@ export interface MediaReferenceTable {
 }
 
 /** Event types as stored; mirrors media.v1.MediaEventType. */
-export type MediaEventTypeName = "CREATED" | "LINKED" | "UNLINKED" | "CLAIMED" | "DELETED" | "DELETE_FAILED";
+export type MediaEventTypeName =
+  | "CREATED"
+  | "LINKED"
+  | "UNLINKED"
+  | "CLAIMED"
+  | "DELETED"
+  | "DELETE_FAILED"
+  | "CLAIM_RELEASED"
+  | "HELD"
+  | "UNHELD"
+  | "DELETE_REQUESTED"
+  | "RETRY_REQUESTED";
 
 export interface MediaEventTable {
   id: GeneratedInt8;
@@ -50,7 +61,18 @@ export interface MediaEventTable {
   create_time: GeneratedTimestamp;
 }
 
+export interface DeletionControlTable {
+  singleton: Generated<boolean>;
+  paused: boolean;
+  pause_reason: string;
+  guard_tripped_time: Date | null;
+  guard_due_count: string | null;
+  guard_allowance: string;
+  update_time: Date;
+}
+
 export interface Database {
+  deletion_control: DeletionControlTable;
   media: MediaTable;
   media_references: MediaReferenceTable;
   media_events: MediaEventTable;

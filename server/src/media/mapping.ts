@@ -21,6 +21,11 @@ const EVENT_TYPE_TO_PROTO: Record<MediaEventTypeName, MediaEventType> = {
   CLAIMED: MediaEventType.CLAIMED,
   DELETED: MediaEventType.DELETED,
   DELETE_FAILED: MediaEventType.DELETE_FAILED,
+  CLAIM_RELEASED: MediaEventType.CLAIM_RELEASED,
+  HELD: MediaEventType.HELD,
+  UNHELD: MediaEventType.UNHELD,
+  DELETE_REQUESTED: MediaEventType.DELETE_REQUESTED,
+  RETRY_REQUESTED: MediaEventType.RETRY_REQUESTED,
 };
 
 /** Every stored state, in lifecycle order. */

@@ -14,7 +14,487 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file media/v1/admin_service.proto.
  */
 export const file_media_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("ChxtZWRpYS92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEghtZWRpYS52MSKQAQoQTGlzdE1lZGlhUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIjCgVzdGF0ZRgDIAEoDjIULm1lZGlhLnYxLk1lZGlhU3RhdGUSDQoFc3RvcmUYBCABKAkSDQoFb3duZXIYBSABKAkSEgoKa2V5X3ByZWZpeBgGIAEoCSJMChFMaXN0TWVkaWFSZXNwb25zZRIeCgVtZWRpYRgBIAMoCzIPLm1lZGlhLnYxLk1lZGlhEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIRCg9HZXRTdGF0c1JlcXVlc3QiVAoKU3RhdGVTdGF0cxIjCgVzdGF0ZRgBIAEoDjIULm1lZGlhLnYxLk1lZGlhU3RhdGUSDQoFY291bnQYAiABKAMSEgoKc2l6ZV9ieXRlcxgDIAEoAyJ1ChBHZXRTdGF0c1Jlc3BvbnNlEiQKBnN0YXRlcxgBIAMoCzIULm1lZGlhLnYxLlN0YXRlU3RhdHMSGgoSZHVlX25leHRfMjRoX2NvdW50GAIgASgDEh8KF2R1ZV9uZXh0XzI0aF9zaXplX2J5dGVzGAMgASgDIlEKFkxpc3RNZWRpYUV2ZW50c1JlcXVlc3QSEAoIbWVkaWFfaWQYASABKAMSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiWAoXTGlzdE1lZGlhRXZlbnRzUmVzcG9uc2USJAoGZXZlbnRzGAEgAygLMhQubWVkaWEudjEuTWVkaWFFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkigwIKCk1lZGlhRXZlbnQSCgoCaWQYASABKAMSEAoIbWVkaWFfaWQYAiABKAMSJgoEdHlwZRgDIAEoDjIYLm1lZGlhLnYxLk1lZGlhRXZlbnRUeXBlEigKCmZyb21fc3RhdGUYBCABKA4yFC5tZWRpYS52MS5NZWRpYVN0YXRlEiYKCHRvX3N0YXRlGAUgASgOMhQubWVkaWEudjEuTWVkaWFTdGF0ZRINCgVvd25lchgGIAEoCRINCgVhY3RvchgHIAEoCRIOCgZyZWFzb24YCCABKAkSLwoLY3JlYXRlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKuwBCg5NZWRpYUV2ZW50VHlwZRIgChxNRURJQV9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASHAoYTUVESUFfRVZFTlRfVFlQRV9DUkVBVEVEEAESGwoXTUVESUFfRVZFTlRfVFlQRV9MSU5LRUQQAhIdChlNRURJQV9FVkVOVF9UWVBFX1VOTElOS0VEEAMSHAoYTUVESUFfRVZFTlRfVFlQRV9DTEFJTUVEEAQSHAoYTUVESUFfRVZFTlRfVFlQRV9ERUxFVEVEEAUSIgoeTUVESUFfRVZFTlRfVFlQRV9ERUxFVEVfRkFJTEVEEAYy7wEKDEFkbWluU2VydmljZRJECglMaXN0TWVkaWESGi5tZWRpYS52MS5MaXN0TWVkaWFSZXF1ZXN0GhsubWVkaWEudjEuTGlzdE1lZGlhUmVzcG9uc2USQQoIR2V0U3RhdHMSGS5tZWRpYS52MS5HZXRTdGF0c1JlcXVlc3QaGi5tZWRpYS52MS5HZXRTdGF0c1Jlc3BvbnNlElYKD0xpc3RNZWRpYUV2ZW50cxIgLm1lZGlhLnYxLkxpc3RNZWRpYUV2ZW50c1JlcXVlc3QaIS5tZWRpYS52MS5MaXN0TWVkaWFFdmVudHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_media_v1_media]);
+  fileDesc("ChxtZWRpYS92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEghtZWRpYS52MSKEAQoORGVsZXRpb25TdGF0dXMSDgoGcGF1c2VkGAEgASgIEhQKDHBhdXNlX3JlYXNvbhgCIAEoCRIzCg9ndWFyZF90cmlwX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2d1YXJkX2R1ZV9jb3VudBgEIAEoAyIaChhHZXREZWxldGlvblN0YXR1c1JlcXVlc3QiRQoZR2V0RGVsZXRpb25TdGF0dXNSZXNwb25zZRIoCgZzdGF0dXMYASABKAsyGC5tZWRpYS52MS5EZWxldGlvblN0YXR1cyInChVQYXVzZURlbGV0aW9uc1JlcXVlc3QSDgoGcmVhc29uGAEgASgJIkIKFlBhdXNlRGVsZXRpb25zUmVzcG9uc2USKAoGc3RhdHVzGAEgASgLMhgubWVkaWEudjEuRGVsZXRpb25TdGF0dXMiNgoWUmVzdW1lRGVsZXRpb25zUmVxdWVzdBIcChRjb25maXJtX2JsYXN0X3JhZGl1cxgBIAEoCCJDChdSZXN1bWVEZWxldGlvbnNSZXNwb25zZRIoCgZzdGF0dXMYASABKAsyGC5tZWRpYS52MS5EZWxldGlvblN0YXR1cyI0ChBIb2xkTWVkaWFSZXF1ZXN0EhAKCG1lZGlhX2lkGAEgASgDEg4KBnJlYXNvbhgCIAEoCSIzChFIb2xkTWVkaWFSZXNwb25zZRIeCgVtZWRpYRgBIAEoCzIPLm1lZGlhLnYxLk1lZGlhIicKE1JlbGVhc2VNZWRpYVJlcXVlc3QSEAoIbWVkaWFfaWQYASABKAMiNgoUUmVsZWFzZU1lZGlhUmVzcG9uc2USHgoFbWVkaWEYASABKAsyDy5tZWRpYS52MS5NZWRpYSIpChVEZWxldGVNZWRpYU5vd1JlcXVlc3QSEAoIbWVkaWFfaWQYASABKAMiOAoWRGVsZXRlTWVkaWFOb3dSZXNwb25zZRIeCgVtZWRpYRgBIAEoCzIPLm1lZGlhLnYxLk1lZGlhIiUKEVJldHJ5TWVkaWFSZXF1ZXN0EhAKCG1lZGlhX2lkGAEgASgDIjQKElJldHJ5TWVkaWFSZXNwb25zZRIeCgVtZWRpYRgBIAEoCzIPLm1lZGlhLnYxLk1lZGlhIkMKFkdldERlbGV0aW9uUGxhblJlcXVlc3QSFAoMd2l0aGluX2hvdXJzGAEgASgFEhMKC3NhbXBsZV9zaXplGAIgASgFIj0KCVN0b3JlUGxhbhINCgVzdG9yZRgBIAEoCRINCgVjb3VudBgCIAEoAxISCgpzaXplX2J5dGVzGAMgASgDIq0BChdHZXREZWxldGlvblBsYW5SZXNwb25zZRINCgVjb3VudBgBIAEoAxISCgpzaXplX2J5dGVzGAIgASgDEiMKBnN0b3JlcxgDIAMoCzITLm1lZGlhLnYxLlN0b3JlUGxhbhIgCgdzYW1wbGVzGAQgAygLMg8ubWVkaWEudjEuTWVkaWESKAoGc3RhdHVzGAUgASgLMhgubWVkaWEudjEuRGVsZXRpb25TdGF0dXMiEQoPUnVuU3dlZXBSZXF1ZXN0IhIKEFJ1blN3ZWVwUmVzcG9uc2UikAEKEExpc3RNZWRpYVJlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSIwoFc3RhdGUYAyABKA4yFC5tZWRpYS52MS5NZWRpYVN0YXRlEg0KBXN0b3JlGAQgASgJEg0KBW93bmVyGAUgASgJEhIKCmtleV9wcmVmaXgYBiABKAkiTAoRTGlzdE1lZGlhUmVzcG9uc2USHgoFbWVkaWEYASADKAsyDy5tZWRpYS52MS5NZWRpYRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiEQoPR2V0U3RhdHNSZXF1ZXN0IlQKClN0YXRlU3RhdHMSIwoFc3RhdGUYASABKA4yFC5tZWRpYS52MS5NZWRpYVN0YXRlEg0KBWNvdW50GAIgASgDEhIKCnNpemVfYnl0ZXMYAyABKAMidQoQR2V0U3RhdHNSZXNwb25zZRIkCgZzdGF0ZXMYASADKAsyFC5tZWRpYS52MS5TdGF0ZVN0YXRzEhoKEmR1ZV9uZXh0XzI0aF9jb3VudBgCIAEoAxIfChdkdWVfbmV4dF8yNGhfc2l6ZV9ieXRlcxgDIAEoAyJRChZMaXN0TWVkaWFFdmVudHNSZXF1ZXN0EhAKCG1lZGlhX2lkGAEgASgDEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlgKF0xpc3RNZWRpYUV2ZW50c1Jlc3BvbnNlEiQKBmV2ZW50cxgBIAMoCzIULm1lZGlhLnYxLk1lZGlhRXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIoMCCgpNZWRpYUV2ZW50EgoKAmlkGAEgASgDEhAKCG1lZGlhX2lkGAIgASgDEiYKBHR5cGUYAyABKA4yGC5tZWRpYS52MS5NZWRpYUV2ZW50VHlwZRIoCgpmcm9tX3N0YXRlGAQgASgOMhQubWVkaWEudjEuTWVkaWFTdGF0ZRImCgh0b19zdGF0ZRgFIAEoDjIULm1lZGlhLnYxLk1lZGlhU3RhdGUSDQoFb3duZXIYBiABKAkSDQoFYWN0b3IYByABKAkSDgoGcmVhc29uGAggASgJEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqWAwoOTWVkaWFFdmVudFR5cGUSIAocTUVESUFfRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEhwKGE1FRElBX0VWRU5UX1RZUEVfQ1JFQVRFRBABEhsKF01FRElBX0VWRU5UX1RZUEVfTElOS0VEEAISHQoZTUVESUFfRVZFTlRfVFlQRV9VTkxJTktFRBADEhwKGE1FRElBX0VWRU5UX1RZUEVfQ0xBSU1FRBAEEhwKGE1FRElBX0VWRU5UX1RZUEVfREVMRVRFRBAFEiIKHk1FRElBX0VWRU5UX1RZUEVfREVMRVRFX0ZBSUxFRBAGEiMKH01FRElBX0VWRU5UX1RZUEVfQ0xBSU1fUkVMRUFTRUQQBxIZChVNRURJQV9FVkVOVF9UWVBFX0hFTEQQCBIbChdNRURJQV9FVkVOVF9UWVBFX1VOSEVMRBAJEiUKIU1FRElBX0VWRU5UX1RZUEVfREVMRVRFX1JFUVVFU1RFRBAKEiQKIE1FRElBX0VWRU5UX1RZUEVfUkVUUllfUkVRVUVTVEVEEAsyyAcKDEFkbWluU2VydmljZRJECglMaXN0TWVkaWESGi5tZWRpYS52MS5MaXN0TWVkaWFSZXF1ZXN0GhsubWVkaWEudjEuTGlzdE1lZGlhUmVzcG9uc2USQQoIR2V0U3RhdHMSGS5tZWRpYS52MS5HZXRTdGF0c1JlcXVlc3QaGi5tZWRpYS52MS5HZXRTdGF0c1Jlc3BvbnNlElYKD0xpc3RNZWRpYUV2ZW50cxIgLm1lZGlhLnYxLkxpc3RNZWRpYUV2ZW50c1JlcXVlc3QaIS5tZWRpYS52MS5MaXN0TWVkaWFFdmVudHNSZXNwb25zZRJcChFHZXREZWxldGlvblN0YXR1cxIiLm1lZGlhLnYxLkdldERlbGV0aW9uU3RhdHVzUmVxdWVzdBojLm1lZGlhLnYxLkdldERlbGV0aW9uU3RhdHVzUmVzcG9uc2USUwoOUGF1c2VEZWxldGlvbnMSHy5tZWRpYS52MS5QYXVzZURlbGV0aW9uc1JlcXVlc3QaIC5tZWRpYS52MS5QYXVzZURlbGV0aW9uc1Jlc3BvbnNlElYKD1Jlc3VtZURlbGV0aW9ucxIgLm1lZGlhLnYxLlJlc3VtZURlbGV0aW9uc1JlcXVlc3QaIS5tZWRpYS52MS5SZXN1bWVEZWxldGlvbnNSZXNwb25zZRJECglIb2xkTWVkaWESGi5tZWRpYS52MS5Ib2xkTWVkaWFSZXF1ZXN0GhsubWVkaWEudjEuSG9sZE1lZGlhUmVzcG9uc2USTQoMUmVsZWFzZU1lZGlhEh0ubWVkaWEudjEuUmVsZWFzZU1lZGlhUmVxdWVzdBoeLm1lZGlhLnYxLlJlbGVhc2VNZWRpYVJlc3BvbnNlElMKDkRlbGV0ZU1lZGlhTm93Eh8ubWVkaWEudjEuRGVsZXRlTWVkaWFOb3dSZXF1ZXN0GiAubWVkaWEudjEuRGVsZXRlTWVkaWFOb3dSZXNwb25zZRJHCgpSZXRyeU1lZGlhEhsubWVkaWEudjEuUmV0cnlNZWRpYVJlcXVlc3QaHC5tZWRpYS52MS5SZXRyeU1lZGlhUmVzcG9uc2USVgoPR2V0RGVsZXRpb25QbGFuEiAubWVkaWEudjEuR2V0RGVsZXRpb25QbGFuUmVxdWVzdBohLm1lZGlhLnYxLkdldERlbGV0aW9uUGxhblJlc3BvbnNlEkEKCFJ1blN3ZWVwEhkubWVkaWEudjEuUnVuU3dlZXBSZXF1ZXN0GhoubWVkaWEudjEuUnVuU3dlZXBSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_media_v1_media]);
+
+/**
+ * DeletionStatus says whether deletions run.
+ *
+ * @generated from message media.v1.DeletionStatus
+ */
+export type DeletionStatus = Message<"media.v1.DeletionStatus"> & {
+  /**
+   * True while deletions are paused (by an admin, by config, or by the guard).
+   *
+   * @generated from field: bool paused = 1;
+   */
+  paused: boolean;
+
+  /**
+   * Why they are paused.
+   *
+   * @generated from field: string pause_reason = 2;
+   */
+  pauseReason: string;
+
+  /**
+   * When the blast-radius guard tripped; unset unless it is waiting for a confirmation.
+   *
+   * @generated from field: google.protobuf.Timestamp guard_trip_time = 3;
+   */
+  guardTripTime?: Timestamp | undefined;
+
+  /**
+   * How many files were due when the guard tripped.
+   *
+   * @generated from field: int64 guard_due_count = 4;
+   */
+  guardDueCount: bigint;
+};
+
+/**
+ * Describes the message media.v1.DeletionStatus.
+ * Use `create(DeletionStatusSchema)` to create a new message.
+ */
+export const DeletionStatusSchema: GenMessage<DeletionStatus> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 0);
+
+/**
+ * GetDeletionStatusRequest takes no parameters.
+ *
+ * @generated from message media.v1.GetDeletionStatusRequest
+ */
+export type GetDeletionStatusRequest = Message<"media.v1.GetDeletionStatusRequest"> & {
+};
+
+/**
+ * Describes the message media.v1.GetDeletionStatusRequest.
+ * Use `create(GetDeletionStatusRequestSchema)` to create a new message.
+ */
+export const GetDeletionStatusRequestSchema: GenMessage<GetDeletionStatusRequest> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 1);
+
+/**
+ * GetDeletionStatusResponse carries the status.
+ *
+ * @generated from message media.v1.GetDeletionStatusResponse
+ */
+export type GetDeletionStatusResponse = Message<"media.v1.GetDeletionStatusResponse"> & {
+  /**
+   * The current status.
+   *
+   * @generated from field: media.v1.DeletionStatus status = 1;
+   */
+  status?: DeletionStatus | undefined;
+};
+
+/**
+ * Describes the message media.v1.GetDeletionStatusResponse.
+ * Use `create(GetDeletionStatusResponseSchema)` to create a new message.
+ */
+export const GetDeletionStatusResponseSchema: GenMessage<GetDeletionStatusResponse> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 2);
+
+/**
+ * PauseDeletionsRequest says why.
+ *
+ * @generated from message media.v1.PauseDeletionsRequest
+ */
+export type PauseDeletionsRequest = Message<"media.v1.PauseDeletionsRequest"> & {
+  /**
+   * Why deletions are paused (1-512 characters), shown in the dashboard.
+   *
+   * @generated from field: string reason = 1;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message media.v1.PauseDeletionsRequest.
+ * Use `create(PauseDeletionsRequestSchema)` to create a new message.
+ */
+export const PauseDeletionsRequestSchema: GenMessage<PauseDeletionsRequest> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 3);
+
+/**
+ * PauseDeletionsResponse carries the new status.
+ *
+ * @generated from message media.v1.PauseDeletionsResponse
+ */
+export type PauseDeletionsResponse = Message<"media.v1.PauseDeletionsResponse"> & {
+  /**
+   * The status after pausing.
+   *
+   * @generated from field: media.v1.DeletionStatus status = 1;
+   */
+  status?: DeletionStatus | undefined;
+};
+
+/**
+ * Describes the message media.v1.PauseDeletionsResponse.
+ * Use `create(PauseDeletionsResponseSchema)` to create a new message.
+ */
+export const PauseDeletionsResponseSchema: GenMessage<PauseDeletionsResponse> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 4);
+
+/**
+ * ResumeDeletionsRequest resumes deletions.
+ *
+ * @generated from message media.v1.ResumeDeletionsRequest
+ */
+export type ResumeDeletionsRequest = Message<"media.v1.ResumeDeletionsRequest"> & {
+  /**
+   * Must be true to resume after the blast-radius guard tripped: it confirms
+   * that the due files it counted may be deleted.
+   *
+   * @generated from field: bool confirm_blast_radius = 1;
+   */
+  confirmBlastRadius: boolean;
+};
+
+/**
+ * Describes the message media.v1.ResumeDeletionsRequest.
+ * Use `create(ResumeDeletionsRequestSchema)` to create a new message.
+ */
+export const ResumeDeletionsRequestSchema: GenMessage<ResumeDeletionsRequest> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 5);
+
+/**
+ * ResumeDeletionsResponse carries the new status.
+ *
+ * @generated from message media.v1.ResumeDeletionsResponse
+ */
+export type ResumeDeletionsResponse = Message<"media.v1.ResumeDeletionsResponse"> & {
+  /**
+   * The status after resuming.
+   *
+   * @generated from field: media.v1.DeletionStatus status = 1;
+   */
+  status?: DeletionStatus | undefined;
+};
+
+/**
+ * Describes the message media.v1.ResumeDeletionsResponse.
+ * Use `create(ResumeDeletionsResponseSchema)` to create a new message.
+ */
+export const ResumeDeletionsResponseSchema: GenMessage<ResumeDeletionsResponse> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 6);
+
+/**
+ * HoldMediaRequest names the media and the reason.
+ *
+ * @generated from message media.v1.HoldMediaRequest
+ */
+export type HoldMediaRequest = Message<"media.v1.HoldMediaRequest"> & {
+  /**
+   * Media id (> 0).
+   *
+   * @generated from field: int64 media_id = 1;
+   */
+  mediaId: bigint;
+
+  /**
+   * Why it must not be deleted (1-512 characters).
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message media.v1.HoldMediaRequest.
+ * Use `create(HoldMediaRequestSchema)` to create a new message.
+ */
+export const HoldMediaRequestSchema: GenMessage<HoldMediaRequest> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 7);
+
+/**
+ * HoldMediaResponse carries the held media.
+ *
+ * @generated from message media.v1.HoldMediaResponse
+ */
+export type HoldMediaResponse = Message<"media.v1.HoldMediaResponse"> & {
+  /**
+   * The media, with hold_reason set.
+   *
+   * @generated from field: media.v1.Media media = 1;
+   */
+  media?: Media | undefined;
+};
+
+/**
+ * Describes the message media.v1.HoldMediaResponse.
+ * Use `create(HoldMediaResponseSchema)` to create a new message.
+ */
+export const HoldMediaResponseSchema: GenMessage<HoldMediaResponse> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 8);
+
+/**
+ * ReleaseMediaRequest names the media.
+ *
+ * @generated from message media.v1.ReleaseMediaRequest
+ */
+export type ReleaseMediaRequest = Message<"media.v1.ReleaseMediaRequest"> & {
+  /**
+   * Media id (> 0).
+   *
+   * @generated from field: int64 media_id = 1;
+   */
+  mediaId: bigint;
+};
+
+/**
+ * Describes the message media.v1.ReleaseMediaRequest.
+ * Use `create(ReleaseMediaRequestSchema)` to create a new message.
+ */
+export const ReleaseMediaRequestSchema: GenMessage<ReleaseMediaRequest> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 9);
+
+/**
+ * ReleaseMediaResponse carries the released media.
+ *
+ * @generated from message media.v1.ReleaseMediaResponse
+ */
+export type ReleaseMediaResponse = Message<"media.v1.ReleaseMediaResponse"> & {
+  /**
+   * The media, hold_reason empty.
+   *
+   * @generated from field: media.v1.Media media = 1;
+   */
+  media?: Media | undefined;
+};
+
+/**
+ * Describes the message media.v1.ReleaseMediaResponse.
+ * Use `create(ReleaseMediaResponseSchema)` to create a new message.
+ */
+export const ReleaseMediaResponseSchema: GenMessage<ReleaseMediaResponse> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 10);
+
+/**
+ * DeleteMediaNowRequest names the media.
+ *
+ * @generated from message media.v1.DeleteMediaNowRequest
+ */
+export type DeleteMediaNowRequest = Message<"media.v1.DeleteMediaNowRequest"> & {
+  /**
+   * Media id (> 0) of a PENDING or ORPHANED, unheld media.
+   *
+   * @generated from field: int64 media_id = 1;
+   */
+  mediaId: bigint;
+};
+
+/**
+ * Describes the message media.v1.DeleteMediaNowRequest.
+ * Use `create(DeleteMediaNowRequestSchema)` to create a new message.
+ */
+export const DeleteMediaNowRequestSchema: GenMessage<DeleteMediaNowRequest> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 11);
+
+/**
+ * DeleteMediaNowResponse carries the rescheduled media.
+ *
+ * @generated from message media.v1.DeleteMediaNowResponse
+ */
+export type DeleteMediaNowResponse = Message<"media.v1.DeleteMediaNowResponse"> & {
+  /**
+   * The media, delete_time now.
+   *
+   * @generated from field: media.v1.Media media = 1;
+   */
+  media?: Media | undefined;
+};
+
+/**
+ * Describes the message media.v1.DeleteMediaNowResponse.
+ * Use `create(DeleteMediaNowResponseSchema)` to create a new message.
+ */
+export const DeleteMediaNowResponseSchema: GenMessage<DeleteMediaNowResponse> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 12);
+
+/**
+ * RetryMediaRequest names the media.
+ *
+ * @generated from message media.v1.RetryMediaRequest
+ */
+export type RetryMediaRequest = Message<"media.v1.RetryMediaRequest"> & {
+  /**
+   * Media id (> 0) of a FAILED media.
+   *
+   * @generated from field: int64 media_id = 1;
+   */
+  mediaId: bigint;
+};
+
+/**
+ * Describes the message media.v1.RetryMediaRequest.
+ * Use `create(RetryMediaRequestSchema)` to create a new message.
+ */
+export const RetryMediaRequestSchema: GenMessage<RetryMediaRequest> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 13);
+
+/**
+ * RetryMediaResponse carries the rescheduled media.
+ *
+ * @generated from message media.v1.RetryMediaResponse
+ */
+export type RetryMediaResponse = Message<"media.v1.RetryMediaResponse"> & {
+  /**
+   * The media, ORPHANED with delete_time now and no failed attempts.
+   *
+   * @generated from field: media.v1.Media media = 1;
+   */
+  media?: Media | undefined;
+};
+
+/**
+ * Describes the message media.v1.RetryMediaResponse.
+ * Use `create(RetryMediaResponseSchema)` to create a new message.
+ */
+export const RetryMediaResponseSchema: GenMessage<RetryMediaResponse> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 14);
+
+/**
+ * GetDeletionPlanRequest sets the horizon.
+ *
+ * @generated from message media.v1.GetDeletionPlanRequest
+ */
+export type GetDeletionPlanRequest = Message<"media.v1.GetDeletionPlanRequest"> & {
+  /**
+   * Hours ahead to look (1-8760; 0 means 24). Overdue files are included.
+   *
+   * @generated from field: int32 within_hours = 1;
+   */
+  withinHours: number;
+
+  /**
+   * Sample media to return (0-100; 0 means 20), soonest first.
+   *
+   * @generated from field: int32 sample_size = 2;
+   */
+  sampleSize: number;
+};
+
+/**
+ * Describes the message media.v1.GetDeletionPlanRequest.
+ * Use `create(GetDeletionPlanRequestSchema)` to create a new message.
+ */
+export const GetDeletionPlanRequestSchema: GenMessage<GetDeletionPlanRequest> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 15);
+
+/**
+ * StorePlan is the plan for one store.
+ *
+ * @generated from message media.v1.StorePlan
+ */
+export type StorePlan = Message<"media.v1.StorePlan"> & {
+  /**
+   * Store name.
+   *
+   * @generated from field: string store = 1;
+   */
+  store: string;
+
+  /**
+   * Files due.
+   *
+   * @generated from field: int64 count = 2;
+   */
+  count: bigint;
+
+  /**
+   * Their size.
+   *
+   * @generated from field: int64 size_bytes = 3;
+   */
+  sizeBytes: bigint;
+};
+
+/**
+ * Describes the message media.v1.StorePlan.
+ * Use `create(StorePlanSchema)` to create a new message.
+ */
+export const StorePlanSchema: GenMessage<StorePlan> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 16);
+
+/**
+ * GetDeletionPlanResponse is what will be deleted if nothing changes.
+ *
+ * @generated from message media.v1.GetDeletionPlanResponse
+ */
+export type GetDeletionPlanResponse = Message<"media.v1.GetDeletionPlanResponse"> & {
+  /**
+   * Files due within the horizon (unheld PENDING or ORPHANED media).
+   *
+   * @generated from field: int64 count = 1;
+   */
+  count: bigint;
+
+  /**
+   * Their size.
+   *
+   * @generated from field: int64 size_bytes = 2;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * Per store, by store name.
+   *
+   * @generated from field: repeated media.v1.StorePlan stores = 3;
+   */
+  stores: StorePlan[];
+
+  /**
+   * The soonest due media.
+   *
+   * @generated from field: repeated media.v1.Media samples = 4;
+   */
+  samples: Media[];
+
+  /**
+   * Whether deletions are paused (then nothing will happen until resumed).
+   *
+   * @generated from field: media.v1.DeletionStatus status = 5;
+   */
+  status?: DeletionStatus | undefined;
+};
+
+/**
+ * Describes the message media.v1.GetDeletionPlanResponse.
+ * Use `create(GetDeletionPlanResponseSchema)` to create a new message.
+ */
+export const GetDeletionPlanResponseSchema: GenMessage<GetDeletionPlanResponse> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 17);
+
+/**
+ * RunSweepRequest takes no parameters.
+ *
+ * @generated from message media.v1.RunSweepRequest
+ */
+export type RunSweepRequest = Message<"media.v1.RunSweepRequest"> & {
+};
+
+/**
+ * Describes the message media.v1.RunSweepRequest.
+ * Use `create(RunSweepRequestSchema)` to create a new message.
+ */
+export const RunSweepRequestSchema: GenMessage<RunSweepRequest> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 18);
+
+/**
+ * RunSweepResponse is empty: the sweep runs in a worker.
+ *
+ * @generated from message media.v1.RunSweepResponse
+ */
+export type RunSweepResponse = Message<"media.v1.RunSweepResponse"> & {
+};
+
+/**
+ * Describes the message media.v1.RunSweepResponse.
+ * Use `create(RunSweepResponseSchema)` to create a new message.
+ */
+export const RunSweepResponseSchema: GenMessage<RunSweepResponse> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 19);
 
 /**
  * ListMediaRequest filters and pages the media list. Empty filters match all.
@@ -70,7 +550,7 @@ export type ListMediaRequest = Message<"media.v1.ListMediaRequest"> & {
  * Use `create(ListMediaRequestSchema)` to create a new message.
  */
 export const ListMediaRequestSchema: GenMessage<ListMediaRequest> = /*@__PURE__*/
-  messageDesc(file_media_v1_admin_service, 0);
+  messageDesc(file_media_v1_admin_service, 20);
 
 /**
  * ListMediaResponse is one page of media.
@@ -98,7 +578,7 @@ export type ListMediaResponse = Message<"media.v1.ListMediaResponse"> & {
  * Use `create(ListMediaResponseSchema)` to create a new message.
  */
 export const ListMediaResponseSchema: GenMessage<ListMediaResponse> = /*@__PURE__*/
-  messageDesc(file_media_v1_admin_service, 1);
+  messageDesc(file_media_v1_admin_service, 21);
 
 /**
  * GetStatsRequest takes no parameters.
@@ -113,7 +593,7 @@ export type GetStatsRequest = Message<"media.v1.GetStatsRequest"> & {
  * Use `create(GetStatsRequestSchema)` to create a new message.
  */
 export const GetStatsRequestSchema: GenMessage<GetStatsRequest> = /*@__PURE__*/
-  messageDesc(file_media_v1_admin_service, 2);
+  messageDesc(file_media_v1_admin_service, 22);
 
 /**
  * StateStats counts the media in one state.
@@ -148,7 +628,7 @@ export type StateStats = Message<"media.v1.StateStats"> & {
  * Use `create(StateStatsSchema)` to create a new message.
  */
 export const StateStatsSchema: GenMessage<StateStats> = /*@__PURE__*/
-  messageDesc(file_media_v1_admin_service, 3);
+  messageDesc(file_media_v1_admin_service, 23);
 
 /**
  * GetStatsResponse summarises the media table.
@@ -184,7 +664,7 @@ export type GetStatsResponse = Message<"media.v1.GetStatsResponse"> & {
  * Use `create(GetStatsResponseSchema)` to create a new message.
  */
 export const GetStatsResponseSchema: GenMessage<GetStatsResponse> = /*@__PURE__*/
-  messageDesc(file_media_v1_admin_service, 4);
+  messageDesc(file_media_v1_admin_service, 24);
 
 /**
  * ListMediaEventsRequest names the media whose timeline to list.
@@ -219,7 +699,7 @@ export type ListMediaEventsRequest = Message<"media.v1.ListMediaEventsRequest"> 
  * Use `create(ListMediaEventsRequestSchema)` to create a new message.
  */
 export const ListMediaEventsRequestSchema: GenMessage<ListMediaEventsRequest> = /*@__PURE__*/
-  messageDesc(file_media_v1_admin_service, 5);
+  messageDesc(file_media_v1_admin_service, 25);
 
 /**
  * ListMediaEventsResponse is one page of a media's timeline.
@@ -247,7 +727,7 @@ export type ListMediaEventsResponse = Message<"media.v1.ListMediaEventsResponse"
  * Use `create(ListMediaEventsResponseSchema)` to create a new message.
  */
 export const ListMediaEventsResponseSchema: GenMessage<ListMediaEventsResponse> = /*@__PURE__*/
-  messageDesc(file_media_v1_admin_service, 6);
+  messageDesc(file_media_v1_admin_service, 26);
 
 /**
  * MediaEvent is one entry of the append-only audit log.
@@ -324,7 +804,7 @@ export type MediaEvent = Message<"media.v1.MediaEvent"> & {
  * Use `create(MediaEventSchema)` to create a new message.
  */
 export const MediaEventSchema: GenMessage<MediaEvent> = /*@__PURE__*/
-  messageDesc(file_media_v1_admin_service, 7);
+  messageDesc(file_media_v1_admin_service, 27);
 
 /**
  * MediaEventType says what happened to a media.
@@ -380,6 +860,41 @@ export enum MediaEventType {
    * @generated from enum value: MEDIA_EVENT_TYPE_DELETE_FAILED = 6;
    */
   DELETE_FAILED = 6,
+
+  /**
+   * A claim was handed back unprocessed (deletions were paused).
+   *
+   * @generated from enum value: MEDIA_EVENT_TYPE_CLAIM_RELEASED = 7;
+   */
+  CLAIM_RELEASED = 7,
+
+  /**
+   * An admin put a hold on the media.
+   *
+   * @generated from enum value: MEDIA_EVENT_TYPE_HELD = 8;
+   */
+  HELD = 8,
+
+  /**
+   * An admin lifted the hold.
+   *
+   * @generated from enum value: MEDIA_EVENT_TYPE_UNHELD = 9;
+   */
+  UNHELD = 9,
+
+  /**
+   * An admin moved the deletion to now (the worker still does the deleting).
+   *
+   * @generated from enum value: MEDIA_EVENT_TYPE_DELETE_REQUESTED = 10;
+   */
+  DELETE_REQUESTED = 10,
+
+  /**
+   * An admin sent a FAILED media back for another deletion attempt.
+   *
+   * @generated from enum value: MEDIA_EVENT_TYPE_RETRY_REQUESTED = 11;
+   */
+  RETRY_REQUESTED = 11,
 }
 
 /**
@@ -424,6 +939,98 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof ListMediaEventsRequestSchema;
     output: typeof ListMediaEventsResponseSchema;
+  },
+  /**
+   * Whether deletions run, and why not.
+   *
+   * @generated from rpc media.v1.AdminService.GetDeletionStatus
+   */
+  getDeletionStatus: {
+    methodKind: "unary";
+    input: typeof GetDeletionStatusRequestSchema;
+    output: typeof GetDeletionStatusResponseSchema;
+  },
+  /**
+   * Stops all deletions: sweeps claim nothing and claimed batches are handed back.
+   *
+   * @generated from rpc media.v1.AdminService.PauseDeletions
+   */
+  pauseDeletions: {
+    methodKind: "unary";
+    input: typeof PauseDeletionsRequestSchema;
+    output: typeof PauseDeletionsResponseSchema;
+  },
+  /**
+   * Resumes deletions. After a blast-radius trip, confirm_blast_radius must be
+   * true, or the call fails with FAILED_PRECONDITION.
+   *
+   * @generated from rpc media.v1.AdminService.ResumeDeletions
+   */
+  resumeDeletions: {
+    methodKind: "unary";
+    input: typeof ResumeDeletionsRequestSchema;
+    output: typeof ResumeDeletionsResponseSchema;
+  },
+  /**
+   * Keeps one media from being deleted, with a reason, until released.
+   *
+   * @generated from rpc media.v1.AdminService.HoldMedia
+   */
+  holdMedia: {
+    methodKind: "unary";
+    input: typeof HoldMediaRequestSchema;
+    output: typeof HoldMediaResponseSchema;
+  },
+  /**
+   * Lifts a hold; the media's schedule applies again.
+   *
+   * @generated from rpc media.v1.AdminService.ReleaseMedia
+   */
+  releaseMedia: {
+    methodKind: "unary";
+    input: typeof ReleaseMediaRequestSchema;
+    output: typeof ReleaseMediaResponseSchema;
+  },
+  /**
+   * Moves an unreferenced media's delete_time to now. The worker still does the
+   * deleting, at its next sweep.
+   *
+   * @generated from rpc media.v1.AdminService.DeleteMediaNow
+   */
+  deleteMediaNow: {
+    methodKind: "unary";
+    input: typeof DeleteMediaNowRequestSchema;
+    output: typeof DeleteMediaNowResponseSchema;
+  },
+  /**
+   * Sends a FAILED media back for deletion with a fresh retry budget.
+   *
+   * @generated from rpc media.v1.AdminService.RetryMedia
+   */
+  retryMedia: {
+    methodKind: "unary";
+    input: typeof RetryMediaRequestSchema;
+    output: typeof RetryMediaResponseSchema;
+  },
+  /**
+   * What would be deleted within the next hours: count, bytes, per store, samples.
+   *
+   * @generated from rpc media.v1.AdminService.GetDeletionPlan
+   */
+  getDeletionPlan: {
+    methodKind: "unary";
+    input: typeof GetDeletionPlanRequestSchema;
+    output: typeof GetDeletionPlanResponseSchema;
+  },
+  /**
+   * Asks the workers for a sweep now instead of at the next scheduled one.
+   *
+   * @generated from rpc media.v1.AdminService.RunSweep
+   */
+  runSweep: {
+    methodKind: "unary";
+    input: typeof RunSweepRequestSchema;
+    output: typeof RunSweepResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_media_v1_admin_service, 0);

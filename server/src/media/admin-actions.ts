@@ -1,0 +1,138 @@
+import type pg from "pg";
+import type { MediaEventTypeName, MediaRow, MediaStateName } from "../db/schema.js";
+
+// Admin actions on one media. Each runs in one transaction: lock the row,
+// check it may change, change it, write the event.
+
+export type ActionOutcome =
+  | { readonly kind: "ok"; readonly media: MediaRow }
+  | { readonly kind: "not_found" }
+  | { readonly kind: "refused"; readonly media: MediaRow; readonly why: string };
+
+interface Change {
+  /** Why the row may not change, or undefined when it may. */
+  refuse(row: MediaRow): string | undefined;
+  /** SET clause; $1 is the id, further parameters follow. */
+  readonly set: string;
+  readonly params: readonly unknown[];
+  readonly event: MediaEventTypeName;
+  reason(row: MediaRow): string;
+}
+
+async function changeMedia(pool: pg.Pool, id: string, actor: string, change: Change): Promise<ActionOutcome> {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    const found = await client.query<MediaRow>("SELECT * FROM media WHERE id = $1 FOR UPDATE", [id]);
+    const before = found.rows[0];
+    if (before === undefined) {
+      await client.query("ROLLBACK");
+      return { kind: "not_found" };
+    }
+    const why = change.refuse(before);
+    if (why !== undefined) {
+      await client.query("ROLLBACK");
+      return { kind: "refused", media: before, why };
+    }
+    const updated = await client.query<MediaRow>(
+      `UPDATE media SET ${change.set}, update_time = now() WHERE id = $1 RETURNING *`,
+      [id, ...change.params],
+    );
+    const after = updated.rows[0] as MediaRow;
+    await client.query(
+      `INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason)
+       VALUES ($1, $2, $3, $4, $5, $6)`,
+      [id, change.event, before.state, after.state, actor, change.reason(before)],
+    );
+    await client.query("COMMIT");
+    return { kind: "ok", media: after };
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+const refuseIn = (states: MediaStateName[], why: string) => (row: MediaRow) =>
+  states.includes(row.state) ? `media is ${row.state}: ${why}` : undefined;
+
+/** Holds a media back from deletion. A media already claimed by a worker cannot be held. */
+export const holdMedia = (pool: pg.Pool, id: string, reason: string, actor: string) =>
+  changeMedia(pool, id, actor, {
+    refuse: refuseIn(["DELETING"], "a worker is deleting it"),
+    set: "hold_reason = $2",
+    params: [reason],
+    event: "HELD",
+    reason: () => reason,
+  });
+
+export const releaseMedia = (pool: pg.Pool, id: string, actor: string) =>
+  changeMedia(pool, id, actor, {
+    refuse: (row) => (row.hold_reason === null ? "media is not held" : undefined),
+    set: "hold_reason = NULL",
+    params: [],
+    event: "UNHELD",
+    reason: (row) => `hold lifted (was: ${row.hold_reason})`,
+  });
+
+/** Makes an unreferenced, unheld media due now; the worker deletes it at its next sweep. */
+export const deleteMediaNow = (pool: pg.Pool, id: string, actor: string) =>
+  changeMedia(pool, id, actor, {
+    refuse: (row) =>
+      row.state !== "PENDING" && row.state !== "ORPHANED"
+        ? `media is ${row.state}: only PENDING or ORPHANED media can be deleted`
+        : row.hold_reason !== null
+          ? `media is held (${row.hold_reason}): release it first`
+          : undefined,
+    set: "delete_time = now()",
+    params: [],
+    event: "DELETE_REQUESTED",
+    reason: () => "delete now requested by an admin",
+  });
+
+/** Sends a FAILED media back to ORPHANED, due now, with a fresh retry budget. */
+export const retryMedia = (pool: pg.Pool, id: string, actor: string) =>
+  changeMedia(pool, id, actor, {
+    refuse: (row) => (row.state === "FAILED" ? undefined : `media is ${row.state}: only FAILED media can be retried`),
+    set: "state = 'ORPHANED', delete_attempts = 0, delete_time = now(), orphan_time = coalesce(orphan_time, now())",
+    params: [],
+    event: "RETRY_REQUESTED",
+    reason: (row) => `retry requested after: ${row.last_error ?? "unknown error"}`,
+  });
+
+export interface DeletionPlan {
+  readonly stores: Array<{ store: string; count: string; sizeBytes: string }>;
+  readonly samples: MediaRow[];
+}
+
+/** What is due within `hours` (overdue included), per store, with the soonest samples. */
+export async function deletionPlan(pool: pg.Pool, hours: number, sampleSize: number): Promise<DeletionPlan> {
+  const due = `state IN ('PENDING', 'ORPHANED') AND hold_reason IS NULL
+               AND delete_time <= now() + make_interval(hours => $1)`;
+  const stores = await pool.query(
+    `SELECT store, count(*)::bigint AS count, coalesce(sum(size_bytes), 0)::bigint AS size_bytes
+     FROM media WHERE ${due} GROUP BY store ORDER BY store`,
+    [hours],
+  );
+  const samples = await pool.query<MediaRow>(`SELECT * FROM media WHERE ${due} ORDER BY delete_time, id LIMIT $2`, [
+    hours,
+    sampleSize,
+  ]);
+  return {
+    stores: stores.rows.map((r) => ({ store: r.store, count: r.count, sizeBytes: r.size_bytes })),
+    samples: samples.rows,
+  };
+}
+
+/** Queues a sweep now. False when no worker has ever started here (no job queue yet). */
+export async function requestSweep(pool: pg.Pool): Promise<boolean> {
+  try {
+    await pool.query("SELECT graphile_worker.add_job('sweep', job_key := 'sweep', run_at := now())");
+    return true;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "3F000" || code === "42883") return false;
+    throw error;
+  }
+}

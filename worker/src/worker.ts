@@ -1,0 +1,59 @@
+import type { Config } from "@media/server/config";
+import { pauseDeletions } from "@media/server/deletion";
+import type { Logger } from "@media/server/logger";
+import { Logger as GraphileLogger, type Runner, run } from "graphile-worker";
+import pg from "pg";
+import { createStores } from "./storage/index.js";
+import type { TaskContext } from "./tasks/context.js";
+import { createDeleteBatchTask } from "./tasks/delete-batch.js";
+import { createSweepTask } from "./tasks/sweep.js";
+
+export interface RunningWorker {
+  /** Stops taking jobs, lets running batches finish, closes connections. */
+  stop(): Promise<void>;
+}
+
+function graphileLogger(log: Logger): GraphileLogger {
+  return new GraphileLogger((scope) => (level, message, meta) => {
+    const method = level === "warning" ? "warn" : level;
+    log[method]({ ...scope, ...meta }, message);
+  });
+}
+
+/**
+ * Starts a graphile-worker runner with the deletion tasks and the sweep on its
+ * crontab schedule. graphile-worker installs and migrates its own schema.
+ */
+export async function startWorker(config: Config, databaseUrl: string, log: Logger): Promise<RunningWorker> {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: config.deletion.workerConcurrency + 2 });
+  pool.on("error", (err) => log.warn({ err }, "idle worker connection failed"));
+  pool.on("connect", (client) => client.on("error", () => {}));
+  const ctx: TaskContext = {
+    pool,
+    stores: createStores(config.stores),
+    settings: config.deletion,
+    log: log.child({ component: "worker" }),
+  };
+  let runner: Runner;
+  try {
+    runner = await run({
+      connectionString: databaseUrl,
+      concurrency: config.deletion.workerConcurrency,
+      noHandleSignals: true,
+      pollInterval: 1000,
+      logger: graphileLogger(ctx.log),
+      taskList: { sweep: createSweepTask(ctx), delete_batch: createDeleteBatchTask(ctx) },
+      crontab: `${config.deletion.sweepSchedule} sweep ?max=1&jobKey=sweep`,
+    });
+    if (config.deletion.startPaused) await pauseDeletions(pool, "paused by DELETIONS_PAUSED at start");
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  return {
+    async stop() {
+      await runner.stop();
+      await pool.end();
+    },
+  };
+}
