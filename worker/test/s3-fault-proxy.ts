@@ -32,6 +32,14 @@ const readBody = (stream: http.IncomingMessage) =>
 const SLOW_DOWN = `<?xml version="1.0" encoding="UTF-8"?>
 <Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`;
 
+const errorEntries = (keys: string[]) =>
+  keys
+    .map((k) => `<Error><Key>${k}</Key><Code>InternalError</Code><Message>injected failure</Message></Error>`)
+    .join("");
+
+const deleteResult = (faulted: string[]) =>
+  `<?xml version="1.0" encoding="UTF-8"?><DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${errorEntries(faulted)}</DeleteResult>`;
+
 export async function startS3FaultProxy(targetPort: number): Promise<S3FaultProxy> {
   let slowDowns = 0;
   const proxy: S3FaultProxy = {
@@ -66,6 +74,11 @@ export async function startS3FaultProxy(targetPort: number): Promise<S3FaultProx
         return "";
       });
       body = Buffer.from(xml);
+      if (!xml.includes("<Object>")) {
+        // Every key faulted: S3 would still answer 200 with only Errors.
+        res.writeHead(200, { "content-type": "application/xml" }).end(deleteResult(faulted));
+        return;
+      }
     }
     const headers = { ...req.headers, "content-length": String(body.length) };
     const upstream = http.request(
@@ -73,10 +86,7 @@ export async function startS3FaultProxy(targetPort: number): Promise<S3FaultProx
       async (answer) => {
         let out = await readBody(answer);
         if (isDeleteObjects && faulted.length > 0) {
-          const errors = faulted
-            .map((k) => `<Error><Key>${k}</Key><Code>InternalError</Code><Message>injected failure</Message></Error>`)
-            .join("");
-          out = Buffer.from(out.toString().replace("</DeleteResult>", `${errors}</DeleteResult>`));
+          out = Buffer.from(out.toString().replace("</DeleteResult>", `${errorEntries(faulted)}</DeleteResult>`));
         }
         const answerHeaders = { ...answer.headers, "content-length": String(out.length) };
         res.writeHead(answer.statusCode ?? 500, answerHeaders).end(out);

@@ -75,8 +75,9 @@ export async function checkBlastRadius(pool: pg.Pool, limit: number): Promise<Gu
   const exact = await pool.query(`SELECT count(*)::bigint AS n FROM media WHERE ${DUE}`);
   const due = BigInt(exact.rows[0].n);
   await pool.query(
-    `UPDATE deletion_control SET paused = true, guard_tripped_time = now(), guard_due_count = $1, update_time = now(),
-       pause_reason = 'blast-radius guard: ' || $1 || ' files are due, more than the limit of ' || $2 ||
+    `UPDATE deletion_control SET paused = true, guard_tripped_time = now(), guard_due_count = $1::bigint,
+       update_time = now(),
+       pause_reason = 'blast-radius guard: ' || $1::bigint || ' files are due, more than the limit of ' || $2::int ||
                       '; an admin must confirm before any is deleted'`,
     [due.toString(), limit],
   );

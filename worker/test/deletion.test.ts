@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { Code } from "@connectrpc/connect";
+import { MediaEventType } from "@media/proto/media/v1/admin_service_pb";
+import { MediaState } from "@media/proto/media/v1/media_pb";
+import { expectCode } from "../../server/test/support.ts";
+import { type DeletionHarness, startDeletionHarness } from "./support.ts";
+
+let h: DeletionHarness;
+before(async () => {
+  h = await startDeletionHarness({ BLAST_RADIUS_LIMIT: "5", DELETE_MAX_ATTEMPTS: "2" });
+});
+after(() => h.stop());
+
+/** Registers, links, unlinks and makes the media due now; returns its id. */
+async function orphanDueNow(store: "default" | "s3", key: string): Promise<bigint> {
+  const id = await h.put(store, key);
+  await h.t.media.linkMedia({ mediaId: id, owner: "post/1" });
+  await h.t.media.unlinkMedia({ mediaId: id, owner: "post/1" });
+  await h.t.admin.deleteMediaNow({ mediaId: id });
+  return id;
+}
+
+const state = async (id: bigint) => (await h.t.media.getMedia({ id })).media?.state;
+
+describe("deletion end to end", () => {
+  for (const store of ["default", "s3"] as const) {
+    test(`an orphan past its grace is deleted from the ${store} store, then its row, leaving its timeline`, async () => {
+      const key = `e2e/${store}/gone.jpg`;
+      const id = await orphanDueNow(store, key);
+      assert.equal(await h.exists(store, key), true);
+      await h.sweep();
+      assert.equal(await h.exists(store, key), false);
+      await expectCode(h.t.media.getMedia({ id }), Code.NotFound);
+      const events = (await h.t.admin.listMediaEvents({ mediaId: id })).events.map((e) => e.type);
+      assert.deepEqual(events.slice(-2), [MediaEventType.CLAIMED, MediaEventType.DELETED]);
+    });
+  }
+
+  test("a linked media and an orphan still in its grace period are left alone", async () => {
+    const linked = await h.put("default", "e2e/linked.jpg");
+    await h.t.media.linkMedia({ mediaId: linked, owner: "post/2" });
+    const young = await h.put("default", "e2e/young.jpg");
+    await h.t.media.linkMedia({ mediaId: young, owner: "post/3" });
+    await h.t.media.unlinkMedia({ mediaId: young, owner: "post/3" });
+    await h.sweep();
+    assert.equal(await state(linked), MediaState.LINKED);
+    assert.equal(await state(young), MediaState.ORPHANED);
+    assert.equal(await h.exists("default", "e2e/linked.jpg"), true);
+    assert.equal(await h.exists("default", "e2e/young.jpg"), true);
+  });
+
+  test("relinking before the sweep cancels the deletion", async () => {
+    const id = await orphanDueNow("default", "e2e/relinked.jpg");
+    await h.t.media.linkMedia({ mediaId: id, owner: "post/4" });
+    await h.sweep();
+    assert.equal(await state(id), MediaState.LINKED);
+    assert.equal(await h.exists("default", "e2e/relinked.jpg"), true);
+  });
+
+  test("a hold protects a due media until released", async () => {
+    const id = await orphanDueNow("default", "e2e/held.jpg");
+    await h.t.admin.holdMedia({ mediaId: id, reason: "legal review" });
+    await h.sweep();
+    assert.equal(await h.exists("default", "e2e/held.jpg"), true);
+    await expectCode(h.t.admin.deleteMediaNow({ mediaId: id }), Code.FailedPrecondition, "release it first");
+    await h.t.admin.releaseMedia({ mediaId: id });
+    await h.sweep();
+    assert.equal(await h.exists("default", "e2e/held.jpg"), false);
+  });
+
+  test("pause stops every deletion until resumed", async () => {
+    const id = await orphanDueNow("s3", "e2e/paused.jpg");
+    const paused = await h.t.admin.pauseDeletions({ reason: "investigating" });
+    assert.equal(paused.status?.paused, true);
+    await h.sweep();
+    assert.equal(await state(id), MediaState.ORPHANED);
+    assert.equal(await h.exists("s3", "e2e/paused.jpg"), true);
+    await h.t.admin.resumeDeletions({});
+    await h.sweep();
+    assert.equal(await h.exists("s3", "e2e/paused.jpg"), false);
+  });
+
+  test("the blast-radius guard deletes nothing, pauses, and resumes only after confirmation", async () => {
+    const before = await h.t.admin.getDeletionPlan({ withinHours: 1 });
+    const ids = [];
+    for (let i = 0; i < 6; i++) ids.push(await orphanDueNow("default", `e2e/blast/${i}.jpg`));
+    const plan = await h.t.admin.getDeletionPlan({ withinHours: 1 });
+    assert.equal(plan.count - before.count, 6n);
+    assert.ok(plan.samples.some((m) => m.id === ids[0]));
+    await h.sweep();
+    const status = (await h.t.admin.getDeletionStatus({})).status;
+    assert.equal(status?.paused, true);
+    assert.equal(status?.guardDueCount, 6n);
+    assert.match(status?.pauseReason ?? "", /blast-radius guard: 6 files are due, more than the limit of 5/);
+    for (const id of ids) assert.equal(await state(id), MediaState.ORPHANED);
+
+    await expectCode(h.t.admin.resumeDeletions({}), Code.FailedPrecondition, "confirm_blast_radius");
+    await h.t.admin.resumeDeletions({ confirmBlastRadius: true });
+    await h.sweep();
+    for (let i = 0; i < 6; i++) assert.equal(await h.exists("default", `e2e/blast/${i}.jpg`), false);
+    assert.equal((await h.t.admin.getDeletionStatus({})).status?.paused, false);
+  });
+
+  test("an S3 key that fails keeps its row, is retried, becomes FAILED, and is deleted after an admin retry", async () => {
+    const key = "e2e/stubborn.jpg";
+    const id = await orphanDueNow("s3", key);
+    h.proxy.failingKeys.add(`pfx/${key}`);
+    try {
+      await h.sweep();
+      let media = (await h.t.media.getMedia({ id })).media;
+      assert.equal(media?.state, MediaState.ORPHANED, "first failure: rescheduled");
+      assert.equal(media?.deleteAttempts, 1);
+      assert.match(media?.lastError ?? "", /InternalError: injected failure/);
+      assert.equal(await h.exists("s3", key), true);
+
+      await h.sweep(); // DELETE_RETRY_DELAY=0s makes it due again at once
+      media = (await h.t.media.getMedia({ id })).media;
+      assert.equal(media?.state, MediaState.FAILED, "out of attempts (DELETE_MAX_ATTEMPTS=2)");
+      await h.sweep();
+      assert.equal(await state(id), MediaState.FAILED, "FAILED media are not claimed again by themselves");
+      await expectCode(h.t.media.linkMedia({ mediaId: id, owner: "late" }), Code.FailedPrecondition);
+    } finally {
+      h.proxy.failingKeys.clear();
+    }
+    await h.t.admin.retryMedia({ mediaId: id });
+    await h.sweep();
+    assert.equal(await h.exists("s3", key), false);
+    await expectCode(h.t.media.getMedia({ id }), Code.NotFound);
+  });
+
+  test("admin actions refuse media in the wrong state", async () => {
+    const id = await h.put("default", "e2e/refusals.jpg");
+    await h.t.media.linkMedia({ mediaId: id, owner: "post/9" });
+    await expectCode(h.t.admin.deleteMediaNow({ mediaId: id }), Code.FailedPrecondition, "only PENDING or ORPHANED");
+    await expectCode(h.t.admin.retryMedia({ mediaId: id }), Code.FailedPrecondition, "only FAILED");
+    await expectCode(h.t.admin.releaseMedia({ mediaId: id }), Code.FailedPrecondition, "not held");
+    await expectCode(h.t.admin.holdMedia({ mediaId: 99999n, reason: "x" }), Code.NotFound);
+    await expectCode(h.t.admin.holdMedia({ mediaId: id, reason: "" }), Code.InvalidArgument, "reason");
+  });
+});

@@ -1,0 +1,132 @@
+// A real service (API) and a real worker in this process, on a fresh database,
+// with a disk store in a temp folder and an S3 store on s3rver behind the fault
+// proxy.
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { loadConfig } from "@media/server/config";
+import { createLogger } from "@media/server/logger";
+import { startService } from "../../server/src/app.ts";
+import { startTestService, type TestService } from "../../server/test/support.ts";
+import { createS3Client } from "../src/storage/s3-store.ts";
+import { type RunningWorker, startWorker } from "../src/worker.ts";
+import { type S3FaultProxy, startS3FaultProxy } from "./s3-fault-proxy.ts";
+import { objectExists, putObject, S3RVER_CREDENTIALS, startS3rver } from "./s3-server.ts";
+
+export const BUCKET = "media";
+export const S3_PREFIX = "pfx/";
+
+export interface DeletionHarness {
+  readonly t: TestService;
+  readonly diskRoot: string;
+  readonly proxy: S3FaultProxy;
+  readonly s3: S3Client;
+  worker: RunningWorker | undefined;
+  readonly env: Record<string, string>;
+  /** Stores a file and registers it; returns the media id. */
+  put(store: "default" | "s3", key: string): Promise<bigint>;
+  exists(store: "default" | "s3", key: string): Promise<boolean>;
+  /** Runs a sweep and waits until the job queue is empty. */
+  sweep(): Promise<void>;
+  startWorker(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startDeletionHarness(extraEnv: Record<string, string> = {}): Promise<DeletionHarness> {
+  const dir = await mkdtemp(path.join(tmpdir(), "deletion-"));
+  const diskRoot = path.join(dir, "files");
+  await mkdir(diskRoot, { recursive: true });
+  const s3server = await startS3rver(BUCKET);
+  const proxy = await startS3FaultProxy(s3server.port);
+  // The worker's S3 client takes credentials from the usual AWS chain.
+  process.env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
+  const env = {
+    STORES: `default=file:${diskRoot},s3=s3://${BUCKET}/${S3_PREFIX}?endpoint=${proxy.endpoint}&forcePathStyle=true&region=us-east-1`,
+    GRACE_PERIOD: "1h",
+    DELETE_RETRY_DELAY: "0s",
+    ...extraEnv,
+  };
+  const t = await startTestService(env);
+  const s3 = createS3Client({
+    bucket: BUCKET,
+    prefix: "",
+    region: "us-east-1",
+    endpoint: `http://127.0.0.1:${s3server.port}`,
+    forcePathStyle: true,
+    credentials: S3RVER_CREDENTIALS,
+  });
+  const config = loadConfig({ DATABASE_URL: t.databaseUrl, ...env });
+  const harness: DeletionHarness = {
+    t,
+    diskRoot,
+    proxy,
+    s3,
+    worker: undefined,
+    env,
+    async put(store, key) {
+      if (store === "default") {
+        await mkdir(path.dirname(path.join(diskRoot, key)), { recursive: true });
+        await writeFile(path.join(diskRoot, key), `content of ${key}`);
+      } else {
+        await putObject(s3, BUCKET, S3_PREFIX + key);
+      }
+      const { media } = await t.media.createMedia({ store, key, sizeBytes: 10n });
+      assert.ok(media);
+      return media.id;
+    },
+    async exists(store, key) {
+      if (store === "s3") return objectExists(s3, BUCKET, S3_PREFIX + key);
+      const { existsSync } = await import("node:fs");
+      return existsSync(path.join(diskRoot, key));
+    },
+    async sweep() {
+      await t.admin.runSweep({});
+      await waitFor(
+        async () => {
+          const { rows } = await t.sql.query(
+            "SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE attempts < max_attempts",
+          );
+          return rows[0].n === 0;
+        },
+        "the job queue to drain",
+        15_000,
+        async () => {
+          const { rows } = await t.sql.query("SELECT task_identifier, attempts, last_error FROM graphile_worker.jobs");
+          return JSON.stringify(rows);
+        },
+      );
+    },
+    async startWorker() {
+      harness.worker = await startWorker(config, t.databaseUrl, createLogger("silent"));
+    },
+    async stop() {
+      await harness.worker?.stop();
+      await t.stop();
+      await proxy.close();
+      await s3server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  await harness.startWorker();
+  return harness;
+}
+
+/** Polls until check() is true, failing after timeoutMs with what it waited for. */
+export async function waitFor(
+  check: () => Promise<boolean>,
+  what: string,
+  timeoutMs = 15_000,
+  explain: () => Promise<string> = async () => "",
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`timed out waiting for ${what} ${await explain()}`);
+}
+
+export { startService };
