@@ -83,7 +83,7 @@ describe("deletion end to end", () => {
 
   test("the blast-radius guard deletes nothing, pauses, and resumes only after confirmation", async () => {
     const before = await h.t.admin.getDeletionPlan({ withinHours: 1 });
-    const ids = [];
+    const ids: bigint[] = [];
     for (let i = 0; i < 6; i++) ids.push(await orphanDueNow("default", `e2e/blast/${i}.jpg`));
     const plan = await h.t.admin.getDeletionPlan({ withinHours: 1 });
     assert.equal(plan.count - before.count, 6n);
