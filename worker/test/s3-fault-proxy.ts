@@ -16,6 +16,13 @@ export interface S3FaultProxy {
   delayMs: number;
   /** DeleteObjects requests seen, with their key counts. */
   readonly deleteRequests: number[];
+  /**
+   * Holds DeleteObjects forever, to freeze a worker at a chosen point:
+   * "request" never forwards it (nothing is deleted), "response" forwards it
+   * (objects are deleted) but never answers. `held` counts frozen requests.
+   */
+  hold: "request" | "response" | undefined;
+  held: number;
   /** Headers and body of the last DeleteObjects request, as the client sent them. */
   lastDelete: { headers: http.IncomingHttpHeaders; body: Buffer } | undefined;
   close(): Promise<void>;
@@ -50,6 +57,8 @@ export async function startS3FaultProxy(targetPort: number): Promise<S3FaultProx
     },
     delayMs: 0,
     deleteRequests: [],
+    hold: undefined,
+    held: 0,
     lastDelete: undefined,
     close: async () => {},
   };
@@ -63,6 +72,11 @@ export async function startS3FaultProxy(targetPort: number): Promise<S3FaultProx
       return;
     }
     const isDeleteObjects = req.method === "POST" && /[?&]delete(=|&|$)/.test(req.url ?? "");
+    const hold = isDeleteObjects ? proxy.hold : undefined;
+    if (hold === "request") {
+      proxy.held++;
+      return;
+    }
     const faulted: string[] = [];
     if (isDeleteObjects) {
       proxy.lastDelete = { headers: req.headers, body };
@@ -85,6 +99,10 @@ export async function startS3FaultProxy(targetPort: number): Promise<S3FaultProx
       { host: "127.0.0.1", port: targetPort, method: req.method, path: req.url, headers },
       async (answer) => {
         let out = await readBody(answer);
+        if (hold === "response") {
+          proxy.held++;
+          return;
+        }
         if (isDeleteObjects && faulted.length > 0) {
           out = Buffer.from(out.toString().replace("</DeleteResult>", `${errorEntries(faulted)}</DeleteResult>`));
         }

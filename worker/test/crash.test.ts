@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { Code } from "@connectrpc/connect";
+import { MediaState } from "@media/proto/media/v1/media_pb";
+import { expectCode } from "../../server/test/support.ts";
+import { type DeletionHarness, startDeletionHarness, waitFor } from "./support.ts";
+import { killWorker, spawnWorker } from "./worker-process.ts";
+
+// A worker child process is killed with SIGKILL while frozen at a chosen point
+// (the S3 proxy holds its DeleteObjects request, or the answer to it). After a
+// new worker starts, everything converges: nothing lost, nothing wrongly deleted.
+
+let h: DeletionHarness;
+before(async () => {
+  h = await startDeletionHarness({ CLAIM_TIMEOUT: "1s" });
+  // This suite runs its workers as child processes only.
+  await h.worker?.stop();
+  h.worker = undefined;
+});
+after(() => h.stop());
+
+const workerEnv = () => ({ DATABASE_URL: h.t.databaseUrl, ...h.env, CLAIM_TIMEOUT: "1s", WORKER_CONCURRENCY: "2" });
+
+async function states(ids: bigint[]): Promise<Array<string | undefined>> {
+  const { rows } = await h.t.sql.query("SELECT id, state FROM media WHERE id = ANY($1::bigint[]) ORDER BY id", [
+    ids.map(String),
+  ]);
+  return ids.map((id) => rows.find((r) => r.id === id.toString())?.state);
+}
+
+for (const point of ["request", "response"] as const) {
+  const where =
+    point === "request" ? "after the claim, before storage deletes" : "after storage deleted, before the rows";
+  test(`killed ${where}: a new worker converges`, async () => {
+    const keep = await h.put("s3", `crash/${point}/keep.jpg`);
+    await h.t.media.linkMedia({ mediaId: keep, owner: "album/1" });
+    const ids: bigint[] = [];
+    for (let i = 0; i < 5; i++) {
+      const id = await h.put("s3", `crash/${point}/${i}.jpg`);
+      await h.t.admin.deleteMediaNow({ mediaId: id });
+      ids.push(id);
+    }
+
+    h.proxy.hold = point;
+    h.proxy.held = 0;
+    const first = await spawnWorker(workerEnv());
+    await h.t.admin.runSweep({});
+    await waitFor(async () => h.proxy.held > 0, "the worker to reach storage");
+    await killWorker(first);
+    h.proxy.hold = undefined;
+
+    assert.deepEqual(await states(ids), Array(5).fill("DELETING"), "claimed rows stay claimed");
+    for (let i = 0; i < 5; i++) {
+      assert.equal(await h.exists("s3", `crash/${point}/${i}.jpg`), point === "request");
+    }
+    await expectCode(h.t.media.linkMedia({ mediaId: ids[0]!, owner: "late" }), Code.FailedPrecondition);
+
+    const second = await spawnWorker(workerEnv());
+    try {
+      await new Promise((r) => setTimeout(r, 1100)); // let the claim time out
+      await h.t.admin.runSweep({});
+      await waitFor(async () => (await states(ids)).every((s) => s === undefined), "the rows to be deleted");
+    } finally {
+      await killWorker(second, "SIGTERM");
+    }
+    for (let i = 0; i < 5; i++) assert.equal(await h.exists("s3", `crash/${point}/${i}.jpg`), false);
+    assert.equal(await h.exists("s3", `crash/${point}/keep.jpg`), true);
+    assert.equal((await h.t.media.getMedia({ id: keep })).media?.state, MediaState.LINKED);
+    const stuck = await h.t.sql.query("SELECT count(*)::int AS n FROM media WHERE state = 'DELETING'");
+    assert.equal(stuck.rows[0].n, 0);
+  });
+}
+
+test("SIGTERM lets a running batch finish before the worker exits", async () => {
+  const ids: bigint[] = [];
+  for (let i = 0; i < 3; i++) {
+    const id = await h.put("s3", `crash/sigterm/${i}.jpg`);
+    await h.t.admin.deleteMediaNow({ mediaId: id });
+    ids.push(id);
+  }
+  h.proxy.delayMs = 1500;
+  const worker = await spawnWorker(workerEnv());
+  try {
+    await h.t.admin.runSweep({});
+    await waitFor(async () => h.proxy.deleteRequests.length > 0 || (await states(ids)).includes("DELETING"), "a claim");
+    await waitFor(async () => (await states(ids)).every((s) => s === "DELETING"), "the batch to be claimed");
+    worker.child.kill("SIGTERM");
+    assert.equal(await worker.exited, 0);
+  } finally {
+    h.proxy.delayMs = 0;
+  }
+  assert.deepEqual(await states(ids), [undefined, undefined, undefined], "the batch finished before exit");
+});
