@@ -69,7 +69,7 @@ describe("deterministic", () => {
       const link = h.t.media.linkMedia({ mediaId: id, owner: "post/early" });
       assert.equal(await settledWithin(link, 200), "pending");
       // The real claim skips the locked row instead of waiting or claiming it.
-      const claimedWhileLocked = await claimDueBatch(h.t.sql, 1000, 5);
+      const claimedWhileLocked = (await claimDueBatch(h.t.sql, 1000, 5)).claimed;
       const mine = await h.t.sql.query("SELECT state FROM media WHERE id = $1", [id.toString()]);
       assert.equal(
         mine.rows[0].state,
@@ -81,7 +81,7 @@ describe("deterministic", () => {
     } finally {
       holder.release();
     }
-    assert.equal(await claimDueBatch(h.t.sql, 1000, 5), 0, "a linked media is never due");
+    assert.equal((await claimDueBatch(h.t.sql, 1000, 5)).claimed, 0, "a linked media is never due");
     assert.equal(await h.exists("default", "race/link-first.jpg"), true);
   });
 });

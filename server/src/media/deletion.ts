@@ -84,18 +84,40 @@ export async function checkBlastRadius(pool: pg.Pool, limit: number): Promise<Gu
   return { proceed: false, due };
 }
 
+/** Where a sweep's previous claim ended, in the due order (delete_time as text keeps microseconds). */
+export interface ClaimCursor {
+  readonly deleteTime: string;
+  readonly id: string;
+}
+
+export interface ClaimResult {
+  readonly claimed: number;
+  /** Continue the next claim after this; undefined when nothing was due. */
+  readonly cursor: ClaimCursor | undefined;
+}
+
 /**
  * Claims up to batchSize due rows (SKIP LOCKED, so sweeps never wait on each
  * other or on a Link in progress), marks them DELETING with a fresh token,
  * writes CLAIMED events and enqueues one delete_batch job, all in one
  * statement. A row that gained a reference can never match: LINKED is not
  * due, and the claim re-checks that no reference row exists.
+ *
+ * With a cursor the scan starts after the previous batch instead of walking
+ * again over index entries of rows already claimed (they stay in the due index
+ * until vacuum). A row skipped because it was locked is left to the next sweep.
  */
-export async function claimDueBatch(pool: pg.Pool, batchSize: number, maxAttempts: number): Promise<number> {
+export async function claimDueBatch(
+  pool: pg.Pool,
+  batchSize: number,
+  maxAttempts: number,
+  after?: ClaimCursor,
+): Promise<ClaimResult> {
   const token = randomUUID();
   const { rows } = await pool.query(
     `WITH due AS (
-       SELECT id, state FROM media WHERE ${DUE}
+       SELECT id, state, delete_time FROM media
+       WHERE ${DUE} AND ($4::timestamptz IS NULL OR (delete_time, id) > ($4::timestamptz, $5::bigint))
        ORDER BY delete_time, id LIMIT $1
        FOR UPDATE SKIP LOCKED
      ), claimed AS (
@@ -107,13 +129,19 @@ export async function claimDueBatch(pool: pg.Pool, batchSize: number, maxAttempt
      ), events AS (
        INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason)
        SELECT id, 'CLAIMED', from_state, 'DELETING', 'worker', 'due for deletion' FROM claimed
-     ), counted AS (SELECT count(*)::int AS n FROM claimed)
-     SELECT n, (SELECT graphile_worker.add_job('delete_batch', json_build_object('token', $2::text),
-                                               max_attempts := $3) WHERE n > 0) IS NOT NULL AS queued
-     FROM counted`,
-    [batchSize, token, maxAttempts],
+     ), counted AS (SELECT count(*)::int AS n FROM claimed),
+     last AS (SELECT delete_time::text AS delete_time, id FROM due ORDER BY delete_time DESC, id DESC LIMIT 1)
+     SELECT n, last.delete_time, last.id,
+            (SELECT graphile_worker.add_job('delete_batch', json_build_object('token', $2::text),
+                                            max_attempts := $3) WHERE n > 0) IS NOT NULL AS queued
+     FROM counted LEFT JOIN last ON true`,
+    [batchSize, token, maxAttempts, after?.deleteTime ?? null, after?.id ?? null],
   );
-  return rows[0].n as number;
+  const row = rows[0];
+  return {
+    claimed: row.n as number,
+    cursor: row.id === null ? undefined : { deleteTime: row.delete_time, id: row.id },
+  };
 }
 
 /**

@@ -32,16 +32,26 @@ export function createDiskStore(name: string, root: string, options: DiskStoreOp
     return relative === "" || (!relative.startsWith("..") && !path.isAbsolute(relative));
   }
 
-  /** The file's path, or undefined when its folder does not exist (so the file does not either). */
-  async function resolveKey(key: string): Promise<string | undefined> {
+  /**
+   * The file's path, or undefined when its folder does not exist (so the file
+   * does not either). `folders` caches real paths within one call: a batch
+   * usually has many files per folder.
+   */
+  async function resolveKey(key: string, folders: Map<string, Promise<string>>): Promise<string | undefined> {
     assertSafeKey(key);
     const lexical = path.join(absoluteRoot, ...key.split("/"));
     if (!within(absoluteRoot, lexical) || lexical === absoluteRoot) {
       throw new UnsafeKeyError(`key ${JSON.stringify(key)} resolves outside the store`);
     }
+    const parent = path.dirname(lexical);
+    let real = folders.get(parent);
+    if (real === undefined) {
+      real = realpath(parent);
+      folders.set(parent, real);
+    }
     let folder: string;
     try {
-      folder = await realpath(path.dirname(lexical));
+      folder = await real;
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;
@@ -56,9 +66,10 @@ export function createDiskStore(name: string, root: string, options: DiskStoreOp
     name,
     async deleteMany(keys) {
       const failures = new Map<string, string>();
+      const folders = new Map<string, Promise<string>>();
       await forEachLimited(keys, concurrency, async (key) => {
         try {
-          const file = await resolveKey(key);
+          const file = await resolveKey(key, folders);
           if (file !== undefined) await unlink(file);
         } catch (error) {
           if (isMissing(error)) return;

@@ -1,4 +1,10 @@
-import { checkBlastRadius, claimDueBatch, getDeletionControl, reclaimStaleBatch } from "@media/server/deletion";
+import {
+  type ClaimCursor,
+  checkBlastRadius,
+  claimDueBatch,
+  getDeletionControl,
+  reclaimStaleBatch,
+} from "@media/server/deletion";
 import { BATCH_JOB_ATTEMPTS, type TaskContext } from "./context.js";
 
 /** Batches claimed per sweep at most; the next sweep carries on. */
@@ -31,11 +37,13 @@ export function createSweepTask(ctx: TaskContext) {
       return;
     }
     let claimed = 0;
+    let cursor: ClaimCursor | undefined;
     for (let batch = 0; batch < MAX_BATCHES_PER_SWEEP; batch++) {
       if (batch > 0 && (await getDeletionControl(pool)).paused) break;
-      const n = await claimDueBatch(pool, settings.batchSize, BATCH_JOB_ATTEMPTS);
-      claimed += n;
-      if (n < settings.batchSize) break;
+      const result = await claimDueBatch(pool, settings.batchSize, BATCH_JOB_ATTEMPTS, cursor);
+      claimed += result.claimed;
+      cursor = result.cursor;
+      if (cursor === undefined) break;
     }
     if (claimed > 0) log.info({ claimed }, "sweep claimed due media");
   };

@@ -34,7 +34,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE INDEX media_due_idx ON media (delete_time, id)
       WHERE state IN ('PENDING', 'ORPHANED') AND hold_reason IS NULL;
     CREATE INDEX media_state_idx ON media (state, id);
-    CREATE INDEX media_key_idx ON media (key, id);
+    -- No separate key index: key-prefix filters use media_store_key_key (with a
+    -- store, or by skip scan over the few stores without one), and every index
+    -- on media costs each state change an insert.
 
     CREATE TABLE media_references (
       -- RESTRICT: a media row with references can never be deleted.
