@@ -1,0 +1,83 @@
+// `npm run bench claim`: the cost of claiming one batch of due orphans in a
+// table of BENCH_SMALL_ROWS (100,000) rows and of BENCH_LARGE_ROWS (10,000,000)
+// rows, each with the same 10,000 due orphans among rows that are linked or not
+// yet due. The claim reads the partial due index, so it should cost the same.
+import { runMigrations } from "graphile-worker";
+import pg from "pg";
+import { claimDueBatch } from "../server/src/media/deletion.ts";
+import { benchDatabase, fmt, log } from "./shared.ts";
+
+const SMALL = Number(process.env.BENCH_SMALL_ROWS ?? 100_000);
+const LARGE = Number(process.env.BENCH_LARGE_ROWS ?? 10_000_000);
+const DUE = 10_000;
+const CLAIMS = 7;
+
+async function fill(sql: pg.Pool, rows: number): Promise<void> {
+  const started = performance.now();
+  const chunk = 1_000_000;
+  for (let from = 0; from < rows; from += chunk) {
+    const to = Math.min(rows, from + chunk) - 1;
+    // Every 1000th row is a due orphan until DUE of them exist; a third of the rest wait in their
+    // grace period, the others are linked.
+    await sql.query(
+      `INSERT INTO media (store, key, size_bytes, state, reference_count, orphan_time, delete_time)
+       SELECT 'default', 'claim/' || g, 1,
+              (CASE WHEN g % $3 = 0 AND g / $3 < $4 THEN 'ORPHANED' WHEN g % 3 = 0 THEN 'ORPHANED' ELSE 'LINKED' END)::media_state,
+              CASE WHEN (g % $3 = 0 AND g / $3 < $4) OR g % 3 = 0 THEN 0 ELSE 1 END,
+              CASE WHEN (g % $3 = 0 AND g / $3 < $4) OR g % 3 = 0 THEN now() END,
+              CASE WHEN g % $3 = 0 AND g / $3 < $4 THEN now() - interval '1 hour'
+                   WHEN g % 3 = 0 THEN now() + interval '3 days' END
+       FROM generate_series($1::int, $2::int) g`,
+      [from, to, Math.max(1, Math.floor(rows / DUE)), DUE],
+    );
+    if (rows > chunk) log(`  inserted ${fmt(to + 1)} / ${fmt(rows)}`);
+  }
+  await sql.query("VACUUM ANALYZE media");
+  log(`  ${fmt(rows)} rows in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+}
+
+async function measure(rows: number) {
+  const db = await benchDatabase(`claim_${rows}`);
+  const sql = new pg.Pool({ connectionString: db.url, max: 2 });
+  try {
+    await runMigrations({ connectionString: db.url });
+    await fill(sql, rows);
+    const plan = await sql.query(
+      `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT id, state, delete_time FROM media
+       WHERE state IN ('PENDING', 'ORPHANED') AND hold_reason IS NULL AND delete_time <= now()
+       ORDER BY delete_time, id LIMIT 1000 FOR UPDATE SKIP LOCKED`,
+    );
+    const times: number[] = [];
+    let cursor: Awaited<ReturnType<typeof claimDueBatch>>["cursor"];
+    for (let i = 0; i < CLAIMS; i++) {
+      const started = performance.now();
+      const result = await claimDueBatch(sql, 1000, 25, cursor);
+      times.push(performance.now() - started);
+      cursor = result.cursor;
+      if (result.claimed !== 1000) throw new Error(`claimed ${result.claimed}, expected 1000`);
+    }
+    times.sort((a, b) => a - b);
+    return { median: times[Math.floor(times.length / 2)] ?? 0, plan: plan.rows.map((r) => r["QUERY PLAN"]).join("\n") };
+  } finally {
+    await sql.end();
+    await db.stop();
+  }
+}
+
+log(`claim bench: one batch of 1,000 out of ${fmt(DUE)} due, in ${fmt(SMALL)} and ${fmt(LARGE)} rows`);
+const small = await measure(SMALL);
+const large = await measure(LARGE);
+log(
+  [
+    "",
+    "| table rows | median claim of 1,000 (ms, incl. events and job) |",
+    "|---:|---:|",
+    `| ${fmt(SMALL)} | ${small.median.toFixed(1)} |`,
+    `| ${fmt(LARGE)} | ${large.median.toFixed(1)} |`,
+    "",
+    `ratio large/small: ${(large.median / small.median).toFixed(2)} (bar: within 2x)`,
+    "",
+    `plan of the due scan at ${fmt(LARGE)} rows:`,
+    large.plan,
+  ].join("\n"),
+);
