@@ -68,7 +68,13 @@ async function timeUntilEmpty(sql: pg.Pool, pid: number, start: () => Promise<vo
   const started = performance.now();
   await start();
   let peak = 0;
+  let lastReport = performance.now();
   for (;;) {
+    if (performance.now() - lastReport > 10_000) {
+      lastReport = performance.now();
+      const live = await sql.query("SELECT n_live_tup FROM pg_stat_user_tables WHERE relname = 'media'");
+      log(`  ${((lastReport - started) / 1000).toFixed(0)} s: about ${fmt(Number(live.rows[0]?.n_live_tup ?? 0))} rows left`);
+    }
     peak = Math.max(peak, await peakRssMiB(pid));
     // Cheap probe (a count over a large table would load the database it measures).
     const { rows } = await sql.query("SELECT 1 FROM media LIMIT 1");

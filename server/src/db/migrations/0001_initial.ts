@@ -48,8 +48,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE INDEX media_references_owner_idx ON media_references (owner, media_id);
 
     -- Append-only audit log. No foreign key: events outlive their media row.
+    -- Keyed by (media_id, id): the one index serves a media's timeline, and each
+    -- event costs one index insert (a deletion writes two events per file).
     CREATE TABLE media_events (
-      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      id bigint GENERATED ALWAYS AS IDENTITY,
       media_id bigint NOT NULL,
       type text NOT NULL,
       from_state media_state,
@@ -57,9 +59,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       owner text,
       actor text NOT NULL,
       reason text NOT NULL DEFAULT '',
-      create_time timestamptz NOT NULL DEFAULT now()
+      create_time timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (media_id, id)
     );
-    CREATE INDEX media_events_media_idx ON media_events (media_id, id);
 
     CREATE FUNCTION media_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
