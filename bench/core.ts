@@ -14,7 +14,6 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const GRPC_PORT = 50551;
 
-
 function startServer(databaseUrl: string): Promise<ChildProcess> {
   // BENCH_SERVER_NODE_ARGS="--cpu-prof" profiles the server while it is measured.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);

@@ -73,7 +73,9 @@ async function timeUntilEmpty(sql: pg.Pool, pid: number, start: () => Promise<vo
     if (performance.now() - lastReport > 10_000) {
       lastReport = performance.now();
       const live = await sql.query("SELECT n_live_tup FROM pg_stat_user_tables WHERE relname = 'media'");
-      log(`  ${((lastReport - started) / 1000).toFixed(0)} s: about ${fmt(Number(live.rows[0]?.n_live_tup ?? 0))} rows left`);
+      log(
+        `  ${((lastReport - started) / 1000).toFixed(0)} s: about ${fmt(Number(live.rows[0]?.n_live_tup ?? 0))} rows left`,
+      );
     }
     peak = Math.max(peak, await peakRssMiB(pid));
     // Cheap probe (a count over a large table would load the database it measures).
@@ -88,7 +90,9 @@ const db = await benchDatabase("deletion");
 const dir = await mkdtemp(path.join(tmpdir(), "media-bench-files-"));
 const sql = new pg.Pool({ connectionString: db.url, max: 4 });
 try {
-  log(`deletion bench: ${fmt(FILES)} orphans on disk, worker concurrency ${CONCURRENCY}; baseline ${fmt(BASELINE_FILES)}`);
+  log(
+    `deletion bench: ${fmt(FILES)} orphans on disk, worker concurrency ${CONCURRENCY}; baseline ${fmt(BASELINE_FILES)}`,
+  );
   await makeFiles(dir, 0, FILES);
   await insertOrphans(sql, 0, FILES);
 

@@ -2,8 +2,9 @@
 // disk-backed, on loopback) behind the counting proxy the tests use: how many
 // keys each DeleteObjects request carries on full batches, and objects deleted
 // per second. BENCH_S3_OBJECTS (10,000).
-import { createS3Client, createS3Store } from "../worker/src/storage/s3-store.ts";
+
 import { forEachLimited } from "../worker/src/storage/object-store.ts";
+import { createS3Client, createS3Store } from "../worker/src/storage/s3-store.ts";
 import { startS3FaultProxy } from "../worker/test/s3-fault-proxy.ts";
 import { objectExists, putObject, S3RVER_CREDENTIALS, startS3rver } from "../worker/test/s3-server.ts";
 import { fmt, log } from "./shared.ts";
@@ -40,7 +41,9 @@ try {
   const failures = await store.deleteMany(keys);
   const seconds = (performance.now() - started) / 1000;
   const full = proxy.deleteRequests.slice(0, Math.floor(OBJECTS / 1000));
-  const left = (await Promise.all(keys.slice(0, 50).map((k) => objectExists(direct, BUCKET, `media/${k}`)))).filter(Boolean);
+  const left = (await Promise.all(keys.slice(0, 50).map((k) => objectExists(direct, BUCKET, `media/${k}`)))).filter(
+    Boolean,
+  );
   log(
     [
       "",
