@@ -4,7 +4,7 @@ import { Code } from "@connectrpc/connect";
 import { MediaState } from "@media/proto/media/v1/media_pb";
 import { expectCode } from "../../server/test/support.ts";
 import { type DeletionHarness, startDeletionHarness, waitFor } from "./support.ts";
-import { killWorker, spawnWorker } from "./worker-process.ts";
+import { killAllWorkers, killWorker, spawnWorker } from "./worker-process.ts";
 
 // A worker child process is killed with SIGKILL while frozen at a chosen point
 // (the S3 proxy holds its DeleteObjects request, or the answer to it). After a
@@ -17,7 +17,10 @@ before(async () => {
   await h.worker?.stop();
   h.worker = undefined;
 });
-after(() => h.stop());
+after(async () => {
+  await killAllWorkers();
+  await h.stop();
+});
 
 const workerEnv = () => ({ DATABASE_URL: h.t.databaseUrl, ...h.env, CLAIM_TIMEOUT: "1s", WORKER_CONCURRENCY: "2" });
 

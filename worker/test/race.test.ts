@@ -5,7 +5,7 @@ import { MediaState } from "@media/proto/media/v1/media_pb";
 import { claimDueBatch } from "@media/server/deletion";
 import { expectCode } from "../../server/test/support.ts";
 import { type DeletionHarness, startDeletionHarness, waitFor } from "./support.ts";
-import { killWorker, spawnWorker, type WorkerProcess } from "./worker-process.ts";
+import { killAllWorkers, killWorker, spawnWorker, type WorkerProcess } from "./worker-process.ts";
 
 // Link against deletion. Deterministic: the test holds the row lock itself and
 // shows both orders. Randomized: clients link and unlink at random while two
@@ -23,7 +23,10 @@ before(async () => {
   await h.worker?.stop();
   h.worker = undefined;
 });
-after(() => h.stop());
+after(async () => {
+  await killAllWorkers();
+  await h.stop();
+});
 
 /** Resolves to "pending" if the promise has not settled within ms. */
 const settledWithin = (p: Promise<unknown>, ms: number) =>
@@ -90,6 +93,14 @@ test("randomized: clients link and unlink while two worker processes sweep with 
   // Jobs queued by the deterministic claims above are handled by these workers too.
   const env = { DATABASE_URL: h.t.databaseUrl, ...h.env, WORKER_CONCURRENCY: "2" };
   const workers: WorkerProcess[] = [await spawnWorker(env), await spawnWorker(env)];
+  try {
+    await storm(t);
+  } finally {
+    for (const w of workers) await killWorker(w, "SIGTERM");
+  }
+});
+
+async function storm(t: { diagnostic(message: string): void }): Promise<void> {
   const MEDIA = 60;
   const OWNERS = ["a", "b", "c"];
   const ids: bigint[] = [];
@@ -141,15 +152,21 @@ test("randomized: clients link and unlink while two worker processes sweep with 
   });
   await Promise.all([sweeper, ...clients]);
 
-  // Let in-flight batches finish, then check.
-  await waitFor(async () => {
-    const { rows } = await h.t.sql.query(
-      "SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE attempts < max_attempts",
-    );
-    const deleting = await h.t.sql.query("SELECT count(*)::int AS n FROM media WHERE state = 'DELETING'");
-    return rows[0].n === 0 && deleting.rows[0].n === 0;
-  }, "the workers to settle");
-  for (const w of workers) await killWorker(w, "SIGTERM");
+  // Let in-flight batches finish (sweeping on, so timed-out claims are reclaimed), then check.
+  await waitFor(
+    async () => {
+      const { rows } = await h.t.sql.query(
+        "SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE attempts < max_attempts",
+      );
+      const deleting = await h.t.sql.query("SELECT count(*)::int AS n FROM media WHERE state = 'DELETING'");
+      if (rows[0].n === 0 && deleting.rows[0].n === 0) return true;
+      await h.t.admin.runSweep({});
+      await new Promise((r) => setTimeout(r, 250));
+      return false;
+    },
+    "the workers to settle",
+    30_000,
+  );
 
   let survivors = 0;
   for (const [i, id] of ids.entries()) {
@@ -176,4 +193,4 @@ test("randomized: clients link and unlink while two worker processes sweep with 
   const summary = `links ${links}, unlinks ${unlinks}, refused ${refused}, deleted ${deleted.rows[0].n}, survivors ${survivors}`;
   t.diagnostic(summary);
   assert.ok(links > 50 && unlinks > 50 && survivors > 0, summary);
-});
+}

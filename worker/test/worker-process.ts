@@ -9,6 +9,8 @@ export interface WorkerProcess {
   readonly exited: Promise<number | string>;
 }
 
+const running = new Set<WorkerProcess>();
+
 /** Starts `npm run worker`'s entry point as a real child process and waits for its banner. */
 export async function spawnWorker(env: Record<string, string>): Promise<WorkerProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", "worker/src/main.ts", "--worker-only"], {
@@ -19,6 +21,9 @@ export async function spawnWorker(env: Record<string, string>): Promise<WorkerPr
   const exited = new Promise<number | string>((resolve) =>
     child.on("exit", (code, signal) => resolve(code ?? signal ?? "unknown")),
   );
+  const worker = { child, exited };
+  running.add(worker);
+  void exited.then(() => running.delete(worker));
   let output = "";
   await new Promise<void>((resolve, reject) => {
     child.stdout?.on("data", (chunk: Buffer) => {
@@ -30,7 +35,12 @@ export async function spawnWorker(env: Record<string, string>): Promise<WorkerPr
     });
     void exited.then((code) => reject(new Error(`worker exited (${code}) before it was up:\n${output}`)));
   });
-  return { child, exited };
+  return worker;
+}
+
+/** Kills every worker still running, so a failed test never leaves one behind (or hangs the run). */
+export async function killAllWorkers(): Promise<void> {
+  await Promise.all([...running].map((w) => killWorker(w)));
 }
 
 export async function killWorker(worker: WorkerProcess, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
