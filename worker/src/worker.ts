@@ -13,9 +13,10 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
+/** graphile-worker logs every job at info with its whole row; that is debug detail here. */
 function graphileLogger(log: Logger): GraphileLogger {
   return new GraphileLogger((scope) => (level, message, meta) => {
-    const method = level === "warning" ? "warn" : level;
+    const method = level === "warning" ? "warn" : level === "info" ? "debug" : level;
     log[method]({ ...scope, ...meta }, message);
   });
 }

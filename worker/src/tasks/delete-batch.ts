@@ -17,7 +17,7 @@ export function createDeleteBatchTask(ctx: TaskContext) {
 
     if ((await getDeletionControl(pool)).paused) {
       const released = await releaseBatch(pool, token, "deletions paused before the batch ran");
-      log.info({ token, released }, "deletions paused: batch handed back");
+      log.info({ claim: token, released }, "deletions paused: batch handed back");
       return;
     }
     const files = await claimedFiles(pool, token);
@@ -48,6 +48,6 @@ export function createDeleteBatchTask(ctx: TaskContext) {
       maxAttempts: settings.maxAttempts,
       baseDelaySeconds: settings.retryDelaySeconds,
     });
-    log.info({ token, ...outcome }, "batch finished");
+    log.info({ claim: token, ...outcome }, "batch finished");
   };
 }
