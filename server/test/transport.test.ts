@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import http2 from "node:http2";
 import { after, before, describe, test } from "node:test";
 import { Code, createClient } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
@@ -75,6 +76,47 @@ describe("limits and failures look the same on both ports", () => {
     } finally {
       await t.sql.query("ALTER FUNCTION media_link_gone(bigint, text, text) RENAME TO media_link");
     }
+  });
+
+  test("a malformed message is INVALID_ARGUMENT on the gRPC port; connect-node answers it without internals", async () => {
+    // Field 1 with wire type 7, which does not exist.
+    const garbage = Buffer.from([0x0f, 0x01]);
+    const framed = Buffer.concat([Buffer.from([0, 0, 0, 0, garbage.length]), garbage]);
+    const session = http2.connect(`http://127.0.0.1:${t.service.grpcPort}`);
+    try {
+      const status = await new Promise<string | undefined>((resolve, reject) => {
+        const stream = session.request({
+          ":method": "POST",
+          ":path": "/media.v1.MediaService/GetMedia",
+          "content-type": "application/grpc",
+          te: "trailers",
+        });
+        let code: string | undefined;
+        stream.on("response", (headers) => {
+          code ??= headers["grpc-status"] as string | undefined;
+        });
+        stream.on("trailers", (trailers) => {
+          code = trailers["grpc-status"] as string | undefined;
+        });
+        stream.on("data", () => {});
+        stream.on("end", () => resolve(code));
+        stream.on("error", reject);
+        stream.end(framed);
+      });
+      assert.equal(status, String(Code.InvalidArgument));
+    } finally {
+      session.close();
+    }
+    const answer = await fetch(`http://127.0.0.1:${t.service.httpPort}/media.v1.MediaService/GetMedia`, {
+      method: "POST",
+      headers: { "content-type": "application/proto" },
+      body: garbage,
+    });
+    // connect-es maps binary parse failures to INTERNAL (JSON ones to INVALID_ARGUMENT); the message
+    // names only the parse problem.
+    const body = (await answer.json()) as { code: string; message: string };
+    assert.equal(body.code, "internal");
+    assert.match(body.message, /^parse binary: /);
   });
 
   test("grpc.health.v1 reports SERVING on the gRPC port", async () => {

@@ -13,6 +13,16 @@ export interface ServiceBinding {
 
 const CALL_FINISHED = new Error("call finished");
 
+/**
+ * What requestDeserialize returns for bytes that are not a valid message:
+ * grpc-js would answer a throwing deserializer with INTERNAL, but a malformed
+ * request is the caller's mistake, so the handler answers INVALID_ARGUMENT
+ * (as connect-node does on the other port).
+ */
+class MalformedRequest {
+  constructor(readonly typeName: string) {}
+}
+
 function metadataToHeaders(metadata: grpc.Metadata): Headers {
   const headers = new Headers();
   for (const [key, value] of Object.entries(metadata.getMap())) {
@@ -34,7 +44,13 @@ function methodDefinition(service: DescService, method: DescMethod): grpc.Method
     responseStream: false,
     // create() accepts init objects and returns existing messages unchanged.
     requestSerialize: (message) => Buffer.from(toBinary(method.input, create(method.input, message as never))),
-    requestDeserialize: (bytes) => fromBinary(method.input, bytes),
+    requestDeserialize: (bytes) => {
+      try {
+        return fromBinary(method.input, bytes);
+      } catch {
+        return new MalformedRequest(method.input.typeName);
+      }
+    },
     responseSerialize: (message) => Buffer.from(toBinary(method.output, create(method.output, message as never))),
     responseDeserialize: (bytes) => fromBinary(method.output, bytes),
   };
@@ -64,6 +80,13 @@ function addService(server: grpc.Server, binding: ServiceBinding): void {
       call: grpc.ServerUnaryCall<unknown, unknown>,
       callback: grpc.sendUnaryData<unknown>,
     ) => {
+      if (call.request instanceof MalformedRequest) {
+        callback({
+          code: grpc.status.INVALID_ARGUMENT,
+          details: `the request is not a valid ${call.request.typeName} message`,
+        });
+        return;
+      }
       const cancelled = new AbortController();
       call.on("cancelled", () => cancelled.abort());
       const ctx = createHandlerContext({
