@@ -4,9 +4,9 @@
 // per second. BENCH_S3_OBJECTS (10,000).
 
 import { forEachLimited } from "../worker/src/storage/object-store.ts";
-import { createS3Client, createS3Store } from "../worker/src/storage/s3-store.ts";
+import { createS3Store } from "../worker/src/storage/s3-store.ts";
 import { startS3FaultProxy } from "../worker/test/s3-fault-proxy.ts";
-import { objectExists, putObject, S3RVER_CREDENTIALS, startS3rver } from "../worker/test/s3-server.ts";
+import { objectExists, putObject, S3RVER_CREDENTIALS, s3rverClient, startS3rver } from "../worker/test/s3-server.ts";
 import { fmt, log } from "./shared.ts";
 
 const OBJECTS = Number(process.env.BENCH_S3_OBJECTS ?? 10_000);
@@ -15,14 +15,7 @@ const BUCKET = "bench";
 const s3rver = await startS3rver(BUCKET);
 const proxy = await startS3FaultProxy(s3rver.port);
 try {
-  const direct = createS3Client({
-    bucket: BUCKET,
-    prefix: "",
-    region: "us-east-1",
-    endpoint: `http://127.0.0.1:${s3rver.port}`,
-    forcePathStyle: true,
-    credentials: S3RVER_CREDENTIALS,
-  });
+  const direct = s3rverClient(s3rver.port);
   const keys = Array.from({ length: OBJECTS }, (_, i) => `objects/${i % 100}/${i}.bin`);
   log(`s3 bench: ${fmt(OBJECTS)} objects on s3rver`);
   const putStarted = performance.now();

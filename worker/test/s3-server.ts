@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import S3rver from "s3rver";
+import { createS3Client } from "../src/storage/s3-store.ts";
 
 /** s3rver, a real S3 HTTP server, on loopback with one bucket. Credentials are s3rver's fixed pair. */
 export async function startS3rver(bucket: string): Promise<{ port: number; stop(): Promise<void> }> {
@@ -25,6 +26,17 @@ export async function startS3rver(bucket: string): Promise<{ port: number; stop(
 }
 
 export const S3RVER_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
+
+/** A client straight to s3rver (no proxy), for putting and checking objects. */
+export const s3rverClient = (port: number): S3Client =>
+  createS3Client({
+    bucket: "",
+    prefix: "",
+    region: "us-east-1",
+    endpoint: `http://127.0.0.1:${port}`,
+    forcePathStyle: true,
+    credentials: S3RVER_CREDENTIALS,
+  });
 
 export async function putObject(client: S3Client, bucket: string, key: string, body = "x"): Promise<void> {
   await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));

@@ -6,9 +6,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createDiskStore } from "../src/storage/disk-store.ts";
-import { createS3Client, createS3Store } from "../src/storage/s3-store.ts";
+import { createS3Store } from "../src/storage/s3-store.ts";
 import { type S3FaultProxy, startS3FaultProxy } from "./s3-fault-proxy.ts";
-import { objectExists, putObject, S3RVER_CREDENTIALS, startS3rver } from "./s3-server.ts";
+import { objectExists, putObject, S3RVER_CREDENTIALS, s3rverClient, startS3rver } from "./s3-server.ts";
 
 describe("disk store", () => {
   let dir: string;
@@ -76,15 +76,7 @@ describe("S3 store (s3rver behind a fault-injecting proxy)", () => {
   const bucket = "media";
   let s3: Awaited<ReturnType<typeof startS3rver>>;
   let proxy: S3FaultProxy;
-  const direct = () =>
-    createS3Client({
-      bucket,
-      prefix: "",
-      region: "us-east-1",
-      endpoint: `http://127.0.0.1:${s3.port}`,
-      forcePathStyle: true,
-      credentials: S3RVER_CREDENTIALS,
-    });
+  const direct = () => s3rverClient(s3.port);
   const store = (maxAttempts = 5) =>
     createS3Store("s3", {
       bucket,

@@ -2,18 +2,17 @@
 // with a disk store in a temp folder and an S3 store on s3rver behind the fault
 // proxy.
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { loadConfig } from "@media/server/config";
 import { createLogger } from "@media/server/logger";
-import { startService } from "../../server/src/app.ts";
 import { startTestService, type TestService } from "../../server/test/support.ts";
-import { createS3Client } from "../src/storage/s3-store.ts";
 import { type RunningWorker, startWorker } from "../src/worker.ts";
 import { type S3FaultProxy, startS3FaultProxy } from "./s3-fault-proxy.ts";
-import { objectExists, putObject, S3RVER_CREDENTIALS, startS3rver } from "./s3-server.ts";
+import { objectExists, putObject, S3RVER_CREDENTIALS, s3rverClient, startS3rver } from "./s3-server.ts";
 
 export const BUCKET = "media";
 export const S3_PREFIX = "pfx/";
@@ -50,14 +49,7 @@ export async function startDeletionHarness(extraEnv: Record<string, string> = {}
     ...extraEnv,
   };
   const t = await startTestService(env);
-  const s3 = createS3Client({
-    bucket: BUCKET,
-    prefix: "",
-    region: "us-east-1",
-    endpoint: `http://127.0.0.1:${s3server.port}`,
-    forcePathStyle: true,
-    credentials: S3RVER_CREDENTIALS,
-  });
+  const s3 = s3rverClient(s3server.port);
   const config = loadConfig({ DATABASE_URL: t.databaseUrl, ...env });
   const harness: DeletionHarness = {
     t,
@@ -79,7 +71,6 @@ export async function startDeletionHarness(extraEnv: Record<string, string> = {}
     },
     async exists(store, key) {
       if (store === "s3") return objectExists(s3, BUCKET, S3_PREFIX + key);
-      const { existsSync } = await import("node:fs");
       return existsSync(path.join(diskRoot, key));
     },
     async sweep() {
@@ -128,5 +119,3 @@ export async function waitFor(
   }
   assert.fail(`timed out waiting for ${what} ${await explain()}`);
 }
-
-export { startService };
