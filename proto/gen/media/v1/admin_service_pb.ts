@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file media/v1/admin_service.proto.
  */
 export const file_media_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("ChxtZWRpYS92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEghtZWRpYS52MSKEAQoORGVsZXRpb25TdGF0dXMSDgoGcGF1c2VkGAEgASgIEhQKDHBhdXNlX3JlYXNvbhgCIAEoCRIzCg9ndWFyZF90cmlwX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2d1YXJkX2R1ZV9jb3VudBgEIAEoAyIaChhHZXREZWxldGlvblN0YXR1c1JlcXVlc3QiRQoZR2V0RGVsZXRpb25TdGF0dXNSZXNwb25zZRIoCgZzdGF0dXMYASABKAsyGC5tZWRpYS52MS5EZWxldGlvblN0YXR1cyInChVQYXVzZURlbGV0aW9uc1JlcXVlc3QSDgoGcmVhc29uGAEgASgJIkIKFlBhdXNlRGVsZXRpb25zUmVzcG9uc2USKAoGc3RhdHVzGAEgASgLMhgubWVkaWEudjEuRGVsZXRpb25TdGF0dXMiNgoWUmVzdW1lRGVsZXRpb25zUmVxdWVzdBIcChRjb25maXJtX2JsYXN0X3JhZGl1cxgBIAEoCCJDChdSZXN1bWVEZWxldGlvbnNSZXNwb25zZRIoCgZzdGF0dXMYASABKAsyGC5tZWRpYS52MS5EZWxldGlvblN0YXR1cyI0ChBIb2xkTWVkaWFSZXF1ZXN0EhAKCG1lZGlhX2lkGAEgASgDEg4KBnJlYXNvbhgCIAEoCSIzChFIb2xkTWVkaWFSZXNwb25zZRIeCgVtZWRpYRgBIAEoCzIPLm1lZGlhLnYxLk1lZGlhIicKE1JlbGVhc2VNZWRpYVJlcXVlc3QSEAoIbWVkaWFfaWQYASABKAMiNgoUUmVsZWFzZU1lZGlhUmVzcG9uc2USHgoFbWVkaWEYASABKAsyDy5tZWRpYS52MS5NZWRpYSIpChVEZWxldGVNZWRpYU5vd1JlcXVlc3QSEAoIbWVkaWFfaWQYASABKAMiOAoWRGVsZXRlTWVkaWFOb3dSZXNwb25zZRIeCgVtZWRpYRgBIAEoCzIPLm1lZGlhLnYxLk1lZGlhIiUKEVJldHJ5TWVkaWFSZXF1ZXN0EhAKCG1lZGlhX2lkGAEgASgDIjQKElJldHJ5TWVkaWFSZXNwb25zZRIeCgVtZWRpYRgBIAEoCzIPLm1lZGlhLnYxLk1lZGlhIkMKFkdldERlbGV0aW9uUGxhblJlcXVlc3QSFAoMd2l0aGluX2hvdXJzGAEgASgFEhMKC3NhbXBsZV9zaXplGAIgASgFIj0KCVN0b3JlUGxhbhINCgVzdG9yZRgBIAEoCRINCgVjb3VudBgCIAEoAxISCgpzaXplX2J5dGVzGAMgASgDIq0BChdHZXREZWxldGlvblBsYW5SZXNwb25zZRINCgVjb3VudBgBIAEoAxISCgpzaXplX2J5dGVzGAIgASgDEiMKBnN0b3JlcxgDIAMoCzITLm1lZGlhLnYxLlN0b3JlUGxhbhIgCgdzYW1wbGVzGAQgAygLMg8ubWVkaWEudjEuTWVkaWESKAoGc3RhdHVzGAUgASgLMhgubWVkaWEudjEuRGVsZXRpb25TdGF0dXMiEQoPUnVuU3dlZXBSZXF1ZXN0IhIKEFJ1blN3ZWVwUmVzcG9uc2UikAEKEExpc3RNZWRpYVJlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSIwoFc3RhdGUYAyABKA4yFC5tZWRpYS52MS5NZWRpYVN0YXRlEg0KBXN0b3JlGAQgASgJEg0KBW93bmVyGAUgASgJEhIKCmtleV9wcmVmaXgYBiABKAkiTAoRTGlzdE1lZGlhUmVzcG9uc2USHgoFbWVkaWEYASADKAsyDy5tZWRpYS52MS5NZWRpYRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiEQoPR2V0U3RhdHNSZXF1ZXN0IlQKClN0YXRlU3RhdHMSIwoFc3RhdGUYASABKA4yFC5tZWRpYS52MS5NZWRpYVN0YXRlEg0KBWNvdW50GAIgASgDEhIKCnNpemVfYnl0ZXMYAyABKAMidQoQR2V0U3RhdHNSZXNwb25zZRIkCgZzdGF0ZXMYASADKAsyFC5tZWRpYS52MS5TdGF0ZVN0YXRzEhoKEmR1ZV9uZXh0XzI0aF9jb3VudBgCIAEoAxIfChdkdWVfbmV4dF8yNGhfc2l6ZV9ieXRlcxgDIAEoAyJRChZMaXN0TWVkaWFFdmVudHNSZXF1ZXN0EhAKCG1lZGlhX2lkGAEgASgDEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlgKF0xpc3RNZWRpYUV2ZW50c1Jlc3BvbnNlEiQKBmV2ZW50cxgBIAMoCzIULm1lZGlhLnYxLk1lZGlhRXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIoMCCgpNZWRpYUV2ZW50EgoKAmlkGAEgASgDEhAKCG1lZGlhX2lkGAIgASgDEiYKBHR5cGUYAyABKA4yGC5tZWRpYS52MS5NZWRpYUV2ZW50VHlwZRIoCgpmcm9tX3N0YXRlGAQgASgOMhQubWVkaWEudjEuTWVkaWFTdGF0ZRImCgh0b19zdGF0ZRgFIAEoDjIULm1lZGlhLnYxLk1lZGlhU3RhdGUSDQoFb3duZXIYBiABKAkSDQoFYWN0b3IYByABKAkSDgoGcmVhc29uGAggASgJEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqWAwoOTWVkaWFFdmVudFR5cGUSIAocTUVESUFfRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEhwKGE1FRElBX0VWRU5UX1RZUEVfQ1JFQVRFRBABEhsKF01FRElBX0VWRU5UX1RZUEVfTElOS0VEEAISHQoZTUVESUFfRVZFTlRfVFlQRV9VTkxJTktFRBADEhwKGE1FRElBX0VWRU5UX1RZUEVfQ0xBSU1FRBAEEhwKGE1FRElBX0VWRU5UX1RZUEVfREVMRVRFRBAFEiIKHk1FRElBX0VWRU5UX1RZUEVfREVMRVRFX0ZBSUxFRBAGEiMKH01FRElBX0VWRU5UX1RZUEVfQ0xBSU1fUkVMRUFTRUQQBxIZChVNRURJQV9FVkVOVF9UWVBFX0hFTEQQCBIbChdNRURJQV9FVkVOVF9UWVBFX1VOSEVMRBAJEiUKIU1FRElBX0VWRU5UX1RZUEVfREVMRVRFX1JFUVVFU1RFRBAKEiQKIE1FRElBX0VWRU5UX1RZUEVfUkVUUllfUkVRVUVTVEVEEAsyyAcKDEFkbWluU2VydmljZRJECglMaXN0TWVkaWESGi5tZWRpYS52MS5MaXN0TWVkaWFSZXF1ZXN0GhsubWVkaWEudjEuTGlzdE1lZGlhUmVzcG9uc2USQQoIR2V0U3RhdHMSGS5tZWRpYS52MS5HZXRTdGF0c1JlcXVlc3QaGi5tZWRpYS52MS5HZXRTdGF0c1Jlc3BvbnNlElYKD0xpc3RNZWRpYUV2ZW50cxIgLm1lZGlhLnYxLkxpc3RNZWRpYUV2ZW50c1JlcXVlc3QaIS5tZWRpYS52MS5MaXN0TWVkaWFFdmVudHNSZXNwb25zZRJcChFHZXREZWxldGlvblN0YXR1cxIiLm1lZGlhLnYxLkdldERlbGV0aW9uU3RhdHVzUmVxdWVzdBojLm1lZGlhLnYxLkdldERlbGV0aW9uU3RhdHVzUmVzcG9uc2USUwoOUGF1c2VEZWxldGlvbnMSHy5tZWRpYS52MS5QYXVzZURlbGV0aW9uc1JlcXVlc3QaIC5tZWRpYS52MS5QYXVzZURlbGV0aW9uc1Jlc3BvbnNlElYKD1Jlc3VtZURlbGV0aW9ucxIgLm1lZGlhLnYxLlJlc3VtZURlbGV0aW9uc1JlcXVlc3QaIS5tZWRpYS52MS5SZXN1bWVEZWxldGlvbnNSZXNwb25zZRJECglIb2xkTWVkaWESGi5tZWRpYS52MS5Ib2xkTWVkaWFSZXF1ZXN0GhsubWVkaWEudjEuSG9sZE1lZGlhUmVzcG9uc2USTQoMUmVsZWFzZU1lZGlhEh0ubWVkaWEudjEuUmVsZWFzZU1lZGlhUmVxdWVzdBoeLm1lZGlhLnYxLlJlbGVhc2VNZWRpYVJlc3BvbnNlElMKDkRlbGV0ZU1lZGlhTm93Eh8ubWVkaWEudjEuRGVsZXRlTWVkaWFOb3dSZXF1ZXN0GiAubWVkaWEudjEuRGVsZXRlTWVkaWFOb3dSZXNwb25zZRJHCgpSZXRyeU1lZGlhEhsubWVkaWEudjEuUmV0cnlNZWRpYVJlcXVlc3QaHC5tZWRpYS52MS5SZXRyeU1lZGlhUmVzcG9uc2USVgoPR2V0RGVsZXRpb25QbGFuEiAubWVkaWEudjEuR2V0RGVsZXRpb25QbGFuUmVxdWVzdBohLm1lZGlhLnYxLkdldERlbGV0aW9uUGxhblJlc3BvbnNlEkEKCFJ1blN3ZWVwEhkubWVkaWEudjEuUnVuU3dlZXBSZXF1ZXN0GhoubWVkaWEudjEuUnVuU3dlZXBSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_media_v1_media]);
+  fileDesc("ChxtZWRpYS92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEghtZWRpYS52MSKEAQoORGVsZXRpb25TdGF0dXMSDgoGcGF1c2VkGAEgASgIEhQKDHBhdXNlX3JlYXNvbhgCIAEoCRIzCg9ndWFyZF90cmlwX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2d1YXJkX2R1ZV9jb3VudBgEIAEoAyIaChhHZXREZWxldGlvblN0YXR1c1JlcXVlc3QiRQoZR2V0RGVsZXRpb25TdGF0dXNSZXNwb25zZRIoCgZzdGF0dXMYASABKAsyGC5tZWRpYS52MS5EZWxldGlvblN0YXR1cyInChVQYXVzZURlbGV0aW9uc1JlcXVlc3QSDgoGcmVhc29uGAEgASgJIkIKFlBhdXNlRGVsZXRpb25zUmVzcG9uc2USKAoGc3RhdHVzGAEgASgLMhgubWVkaWEudjEuRGVsZXRpb25TdGF0dXMiNgoWUmVzdW1lRGVsZXRpb25zUmVxdWVzdBIcChRjb25maXJtX2JsYXN0X3JhZGl1cxgBIAEoCCJDChdSZXN1bWVEZWxldGlvbnNSZXNwb25zZRIoCgZzdGF0dXMYASABKAsyGC5tZWRpYS52MS5EZWxldGlvblN0YXR1cyI0ChBIb2xkTWVkaWFSZXF1ZXN0EhAKCG1lZGlhX2lkGAEgASgDEg4KBnJlYXNvbhgCIAEoCSIzChFIb2xkTWVkaWFSZXNwb25zZRIeCgVtZWRpYRgBIAEoCzIPLm1lZGlhLnYxLk1lZGlhIicKE1JlbGVhc2VNZWRpYVJlcXVlc3QSEAoIbWVkaWFfaWQYASABKAMiNgoUUmVsZWFzZU1lZGlhUmVzcG9uc2USHgoFbWVkaWEYASABKAsyDy5tZWRpYS52MS5NZWRpYSIpChVEZWxldGVNZWRpYU5vd1JlcXVlc3QSEAoIbWVkaWFfaWQYASABKAMiOAoWRGVsZXRlTWVkaWFOb3dSZXNwb25zZRIeCgVtZWRpYRgBIAEoCzIPLm1lZGlhLnYxLk1lZGlhIiUKEVJldHJ5TWVkaWFSZXF1ZXN0EhAKCG1lZGlhX2lkGAEgASgDIjQKElJldHJ5TWVkaWFSZXNwb25zZRIeCgVtZWRpYRgBIAEoCzIPLm1lZGlhLnYxLk1lZGlhIkMKFkdldERlbGV0aW9uUGxhblJlcXVlc3QSFAoMd2l0aGluX2hvdXJzGAEgASgFEhMKC3NhbXBsZV9zaXplGAIgASgFIj0KCVN0b3JlUGxhbhINCgVzdG9yZRgBIAEoCRINCgVjb3VudBgCIAEoAxISCgpzaXplX2J5dGVzGAMgASgDIq0BChdHZXREZWxldGlvblBsYW5SZXNwb25zZRINCgVjb3VudBgBIAEoAxISCgpzaXplX2J5dGVzGAIgASgDEiMKBnN0b3JlcxgDIAMoCzITLm1lZGlhLnYxLlN0b3JlUGxhbhIgCgdzYW1wbGVzGAQgAygLMg8ubWVkaWEudjEuTWVkaWESKAoGc3RhdHVzGAUgASgLMhgubWVkaWEudjEuRGVsZXRpb25TdGF0dXMiEQoPUnVuU3dlZXBSZXF1ZXN0IhIKEFJ1blN3ZWVwUmVzcG9uc2UiiQIKEExpc3RNZWRpYVJlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSIwoFc3RhdGUYAyABKA4yFC5tZWRpYS52MS5NZWRpYVN0YXRlEg0KBXN0b3JlGAQgASgJEg0KBW93bmVyGAUgASgJEhIKCmtleV9wcmVmaXgYBiABKAkSNgoGbGFiZWxzGAcgAygLMiYubWVkaWEudjEuTGlzdE1lZGlhUmVxdWVzdC5MYWJlbHNFbnRyeRIQCghvcmRlcl9ieRgIIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkwKEUxpc3RNZWRpYVJlc3BvbnNlEh4KBW1lZGlhGAEgAygLMg8ubWVkaWEudjEuTWVkaWESFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIhEKD0dldFN0YXRzUmVxdWVzdCJUCgpTdGF0ZVN0YXRzEiMKBXN0YXRlGAEgASgOMhQubWVkaWEudjEuTWVkaWFTdGF0ZRINCgVjb3VudBgCIAEoAxISCgpzaXplX2J5dGVzGAMgASgDIrABChBHZXRTdGF0c1Jlc3BvbnNlEiQKBnN0YXRlcxgBIAMoCzIULm1lZGlhLnYxLlN0YXRlU3RhdHMSGgoSZHVlX25leHRfMjRoX2NvdW50GAIgASgDEh8KF2R1ZV9uZXh0XzI0aF9zaXplX2J5dGVzGAMgASgDEhkKEWR1ZV9uZXh0XzdkX2NvdW50GAQgASgDEh4KFmR1ZV9uZXh0XzdkX3NpemVfYnl0ZXMYBSABKAMiVQoaTGlzdE1lZGlhUmVmZXJlbmNlc1JlcXVlc3QSEAoIbWVkaWFfaWQYASABKAMSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiUAoOTWVkaWFSZWZlcmVuY2USDQoFb3duZXIYASABKAkSLwoLY3JlYXRlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImQKG0xpc3RNZWRpYVJlZmVyZW5jZXNSZXNwb25zZRIsCgpyZWZlcmVuY2VzGAEgAygLMhgubWVkaWEudjEuTWVkaWFSZWZlcmVuY2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIioKGUdldERlbGV0aW9uSGlzdG9yeVJlcXVlc3QSDQoFaG91cnMYASABKAUihwEKDERlbGV0aW9uSG91chIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1kZWxldGVkX2NvdW50GAIgASgDEhoKEmRlbGV0ZWRfc2l6ZV9ieXRlcxgDIAEoAxIUCgxmYWlsZWRfY291bnQYBCABKAMiQwoaR2V0RGVsZXRpb25IaXN0b3J5UmVzcG9uc2USJQoFaG91cnMYASADKAsyFi5tZWRpYS52MS5EZWxldGlvbkhvdXIiUQoWTGlzdE1lZGlhRXZlbnRzUmVxdWVzdBIQCghtZWRpYV9pZBgBIAEoAxIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJYChdMaXN0TWVkaWFFdmVudHNSZXNwb25zZRIkCgZldmVudHMYASADKAsyFC5tZWRpYS52MS5NZWRpYUV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKDAgoKTWVkaWFFdmVudBIKCgJpZBgBIAEoAxIQCghtZWRpYV9pZBgCIAEoAxImCgR0eXBlGAMgASgOMhgubWVkaWEudjEuTWVkaWFFdmVudFR5cGUSKAoKZnJvbV9zdGF0ZRgEIAEoDjIULm1lZGlhLnYxLk1lZGlhU3RhdGUSJgoIdG9fc3RhdGUYBSABKA4yFC5tZWRpYS52MS5NZWRpYVN0YXRlEg0KBW93bmVyGAYgASgJEg0KBWFjdG9yGAcgASgJEg4KBnJlYXNvbhgIIAEoCRIvCgtjcmVhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqlgMKDk1lZGlhRXZlbnRUeXBlEiAKHE1FRElBX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIcChhNRURJQV9FVkVOVF9UWVBFX0NSRUFURUQQARIbChdNRURJQV9FVkVOVF9UWVBFX0xJTktFRBACEh0KGU1FRElBX0VWRU5UX1RZUEVfVU5MSU5LRUQQAxIcChhNRURJQV9FVkVOVF9UWVBFX0NMQUlNRUQQBBIcChhNRURJQV9FVkVOVF9UWVBFX0RFTEVURUQQBRIiCh5NRURJQV9FVkVOVF9UWVBFX0RFTEVURV9GQUlMRUQQBhIjCh9NRURJQV9FVkVOVF9UWVBFX0NMQUlNX1JFTEVBU0VEEAcSGQoVTUVESUFfRVZFTlRfVFlQRV9IRUxEEAgSGwoXTUVESUFfRVZFTlRfVFlQRV9VTkhFTEQQCRIlCiFNRURJQV9FVkVOVF9UWVBFX0RFTEVURV9SRVFVRVNURUQQChIkCiBNRURJQV9FVkVOVF9UWVBFX1JFVFJZX1JFUVVFU1RFRBALMo0JCgxBZG1pblNlcnZpY2USRAoJTGlzdE1lZGlhEhoubWVkaWEudjEuTGlzdE1lZGlhUmVxdWVzdBobLm1lZGlhLnYxLkxpc3RNZWRpYVJlc3BvbnNlEmIKE0xpc3RNZWRpYVJlZmVyZW5jZXMSJC5tZWRpYS52MS5MaXN0TWVkaWFSZWZlcmVuY2VzUmVxdWVzdBolLm1lZGlhLnYxLkxpc3RNZWRpYVJlZmVyZW5jZXNSZXNwb25zZRJBCghHZXRTdGF0cxIZLm1lZGlhLnYxLkdldFN0YXRzUmVxdWVzdBoaLm1lZGlhLnYxLkdldFN0YXRzUmVzcG9uc2USVgoPTGlzdE1lZGlhRXZlbnRzEiAubWVkaWEudjEuTGlzdE1lZGlhRXZlbnRzUmVxdWVzdBohLm1lZGlhLnYxLkxpc3RNZWRpYUV2ZW50c1Jlc3BvbnNlElwKEUdldERlbGV0aW9uU3RhdHVzEiIubWVkaWEudjEuR2V0RGVsZXRpb25TdGF0dXNSZXF1ZXN0GiMubWVkaWEudjEuR2V0RGVsZXRpb25TdGF0dXNSZXNwb25zZRJTCg5QYXVzZURlbGV0aW9ucxIfLm1lZGlhLnYxLlBhdXNlRGVsZXRpb25zUmVxdWVzdBogLm1lZGlhLnYxLlBhdXNlRGVsZXRpb25zUmVzcG9uc2USVgoPUmVzdW1lRGVsZXRpb25zEiAubWVkaWEudjEuUmVzdW1lRGVsZXRpb25zUmVxdWVzdBohLm1lZGlhLnYxLlJlc3VtZURlbGV0aW9uc1Jlc3BvbnNlEkQKCUhvbGRNZWRpYRIaLm1lZGlhLnYxLkhvbGRNZWRpYVJlcXVlc3QaGy5tZWRpYS52MS5Ib2xkTWVkaWFSZXNwb25zZRJNCgxSZWxlYXNlTWVkaWESHS5tZWRpYS52MS5SZWxlYXNlTWVkaWFSZXF1ZXN0Gh4ubWVkaWEudjEuUmVsZWFzZU1lZGlhUmVzcG9uc2USUwoORGVsZXRlTWVkaWFOb3cSHy5tZWRpYS52MS5EZWxldGVNZWRpYU5vd1JlcXVlc3QaIC5tZWRpYS52MS5EZWxldGVNZWRpYU5vd1Jlc3BvbnNlEkcKClJldHJ5TWVkaWESGy5tZWRpYS52MS5SZXRyeU1lZGlhUmVxdWVzdBocLm1lZGlhLnYxLlJldHJ5TWVkaWFSZXNwb25zZRJWCg9HZXREZWxldGlvblBsYW4SIC5tZWRpYS52MS5HZXREZWxldGlvblBsYW5SZXF1ZXN0GiEubWVkaWEudjEuR2V0RGVsZXRpb25QbGFuUmVzcG9uc2USQQoIUnVuU3dlZXASGS5tZWRpYS52MS5SdW5Td2VlcFJlcXVlc3QaGi5tZWRpYS52MS5SdW5Td2VlcFJlc3BvbnNlEl8KEkdldERlbGV0aW9uSGlzdG9yeRIjLm1lZGlhLnYxLkdldERlbGV0aW9uSGlzdG9yeVJlcXVlc3QaJC5tZWRpYS52MS5HZXREZWxldGlvbkhpc3RvcnlSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_media_v1_media]);
 
 /**
  * DeletionStatus says whether deletions run.
@@ -543,6 +543,24 @@ export type ListMediaRequest = Message<"media.v1.ListMediaRequest"> & {
    * @generated from field: string key_prefix = 6;
    */
   keyPrefix: string;
+
+  /**
+   * Only media carrying every one of these labels with exactly these values
+   * (up to 8 pairs).
+   *
+   * @generated from field: map<string, string> labels = 7;
+   */
+  labels: { [key: string]: string };
+
+  /**
+   * The order: "create_time desc" (the default when empty: newest first),
+   * "create_time" (oldest first) or "delete_time" (soonest scheduled deletion
+   * first; media without a delete_time, such as LINKED ones, come last, newest
+   * first). A page_token only continues the order it was issued for.
+   *
+   * @generated from field: string order_by = 8;
+   */
+  orderBy: string;
 };
 
 /**
@@ -559,7 +577,7 @@ export const ListMediaRequestSchema: GenMessage<ListMediaRequest> = /*@__PURE__*
  */
 export type ListMediaResponse = Message<"media.v1.ListMediaResponse"> & {
   /**
-   * The media on this page, newest (highest id) first.
+   * The media on this page, in the requested order.
    *
    * @generated from field: repeated media.v1.Media media = 1;
    */
@@ -657,6 +675,21 @@ export type GetStatsResponse = Message<"media.v1.GetStatsResponse"> & {
    * @generated from field: int64 due_next_24h_size_bytes = 3;
    */
   dueNext24hSizeBytes: bigint;
+
+  /**
+   * Unheld PENDING or ORPHANED media whose delete_time falls within the next
+   * 7 days (including those already overdue).
+   *
+   * @generated from field: int64 due_next_7d_count = 4;
+   */
+  dueNext7dCount: bigint;
+
+  /**
+   * Sum of size_bytes of those media.
+   *
+   * @generated from field: int64 due_next_7d_size_bytes = 5;
+   */
+  dueNext7dSizeBytes: bigint;
 };
 
 /**
@@ -665,6 +698,182 @@ export type GetStatsResponse = Message<"media.v1.GetStatsResponse"> & {
  */
 export const GetStatsResponseSchema: GenMessage<GetStatsResponse> = /*@__PURE__*/
   messageDesc(file_media_v1_admin_service, 24);
+
+/**
+ * ListMediaReferencesRequest names the media whose references to list.
+ *
+ * @generated from message media.v1.ListMediaReferencesRequest
+ */
+export type ListMediaReferencesRequest = Message<"media.v1.ListMediaReferencesRequest"> & {
+  /**
+   * Media id (> 0).
+   *
+   * @generated from field: int64 media_id = 1;
+   */
+  mediaId: bigint;
+
+  /**
+   * Maximum references to return (1-1000; 0 means 100).
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token from the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message media.v1.ListMediaReferencesRequest.
+ * Use `create(ListMediaReferencesRequestSchema)` to create a new message.
+ */
+export const ListMediaReferencesRequestSchema: GenMessage<ListMediaReferencesRequest> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 25);
+
+/**
+ * MediaReference is one owner's link to a media.
+ *
+ * @generated from message media.v1.MediaReference
+ */
+export type MediaReference = Message<"media.v1.MediaReference"> & {
+  /**
+   * The caller's name for the entity holding the reference.
+   *
+   * @generated from field: string owner = 1;
+   */
+  owner: string;
+
+  /**
+   * When the reference was added.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 2;
+   */
+  createTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message media.v1.MediaReference.
+ * Use `create(MediaReferenceSchema)` to create a new message.
+ */
+export const MediaReferenceSchema: GenMessage<MediaReference> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 26);
+
+/**
+ * ListMediaReferencesResponse is one page of a media's references.
+ *
+ * @generated from message media.v1.ListMediaReferencesResponse
+ */
+export type ListMediaReferencesResponse = Message<"media.v1.ListMediaReferencesResponse"> & {
+  /**
+   * References, by owner name.
+   *
+   * @generated from field: repeated media.v1.MediaReference references = 1;
+   */
+  references: MediaReference[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message media.v1.ListMediaReferencesResponse.
+ * Use `create(ListMediaReferencesResponseSchema)` to create a new message.
+ */
+export const ListMediaReferencesResponseSchema: GenMessage<ListMediaReferencesResponse> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 27);
+
+/**
+ * GetDeletionHistoryRequest sets the window.
+ *
+ * @generated from message media.v1.GetDeletionHistoryRequest
+ */
+export type GetDeletionHistoryRequest = Message<"media.v1.GetDeletionHistoryRequest"> & {
+  /**
+   * Hours back from now to report (1-720; 0 means 168, one week).
+   *
+   * @generated from field: int32 hours = 1;
+   */
+  hours: number;
+};
+
+/**
+ * Describes the message media.v1.GetDeletionHistoryRequest.
+ * Use `create(GetDeletionHistoryRequestSchema)` to create a new message.
+ */
+export const GetDeletionHistoryRequestSchema: GenMessage<GetDeletionHistoryRequest> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 28);
+
+/**
+ * DeletionHour is what the workers did in one hour.
+ *
+ * @generated from message media.v1.DeletionHour
+ */
+export type DeletionHour = Message<"media.v1.DeletionHour"> & {
+  /**
+   * Start of the hour (UTC, on the hour).
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 1;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Files (and their rows) deleted.
+   *
+   * @generated from field: int64 deleted_count = 2;
+   */
+  deletedCount: bigint;
+
+  /**
+   * Sum of size_bytes of the deleted files.
+   *
+   * @generated from field: int64 deleted_size_bytes = 3;
+   */
+  deletedSizeBytes: bigint;
+
+  /**
+   * Deletion attempts that failed (each retried later or marked FAILED).
+   *
+   * @generated from field: int64 failed_count = 4;
+   */
+  failedCount: bigint;
+};
+
+/**
+ * Describes the message media.v1.DeletionHour.
+ * Use `create(DeletionHourSchema)` to create a new message.
+ */
+export const DeletionHourSchema: GenMessage<DeletionHour> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 29);
+
+/**
+ * GetDeletionHistoryResponse is one entry per hour of the window.
+ *
+ * @generated from message media.v1.GetDeletionHistoryResponse
+ */
+export type GetDeletionHistoryResponse = Message<"media.v1.GetDeletionHistoryResponse"> & {
+  /**
+   * Every hour of the window, oldest first, including the current hour and
+   * hours with nothing deleted.
+   *
+   * @generated from field: repeated media.v1.DeletionHour hours = 1;
+   */
+  hours: DeletionHour[];
+};
+
+/**
+ * Describes the message media.v1.GetDeletionHistoryResponse.
+ * Use `create(GetDeletionHistoryResponseSchema)` to create a new message.
+ */
+export const GetDeletionHistoryResponseSchema: GenMessage<GetDeletionHistoryResponse> = /*@__PURE__*/
+  messageDesc(file_media_v1_admin_service, 30);
 
 /**
  * ListMediaEventsRequest names the media whose timeline to list.
@@ -699,7 +908,7 @@ export type ListMediaEventsRequest = Message<"media.v1.ListMediaEventsRequest"> 
  * Use `create(ListMediaEventsRequestSchema)` to create a new message.
  */
 export const ListMediaEventsRequestSchema: GenMessage<ListMediaEventsRequest> = /*@__PURE__*/
-  messageDesc(file_media_v1_admin_service, 25);
+  messageDesc(file_media_v1_admin_service, 31);
 
 /**
  * ListMediaEventsResponse is one page of a media's timeline.
@@ -727,7 +936,7 @@ export type ListMediaEventsResponse = Message<"media.v1.ListMediaEventsResponse"
  * Use `create(ListMediaEventsResponseSchema)` to create a new message.
  */
 export const ListMediaEventsResponseSchema: GenMessage<ListMediaEventsResponse> = /*@__PURE__*/
-  messageDesc(file_media_v1_admin_service, 26);
+  messageDesc(file_media_v1_admin_service, 32);
 
 /**
  * MediaEvent is one entry of the append-only audit log.
@@ -804,7 +1013,7 @@ export type MediaEvent = Message<"media.v1.MediaEvent"> & {
  * Use `create(MediaEventSchema)` to create a new message.
  */
 export const MediaEventSchema: GenMessage<MediaEvent> = /*@__PURE__*/
-  messageDesc(file_media_v1_admin_service, 27);
+  messageDesc(file_media_v1_admin_service, 33);
 
 /**
  * MediaEventType says what happened to a media.
@@ -910,7 +1119,7 @@ export const MediaEventTypeSchema: GenEnum<MediaEventType> = /*@__PURE__*/
  */
 export const AdminService: GenService<{
   /**
-   * Lists media matching the filters, newest first, one page at a time.
+   * Lists media matching the filters, in the requested order, one page at a time.
    *
    * @generated from rpc media.v1.AdminService.ListMedia
    */
@@ -918,6 +1127,16 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof ListMediaRequestSchema;
     output: typeof ListMediaResponseSchema;
+  },
+  /**
+   * Lists the owners referencing one media, by owner name.
+   *
+   * @generated from rpc media.v1.AdminService.ListMediaReferences
+   */
+  listMediaReferences: {
+    methodKind: "unary";
+    input: typeof ListMediaReferencesRequestSchema;
+    output: typeof ListMediaReferencesResponseSchema;
   },
   /**
    * Counts media and bytes per state, and what is due for deletion soon.
@@ -1031,6 +1250,16 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof RunSweepRequestSchema;
     output: typeof RunSweepResponseSchema;
+  },
+  /**
+   * Files deleted and deletion attempts failed per hour, for the recent past.
+   *
+   * @generated from rpc media.v1.AdminService.GetDeletionHistory
+   */
+  getDeletionHistory: {
+    methodKind: "unary";
+    input: typeof GetDeletionHistoryRequestSchema;
+    output: typeof GetDeletionHistoryResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_media_v1_admin_service, 0);
