@@ -6,8 +6,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { forEachLimited } from "@media/server/storage";
 import pg from "pg";
-import { forEachLimited } from "../worker/src/storage/object-store.ts";
 import { benchDatabase, fmt, log, peakRssMiB, root } from "./shared.ts";
 
 const FILES = Number(process.env.BENCH_FILES ?? 1_000_000);

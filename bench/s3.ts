@@ -3,8 +3,7 @@
 // keys each DeleteObjects request carries on full batches, and objects deleted
 // per second. BENCH_S3_OBJECTS (10,000).
 
-import { forEachLimited } from "../worker/src/storage/object-store.ts";
-import { createS3Store } from "../worker/src/storage/s3-store.ts";
+import { createS3Store, forEachLimited } from "@media/server/storage";
 import { startS3FaultProxy } from "../worker/test/s3-fault-proxy.ts";
 import { objectExists, putObject, S3RVER_CREDENTIALS, s3rverClient, startS3rver } from "../worker/test/s3-server.ts";
 import { fmt, log } from "./shared.ts";

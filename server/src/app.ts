@@ -4,13 +4,17 @@ import { createAdminService } from "./api/admin-service.js";
 import type { ServiceDeps } from "./api/context.js";
 import { createGrpcServer } from "./api/grpc-server.js";
 import { guardService } from "./api/guard.js";
-import { createHttpServer, type HttpServerOptions } from "./api/http-server.js";
+import { createHttpServer } from "./api/http-server.js";
 import { createMediaService } from "./api/media-service.js";
 import type { Config } from "./config.js";
 import { connectDatabase } from "./db/connect.js";
 import { migrateToLatest } from "./db/migrate.js";
 import type { Logger } from "./logger.js";
 import { createMediaLoader } from "./media/media-loader.js";
+import { createStores } from "./storage/index.js";
+import { createDashboardHandler } from "./web/dashboard.js";
+import { createPreviewHandler } from "./web/preview.js";
+import { createWebRoutes } from "./web/routes.js";
 
 /** Largest request message accepted on either port. */
 export const MAX_REQUEST_BYTES = 1024 * 1024;
@@ -21,12 +25,6 @@ export interface RunningService {
   /** Stops taking calls, lets in-flight ones finish for up to graceMs, closes the pool. */
   stop(graceMs?: number): Promise<void>;
 }
-
-const notFound: HttpServerOptions["fallback"] = (req, res) => {
-  const healthy = req.url === "/healthz";
-  res.writeHead(healthy ? 200 : 404, { "content-type": "text/plain" });
-  res.end(healthy ? "ok\n" : "not found\n");
-};
 
 /**
  * Connects to the database at databaseUrl, applies migrations, and serves the
@@ -61,7 +59,12 @@ export async function startService(config: Config, databaseUrl: string, log: Log
   ];
 
   const grpcServer = createGrpcServer({ services, maxMessageBytes: MAX_REQUEST_BYTES });
-  const httpServer = createHttpServer({ services, maxMessageBytes: MAX_REQUEST_BYTES, fallback: notFound });
+  const web = createWebRoutes(
+    createDashboardHandler(config.dashboardDir),
+    createPreviewHandler(deps.mediaLoader, createStores(config.stores), log),
+    log,
+  );
+  const httpServer = createHttpServer({ services, maxMessageBytes: MAX_REQUEST_BYTES, fallback: web });
   try {
     const grpcPort = await grpcServer.listen(config.host, config.grpcPort);
     const httpPort = await httpServer.listen(config.host, config.httpPort);

@@ -46,6 +46,8 @@ export interface Config {
   readonly stores: ReadonlyMap<string, StoreConfig>;
   readonly logLevel: "debug" | "info" | "warn" | "error" | "silent";
   readonly deletion: DeletionConfig;
+  /** The built dashboard served on the HTTP port. */
+  readonly dashboardDir: string;
 }
 
 /** Raised for a bad setting; main prints the message and exits. */
@@ -204,6 +206,9 @@ function assertNoOverlap(stores: StoreConfig[]): void {
   }
 }
 
+/** Where `npm run build` puts the dashboard, wherever the service is started from. */
+const BUILT_DASHBOARD = path.resolve(import.meta.dirname, "../../admin/dist");
+
 /** Reads every setting once; throws ConfigError naming the variable on the first bad value. */
 export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
   const dataDir = path.resolve(cwd, env.DATA_DIR ?? ".data");
@@ -223,6 +228,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     pendingTtlSeconds: duration(env, "PENDING_TTL", "24h"),
     stores: parseStores(env.STORES, dataDir, cwd),
     logLevel: oneOf(env, "LOG_LEVEL", "info", ["debug", "info", "warn", "error", "silent"] as const),
+    dashboardDir: path.resolve(cwd, env.DASHBOARD_DIR ?? BUILT_DASHBOARD),
     deletion: Object.freeze({
       runWorker: boolean(env, "RUN_WORKER", true),
       workerConcurrency: integer(env, "WORKER_CONCURRENCY", 4, 1, 64),

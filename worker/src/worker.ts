@@ -1,9 +1,9 @@
 import type { Config } from "@media/server/config";
 import { pauseDeletions } from "@media/server/deletion";
 import type { Logger } from "@media/server/logger";
+import { createStores } from "@media/server/storage";
 import { Logger as GraphileLogger, type Runner, run } from "graphile-worker";
 import pg from "pg";
-import { createStores } from "./storage/index.js";
 import type { TaskContext } from "./tasks/context.js";
 import { createDeleteBatchTask } from "./tasks/delete-batch.js";
 import { createSweepTask } from "./tasks/sweep.js";

@@ -2,8 +2,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { createS3Client } from "@media/server/storage";
 import S3rver from "s3rver";
-import { createS3Client } from "../src/storage/s3-store.ts";
 
 /** s3rver, a real S3 HTTP server, on loopback with one bucket. Credentials are s3rver's fixed pair. */
 export async function startS3rver(bucket: string): Promise<{ port: number; stop(): Promise<void> }> {

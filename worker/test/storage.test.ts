@@ -5,8 +5,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { createDiskStore } from "../src/storage/disk-store.ts";
-import { createS3Store } from "../src/storage/s3-store.ts";
+import { createDiskStore, createS3Store } from "@media/server/storage";
 import { type S3FaultProxy, startS3FaultProxy } from "./s3-fault-proxy.ts";
 import { objectExists, putObject, S3RVER_CREDENTIALS, s3rverClient, startS3rver } from "./s3-server.ts";
 

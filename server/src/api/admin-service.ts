@@ -5,12 +5,19 @@ import { MediaState } from "@media/proto/media/v1/media_pb";
 import type { MediaStateName } from "../db/schema.js";
 import * as actions from "../media/admin-actions.js";
 import * as deletion from "../media/deletion.js";
-import { eventToProto, MEDIA_STATES, mediaToProto, stateFromProto, stateToProto } from "../media/mapping.js";
+import {
+  eventToProto,
+  MEDIA_STATES,
+  mediaToProto,
+  referenceToProto,
+  stateFromProto,
+  stateToProto,
+} from "../media/mapping.js";
 import * as media from "../media/repository.js";
 import { callerOf, type ServiceDeps } from "./context.js";
 import { actionRefused, guardNotConfirmed, invalidArgument, mediaNotFound, noWorkerYet } from "./errors.js";
-import { decodePageToken, encodePageToken } from "./page-token.js";
-import { optionalText, pageSize, requireId, requireText } from "./validation.js";
+import { decodePageToken, encodePageToken, ID_PART, TEXT_PART, TIMESTAMP_PART } from "./page-token.js";
+import { optionalText, pageSize, requireId, requireLabels, requireText } from "./validation.js";
 
 function stateFilter(state: MediaState): MediaStateName | undefined {
   if (state === MediaState.UNSPECIFIED) return undefined;
@@ -20,6 +27,30 @@ function stateFilter(state: MediaState): MediaStateName | undefined {
 }
 
 const emptyToUndefined = (value: string) => (value === "" ? undefined : value);
+
+const MEDIA_ORDERS: readonly media.MediaOrder[] = ["create_time desc", "create_time", "delete_time"];
+
+function mediaOrder(orderBy: string): media.MediaOrder {
+  const normalized = orderBy.trim().replace(/\s+/g, " ").toLowerCase();
+  if (normalized === "") return "create_time desc";
+  const order = MEDIA_ORDERS.find((o) => o === normalized);
+  if (order === undefined)
+    throw invalidArgument("order_by", `must be one of: ${MEDIA_ORDERS.map((o) => `"${o}"`).join(", ")}`);
+  return order;
+}
+
+/** Each order's token kind and cursor values: a token only continues the order it came from. */
+const MEDIA_TOKENS: Record<media.MediaOrder, { kind: string; patterns: readonly RegExp[] }> = {
+  "create_time desc": { kind: "m", patterns: [ID_PART] },
+  create_time: { kind: "ma", patterns: [ID_PART] },
+  delete_time: { kind: "md", patterns: [ID_PART, TIMESTAMP_PART] },
+};
+
+function labelFilter(labels: Record<string, string>): Record<string, string> | undefined {
+  if (Object.keys(labels).length > 8) throw invalidArgument("labels", "must have at most 8 entries");
+  const checked = requireLabels("labels", labels);
+  return Object.keys(checked).length === 0 ? undefined : checked;
+}
 
 function statusToProto(control: deletion.DeletionControl) {
   return {
@@ -49,20 +80,38 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
   return {
     async listMedia(req) {
       const limit = pageSize("page_size", req.pageSize, 50);
-      const beforeId = decodePageToken("page_token", "m", req.pageToken);
+      const order = mediaOrder(req.orderBy);
       const filter = {
         state: stateFilter(req.state),
         store: emptyToUndefined(optionalText("store", req.store, 63)),
         owner: emptyToUndefined(optionalText("owner", req.owner, 512)),
         keyPrefix: emptyToUndefined(optionalText("key_prefix", req.keyPrefix, 1024)),
+        labels: labelFilter(req.labels),
       };
+      const { kind, patterns } = MEDIA_TOKENS[order];
+      const parts = decodePageToken("page_token", kind, req.pageToken, patterns);
+      const after = parts === undefined ? undefined : { id: parts[0] as string, deleteKey: parts[1] };
       // One extra row tells whether another page exists.
-      const rows = await media.listMedia(db, filter, beforeId, limit + 1);
+      const rows = await media.listMedia(db, filter, order, after, limit + 1);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      const lastParts = last === undefined ? [] : order === "delete_time" ? [last.id, last.delete_key] : [last.id];
+      return {
+        media: page.map(mediaToProto),
+        nextPageToken: rows.length > limit ? encodePageToken(kind, lastParts) : "",
+      };
+    },
+
+    async listMediaReferences(req) {
+      const mediaId = requireId("media_id", req.mediaId);
+      const limit = pageSize("page_size", req.pageSize, 100);
+      const after = decodePageToken("page_token", "r", req.pageToken, [TEXT_PART])?.[0];
+      const rows = await media.listMediaReferences(db, mediaId, after, limit + 1);
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return {
-        media: page.map(mediaToProto),
-        nextPageToken: rows.length > limit && last !== undefined ? encodePageToken("m", last.id) : "",
+        references: page.map(referenceToProto),
+        nextPageToken: rows.length > limit && last !== undefined ? encodePageToken("r", [last.owner]) : "",
       };
     },
 
@@ -75,21 +124,23 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
           count: BigInt(byState.get(state)?.count ?? 0),
           sizeBytes: BigInt(byState.get(state)?.sizeBytes ?? 0),
         })),
-        dueNext24hCount: BigInt(stats.dueNext24hCount),
-        dueNext24hSizeBytes: BigInt(stats.dueNext24hSizeBytes),
+        dueNext24hCount: BigInt(stats.dueNext24h.count),
+        dueNext24hSizeBytes: BigInt(stats.dueNext24h.sizeBytes),
+        dueNext7dCount: BigInt(stats.dueNext7d.count),
+        dueNext7dSizeBytes: BigInt(stats.dueNext7d.sizeBytes),
       };
     },
 
     async listMediaEvents(req) {
       const mediaId = requireId("media_id", req.mediaId);
       const limit = pageSize("page_size", req.pageSize, 100);
-      const afterId = decodePageToken("page_token", "e", req.pageToken);
+      const afterId = decodePageToken("page_token", "e", req.pageToken, [ID_PART])?.[0];
       const rows = await media.listMediaEvents(db, mediaId, afterId, limit + 1);
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return {
         events: page.map(eventToProto),
-        nextPageToken: rows.length > limit && last !== undefined ? encodePageToken("e", last.id) : "",
+        nextPageToken: rows.length > limit && last !== undefined ? encodePageToken("e", [last.id]) : "",
       };
     },
 
@@ -147,6 +198,19 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
     async runSweep() {
       if (!(await actions.requestSweep(pool))) throw noWorkerYet();
       return {};
+    },
+
+    async getDeletionHistory(req) {
+      const hours = range("hours", req.hours, 1, 720, 168);
+      const history = await media.deletionHistory(db, hours);
+      return {
+        hours: history.map((h) => ({
+          startTime: timestampFromDate(h.hour),
+          deletedCount: BigInt(h.deletedCount),
+          deletedSizeBytes: BigInt(h.deletedBytes),
+          failedCount: BigInt(h.failedCount),
+        })),
+      };
     },
   };
 }

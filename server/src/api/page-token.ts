@@ -1,18 +1,42 @@
 import { invalidArgument } from "./errors.js";
 
-// Page tokens are opaque to callers: base64url of "<kind>:<last id>". The kind
-// keeps a token from one list from being replayed against another.
+// Page tokens are opaque to callers: base64url of `<kind>:<JSON array of the
+// last row's sort values>`. The kind names the list and its order, so a token
+// from one is refused by another; each value is checked against a pattern
+// before it reaches SQL.
 
-export function encodePageToken(kind: string, lastId: string): string {
-  return Buffer.from(`${kind}:${lastId}`).toString("base64url");
+/** A media or event id. */
+export const ID_PART = /^[1-9][0-9]{0,18}$/;
+/** A timestamptz as PostgreSQL prints it (ISO DateStyle), or infinity. */
+export const TIMESTAMP_PART = /^(infinity|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?[+-]\d\d(:\d\d){0,2})$/;
+/** Any text (an owner name); it only ever travels as a bound parameter. */
+export const TEXT_PART = /^[\s\S]{1,4096}$/u;
+
+export function encodePageToken(kind: string, parts: readonly string[]): string {
+  return Buffer.from(`${kind}:${JSON.stringify(parts)}`).toString("base64url");
 }
 
-/** The id a token continues from, or undefined for an empty token. */
-export function decodePageToken(field: string, kind: string, token: string): string | undefined {
+/** The sort values a token continues after, or undefined for an empty token. */
+export function decodePageToken(
+  field: string,
+  kind: string,
+  token: string,
+  patterns: readonly RegExp[],
+): string[] | undefined {
   if (token === "") return undefined;
-  const match = /^([a-z]+):([1-9][0-9]{0,18})$/.exec(Buffer.from(token, "base64url").toString());
-  if (match === null || match[1] !== kind) {
+  const text = Buffer.from(token, "base64url").toString();
+  let parts: unknown;
+  try {
+    parts = text.startsWith(`${kind}:`) ? JSON.parse(text.slice(kind.length + 1)) : undefined;
+  } catch {
+    parts = undefined;
+  }
+  const valid =
+    Array.isArray(parts) &&
+    parts.length === patterns.length &&
+    parts.every((part, i) => typeof part === "string" && (patterns[i] as RegExp).test(part));
+  if (!valid) {
     throw invalidArgument(field, "is not a token from this list; pass next_page_token unchanged or leave it empty");
   }
-  return match[2];
+  return parts as string[];
 }

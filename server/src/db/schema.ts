@@ -71,8 +71,16 @@ export interface DeletionControlTable {
   update_time: Date;
 }
 
+export interface DeletionHourlyTable {
+  hour: Date;
+  deleted_count: Int8;
+  deleted_bytes: Int8;
+  failed_count: Int8;
+}
+
 export interface Database {
   deletion_control: DeletionControlTable;
+  deletion_hourly: DeletionHourlyTable;
   media: MediaTable;
   media_references: MediaReferenceTable;
   media_events: MediaEventTable;
@@ -80,3 +88,4 @@ export interface Database {
 
 export type MediaRow = Selectable<MediaTable>;
 export type MediaEventRow = Selectable<MediaEventTable>;
+export type MediaReferenceRow = Selectable<MediaReferenceTable>;

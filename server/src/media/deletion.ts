@@ -238,12 +238,13 @@ export async function finishBatch(
     await client.query("BEGIN");
     const gone = await client.query(
       `WITH gone AS (
-         DELETE FROM media WHERE id = ANY($1::bigint[]) AND claim_token = $2 AND state = 'DELETING' RETURNING id
+         DELETE FROM media WHERE id = ANY($1::bigint[]) AND claim_token = $2 AND state = 'DELETING'
+         RETURNING id, size_bytes
        ), events AS (
          INSERT INTO media_events (media_id, type, from_state, actor, reason)
          SELECT id, 'DELETED', 'DELETING', 'worker', 'file and row deleted' FROM gone
        )
-       SELECT count(*)::int AS n FROM gone`,
+       SELECT count(*)::int AS n, coalesce(sum(size_bytes), 0)::bigint AS bytes FROM gone`,
       [deletedIds, token],
     );
     const failed = await client.query(
@@ -268,8 +269,23 @@ export async function finishBatch(
        FROM updated`,
       [[...failures.keys()], [...failures.values()], token, policy.maxAttempts, policy.baseDelaySeconds],
     );
+    const outcome: BatchOutcome = {
+      deleted: gone.rows[0].n,
+      retried: failed.rows[0].retried,
+      failed: failed.rows[0].failed,
+    };
+    // Last, so the hour's row is locked only until the commit right after.
+    if (outcome.deleted + outcome.retried + outcome.failed > 0) {
+      await client.query(
+        `INSERT INTO deletion_hourly AS h (hour, deleted_count, deleted_bytes, failed_count)
+         VALUES (date_trunc('hour', now()), $1, $2, $3)
+         ON CONFLICT (hour) DO UPDATE SET deleted_count = h.deleted_count + EXCLUDED.deleted_count,
+           deleted_bytes = h.deleted_bytes + EXCLUDED.deleted_bytes, failed_count = h.failed_count + EXCLUDED.failed_count`,
+        [outcome.deleted, gone.rows[0].bytes, outcome.retried + outcome.failed],
+      );
+    }
     await client.query("COMMIT");
-    return { deleted: gone.rows[0].n, retried: failed.rows[0].retried, failed: failed.rows[0].failed };
+    return outcome;
   } catch (error) {
     await client.query("ROLLBACK").catch(() => {});
     throw error;

@@ -1,8 +1,14 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { type MediaEvent, MediaEventSchema, MediaEventType } from "@media/proto/media/v1/admin_service_pb";
+import {
+  type MediaEvent,
+  MediaEventSchema,
+  MediaEventType,
+  type MediaReference,
+  MediaReferenceSchema,
+} from "@media/proto/media/v1/admin_service_pb";
 import { type Media, MediaSchema, MediaState } from "@media/proto/media/v1/media_pb";
-import type { MediaEventRow, MediaEventTypeName, MediaRow, MediaStateName } from "../db/schema.js";
+import type { MediaEventRow, MediaEventTypeName, MediaReferenceRow, MediaRow, MediaStateName } from "../db/schema.js";
 
 // The one place where database rows become API messages and back.
 
@@ -74,4 +80,8 @@ export function eventToProto(row: MediaEventRow): MediaEvent {
     reason: row.reason,
     createTime: timestamp(row.create_time),
   });
+}
+
+export function referenceToProto(row: MediaReferenceRow): MediaReference {
+  return create(MediaReferenceSchema, { owner: row.owner, createTime: timestamp(row.create_time) });
 }

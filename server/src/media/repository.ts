@@ -1,6 +1,6 @@
 import { type Kysely, sql } from "kysely";
 import type pg from "pg";
-import type { Database, MediaEventRow, MediaRow, MediaStateName } from "../db/schema.js";
+import type { Database, MediaEventRow, MediaReferenceRow, MediaRow, MediaStateName } from "../db/schema.js";
 
 // All SQL for media, references and events lives here. Functions take the
 // database first and return rows; callers map rows to API messages.
@@ -193,21 +193,44 @@ export interface MediaFilter {
   readonly store?: string;
   readonly owner?: string;
   readonly keyPrefix?: string;
+  /** Media must carry every one of these labels. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
+
+/** The media list orders; each has its own keyset. */
+export type MediaOrder = "create_time desc" | "create_time" | "delete_time";
+
+/**
+ * Where the previous page ended: its last row's id and, in delete_time order,
+ * its delete key (coalesce(delete_time, 'infinity') as PostgreSQL prints it).
+ */
+export interface MediaCursor {
+  readonly id: string;
+  readonly deleteKey?: string;
+}
+
+export type ListedMedia = MediaRow & { readonly delete_key: string };
 
 /** Escapes LIKE wildcards so a key prefix matches literally. */
 function likePrefix(prefix: string): string {
   return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
-/** One page of media, highest id first, strictly below beforeId when given. */
+// The expression media_delete_order_idx and media_state_delete_order_idx index.
+const DELETE_KEY = sql`coalesce(media.delete_time, 'infinity'::timestamptz)`;
+
+/**
+ * One page of media in the given order, continuing after the cursor. Every
+ * filter and order is served by an index (docs/performance.md shows the plans).
+ */
 export async function listMedia(
   db: Kysely<Database>,
   filter: MediaFilter,
-  beforeId: string | undefined,
+  order: MediaOrder,
+  after: MediaCursor | undefined,
   limit: number,
-): Promise<MediaRow[]> {
-  let query = db.selectFrom("media").selectAll("media");
+): Promise<ListedMedia[]> {
+  let query = db.selectFrom("media").selectAll("media").select(sql<string>`${DELETE_KEY}::text`.as("delete_key"));
   if (filter.owner !== undefined) {
     const owner = filter.owner;
     query = query.where(({ exists, selectFrom }) =>
@@ -222,8 +245,38 @@ export async function listMedia(
   if (filter.state !== undefined) query = query.where("media.state", "=", filter.state);
   if (filter.store !== undefined) query = query.where("media.store", "=", filter.store);
   if (filter.keyPrefix !== undefined) query = query.where("media.key", "like", likePrefix(filter.keyPrefix));
-  if (beforeId !== undefined) query = query.where("media.id", "<", beforeId);
-  return query.orderBy("media.id", "desc").limit(limit).execute();
+  if (filter.labels !== undefined) {
+    // The second condition lets the planner use the partial media_labels_idx.
+    const wanted = JSON.stringify(filter.labels);
+    query = query.where(sql<boolean>`media.labels @> ${wanted}::jsonb AND media.labels <> '{}'::jsonb`);
+  }
+  switch (order) {
+    case "create_time desc":
+      if (after !== undefined) query = query.where("media.id", "<", after.id);
+      return query.orderBy("media.id", "desc").limit(limit).execute();
+    case "create_time":
+      if (after !== undefined) query = query.where("media.id", ">", after.id);
+      return query.orderBy("media.id", "asc").limit(limit).execute();
+    case "delete_time":
+      if (after !== undefined) {
+        query = query.where(
+          sql<boolean>`(${DELETE_KEY}, media.id) > (${after.deleteKey}::timestamptz, ${after.id}::bigint)`,
+        );
+      }
+      return query.orderBy(DELETE_KEY).orderBy("media.id").limit(limit).execute();
+  }
+}
+
+/** One page of a media's references, by owner, strictly after afterOwner when given. */
+export async function listMediaReferences(
+  db: Kysely<Database>,
+  mediaId: string,
+  afterOwner: string | undefined,
+  limit: number,
+): Promise<MediaReferenceRow[]> {
+  let query = db.selectFrom("media_references").selectAll().where("media_id", "=", mediaId);
+  if (afterOwner !== undefined) query = query.where("owner", ">", afterOwner);
+  return query.orderBy("owner").limit(limit).execute();
 }
 
 export interface StateTotals {
@@ -232,25 +285,35 @@ export interface StateTotals {
   readonly sizeBytes: string;
 }
 
+export interface DueTotals {
+  readonly count: string;
+  readonly sizeBytes: string;
+}
+
 export interface MediaStats {
   readonly states: StateTotals[];
-  readonly dueNext24hCount: string;
-  readonly dueNext24hSizeBytes: string;
+  readonly dueNext24h: DueTotals;
+  readonly dueNext7d: DueTotals;
 }
 
 export async function getStats(db: Kysely<Database>): Promise<MediaStats> {
   const states = await sql<{ state: MediaStateName; count: string; size_bytes: string }>`
     SELECT state, count(*)::bigint AS count, coalesce(sum(size_bytes), 0)::bigint AS size_bytes
     FROM media GROUP BY state`.execute(db);
-  const due = await sql<{ count: string; size_bytes: string }>`
-    SELECT count(*)::bigint AS count, coalesce(sum(size_bytes), 0)::bigint AS size_bytes
+  // One pass over the due index for both horizons.
+  const due = await sql<{ count_24h: string; bytes_24h: string; count_7d: string; bytes_7d: string }>`
+    SELECT count(*) FILTER (WHERE delete_time <= now() + interval '24 hours')::bigint AS count_24h,
+           coalesce(sum(size_bytes) FILTER (WHERE delete_time <= now() + interval '24 hours'), 0)::bigint AS bytes_24h,
+           count(*)::bigint AS count_7d,
+           coalesce(sum(size_bytes), 0)::bigint AS bytes_7d
     FROM media
     WHERE state IN ('PENDING', 'ORPHANED') AND hold_reason IS NULL
-      AND delete_time <= now() + interval '24 hours'`.execute(db);
+      AND delete_time <= now() + interval '7 days'`.execute(db);
+  const row = due.rows[0];
   return {
     states: states.rows.map((r) => ({ state: r.state, count: r.count, sizeBytes: r.size_bytes })),
-    dueNext24hCount: due.rows[0]?.count ?? "0",
-    dueNext24hSizeBytes: due.rows[0]?.size_bytes ?? "0",
+    dueNext24h: { count: row?.count_24h ?? "0", sizeBytes: row?.bytes_24h ?? "0" },
+    dueNext7d: { count: row?.count_7d ?? "0", sizeBytes: row?.bytes_7d ?? "0" },
   };
 }
 
@@ -264,4 +327,28 @@ export async function listMediaEvents(
   let query = db.selectFrom("media_events").selectAll().where("media_id", "=", mediaId);
   if (afterId !== undefined) query = query.where("id", ">", afterId);
   return query.orderBy("id", "asc").limit(limit).execute();
+}
+
+export interface DeletionHourTotals {
+  readonly hour: Date;
+  readonly deletedCount: string;
+  readonly deletedBytes: string;
+  readonly failedCount: string;
+}
+
+/** Every hour of the last `hours` (the current one included), oldest first, zeros where nothing happened. */
+export async function deletionHistory(db: Kysely<Database>, hours: number): Promise<DeletionHourTotals[]> {
+  const result = await sql<{ hour: Date; deleted_count: string; deleted_bytes: string; failed_count: string }>`
+    SELECT h.hour, coalesce(d.deleted_count, 0)::bigint AS deleted_count,
+           coalesce(d.deleted_bytes, 0)::bigint AS deleted_bytes, coalesce(d.failed_count, 0)::bigint AS failed_count
+    FROM generate_series(date_trunc('hour', now()) - make_interval(hours => ${hours - 1}),
+                         date_trunc('hour', now()), interval '1 hour') AS h(hour)
+    LEFT JOIN deletion_hourly d ON d.hour = h.hour
+    ORDER BY h.hour`.execute(db);
+  return result.rows.map((r) => ({
+    hour: r.hour,
+    deletedCount: r.deleted_count,
+    deletedBytes: r.deleted_bytes,
+    failedCount: r.failed_count,
+  }));
 }

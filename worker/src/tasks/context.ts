@@ -1,7 +1,7 @@
 import type { DeletionConfig } from "@media/server/config";
 import type { Logger } from "@media/server/logger";
+import type { ObjectStore } from "@media/server/storage";
 import type pg from "pg";
-import type { ObjectStore } from "../storage/index.js";
 
 /** What the tasks need; built once per worker process. */
 export interface TaskContext {

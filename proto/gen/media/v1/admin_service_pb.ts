@@ -555,7 +555,7 @@ export type ListMediaRequest = Message<"media.v1.ListMediaRequest"> & {
   /**
    * The order: "create_time desc" (the default when empty: newest first),
    * "create_time" (oldest first) or "delete_time" (soonest scheduled deletion
-   * first; media without a delete_time, such as LINKED ones, come last, newest
+   * first; media without a delete_time, such as LINKED ones, come last, oldest
    * first). A page_token only continues the order it was issued for.
    *
    * @generated from field: string order_by = 8;

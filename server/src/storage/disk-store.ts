@@ -1,5 +1,5 @@
-import { realpathSync } from "node:fs";
-import { realpath, unlink } from "node:fs/promises";
+import { constants, realpathSync } from "node:fs";
+import { open, realpath, unlink } from "node:fs/promises";
 import path from "node:path";
 import { assertSafeKey, forEachLimited, type ObjectStore, UnsafeKeyError } from "./object-store.js";
 
@@ -77,6 +77,22 @@ export function createDiskStore(name: string, root: string, options: DiskStoreOp
         }
       });
       return failures;
+    },
+    async open(key) {
+      const file = await resolveKey(key, new Map());
+      if (file === undefined) return undefined;
+      // O_NOFOLLOW: a symlink at the key itself could point anywhere; never read through it.
+      const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW).catch((error) => {
+        if (isMissing(error)) return undefined;
+        throw error;
+      });
+      if (handle === undefined) return undefined;
+      const stats = await handle.stat();
+      if (!stats.isFile()) {
+        await handle.close();
+        throw new UnsafeKeyError(`key ${JSON.stringify(key)} is not a regular file`);
+      }
+      return { body: handle.createReadStream(), size: stats.size };
     },
   };
 }

@@ -1,4 +1,5 @@
-import { DeleteObjectsCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+import type { Readable } from "node:stream";
+import { DeleteObjectsCommand, GetObjectCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import { assertSafeKey, type ObjectStore, UnsafeKeyError } from "./object-store.js";
 
 export interface S3StoreOptions {
@@ -86,6 +87,17 @@ export function createS3Store(name: string, options: S3StoreOptions, client = cr
         await deleteChunk(safe.slice(i, i + MAX_KEYS_PER_REQUEST), failures);
       }
       return failures;
+    },
+    async open(key) {
+      assertSafeKey(key);
+      try {
+        const response = await client.send(new GetObjectCommand({ Bucket: options.bucket, Key: prefix + key }));
+        // In Node the SDK's body is an http.IncomingMessage, a Readable.
+        return { body: response.Body as Readable, size: response.ContentLength };
+      } catch (error) {
+        if ((error as Error).name === "NoSuchKey") return undefined;
+        throw error;
+      }
     },
   };
 }

@@ -1,3 +1,11 @@
+import type { Readable } from "node:stream";
+
+/** An object being read: its bytes as a stream, and their count when the store knows it. */
+export interface StoredObject {
+  readonly body: Readable;
+  readonly size: number | undefined;
+}
+
 /** Where media files live. One small interface; disk and S3 implement it. */
 export interface ObjectStore {
   /** The configured store name (media.store). */
@@ -8,6 +16,8 @@ export interface ObjectStore {
    * is gone. Never rejects for a per-key problem.
    */
   deleteMany(keys: readonly string[]): Promise<Map<string, string>>;
+  /** Opens the object for reading (dashboard previews); undefined when it does not exist. */
+  open(key: string): Promise<StoredObject | undefined>;
 }
 
 /** Thrown for a key that could resolve outside its store. Such a key is never touched. */

@@ -1,0 +1,110 @@
+import { A } from "@solidjs/router";
+import type { GetStatsResponse } from "@media/proto/media/v1/admin_service_pb";
+import { MediaState } from "@media/proto/media/v1/media_pb";
+import { createResource, For, onCleanup } from "solid-js";
+import { adminClient } from "../api";
+import { Async } from "../components/Async";
+import { DeletionStatusPanel } from "../components/DeletionStatusPanel";
+import { HistoryChart } from "../components/HistoryChart";
+import { formatBytes, formatCount, STATES, stateName } from "../format";
+
+const HISTORY_HOURS = 168;
+// The numbers move as workers sweep; refreshing keeps an open dashboard honest.
+const REFRESH_MS = 30_000;
+
+export default function Overview() {
+  const [stats, statsCtl] = createResource(() => adminClient.getStats({}));
+  const [history, historyCtl] = createResource(() => adminClient.getDeletionHistory({ hours: HISTORY_HOURS }));
+  const [status, statusCtl] = createResource(async () => (await adminClient.getDeletionStatus({})).status);
+
+  const timer = setInterval(() => {
+    void statsCtl.refetch();
+    void historyCtl.refetch();
+    void statusCtl.refetch();
+  }, REFRESH_MS);
+  onCleanup(() => clearInterval(timer));
+
+  return (
+    <>
+      <h1>Overview</h1>
+      <section aria-labelledby="states-heading">
+        <h2 id="states-heading">Media by state</h2>
+        <Async resource={stats} onRetry={() => void statsCtl.refetch()} what="statistics">
+          {(s) => <StatsCards stats={s()} />}
+        </Async>
+      </section>
+
+      <Async resource={status} onRetry={() => void statusCtl.refetch()} what="deletion status">
+        {(s) => {
+          const current = s();
+          return current ? (
+            <DeletionStatusPanel status={current} onChange={(next) => statusCtl.mutate(next)} />
+          ) : (
+            <p class="error">The server sent no deletion status.</p>
+          );
+        }}
+      </Async>
+
+      <section aria-labelledby="history-heading">
+        <h2 id="history-heading">Deletions per hour</h2>
+        <Async resource={history} onRetry={() => void historyCtl.refetch()} what="deletion history">
+          {(h) => <HistoryChart hours={h().hours} label="Files deleted per hour over the last 7 days" />}
+        </Async>
+      </section>
+    </>
+  );
+}
+
+function StatsCards(props: { stats: GetStatsResponse }) {
+  const byState = (state: MediaState) => props.stats.states.find((s) => s.state === state);
+  return (
+    <>
+      <ul class="cards">
+        <For each={STATES}>
+          {(state) => {
+            const name = stateName(state);
+            // FAILED media need an admin, so that card leads to the page where they are handled.
+            const href = state === MediaState.FAILED ? "/failures" : `/media?state=${name}`;
+            return (
+              <li class={`card card-${name.toLowerCase()}`}>
+                <A href={href} class="card-link">
+                  <span class="card-title">{name}</span>
+                  <span class="card-value" data-testid={`state-count-${name}`}>
+                    {formatCount(byState(state)?.count ?? 0n)}
+                  </span>
+                  <span class="card-sub" data-testid={`state-bytes-${name}`}>
+                    {formatBytes(byState(state)?.sizeBytes ?? 0n)}
+                  </span>
+                </A>
+              </li>
+            );
+          }}
+        </For>
+      </ul>
+      <ul class="cards">
+        <li class="card">
+          <A href="/plan?hours=24" class="card-link">
+            <span class="card-title">Due in the next 24 h</span>
+            <span class="card-value" data-testid="due-24h-count">
+              {formatCount(props.stats.dueNext24hCount)}
+            </span>
+            <span class="card-sub" data-testid="due-24h-bytes">
+              {formatBytes(props.stats.dueNext24hSizeBytes)}
+            </span>
+          </A>
+        </li>
+        <li class="card">
+          <A href="/plan?hours=168" class="card-link">
+            <span class="card-title">Due in the next 7 days</span>
+            <span class="card-value" data-testid="due-7d-count">
+              {formatCount(props.stats.dueNext7dCount)}
+            </span>
+            <span class="card-sub" data-testid="due-7d-bytes">
+              {formatBytes(props.stats.dueNext7dSizeBytes)}
+            </span>
+          </A>
+        </li>
+      </ul>
+    </>
+  );
+}

@@ -1,0 +1,27 @@
+import { type Kysely, sql } from "kysely";
+
+// Frozen once released. What the dashboard reads: an hourly tally of the
+// workers' deletions, and indexes behind every media-list filter and order.
+
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await sql`
+    -- One row per hour with any deletion activity, added to by each finished
+    -- batch (one upsert per batch, not per file), so the history chart never
+    -- scans the event log.
+    CREATE TABLE deletion_hourly (
+      hour timestamptz PRIMARY KEY,
+      deleted_count bigint NOT NULL DEFAULT 0,
+      deleted_bytes bigint NOT NULL DEFAULT 0,
+      failed_count bigint NOT NULL DEFAULT 0
+    );
+
+    -- The "deletion time" order of the media list: soonest first, media
+    -- without a delete_time last. With and without a state filter.
+    CREATE INDEX media_delete_order_idx ON media ((coalesce(delete_time, 'infinity'::timestamptz)), id);
+    CREATE INDEX media_state_delete_order_idx ON media (state, (coalesce(delete_time, 'infinity'::timestamptz)), id);
+
+    -- Label filters (labels @> '{"k": "v"}'). Partial: media without labels,
+    -- the common case, cost this index nothing on each state change.
+    CREATE INDEX media_labels_idx ON media USING gin (labels jsonb_path_ops) WHERE labels <> '{}'::jsonb;
+  `.execute(db);
+}
