@@ -1,0 +1,123 @@
+import type { Media } from "@media/proto/media/v1/media_pb";
+import { MediaState } from "@media/proto/media/v1/media_pb";
+import { createSignal, Show } from "solid-js";
+import { adminClient } from "../api";
+import { errorMessage } from "../errors";
+
+/** Hold / Release, Delete now (typed confirmation) and Retry for one media; reports the updated media. */
+export function MediaActions(props: { media: Media; onUpdated: (media: Media) => void }) {
+  const [busy, setBusy] = createSignal(false);
+  const [error, setError] = createSignal("");
+  const [confirmText, setConfirmText] = createSignal("");
+  const held = () => props.media.holdReason !== "";
+  const deletable = () =>
+    !held() && (props.media.state === MediaState.PENDING || props.media.state === MediaState.ORPHANED);
+  // Typing the id (or the key) proves the admin means this very media.
+  const confirmed = () => {
+    const typed = confirmText().trim();
+    return typed !== "" && (typed === props.media.id.toString() || typed === props.media.key);
+  };
+
+  /** Runs one call; true when it succeeded. */
+  async function act(call: () => Promise<{ media?: Media }>): Promise<boolean> {
+    setBusy(true);
+    setError("");
+    try {
+      const res = await call();
+      if (res.media) props.onUpdated(res.media);
+      return true;
+    } catch (err) {
+      setError(errorMessage(err));
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  function hold(e: SubmitEvent) {
+    e.preventDefault();
+    const form = e.currentTarget as HTMLFormElement;
+    const reason = String(new FormData(form).get("reason") ?? "").trim();
+    void act(() => adminClient.holdMedia({ mediaId: props.media.id, reason })).then((ok) => ok && form.reset());
+  }
+
+  function deleteNow(e: SubmitEvent) {
+    e.preventDefault();
+    if (!confirmed()) return;
+    void act(() => adminClient.deleteMediaNow({ mediaId: props.media.id })).then((ok) => ok && setConfirmText(""));
+  }
+
+  return (
+    <section class="panel" aria-labelledby="actions-heading">
+      <h2 id="actions-heading">Actions</h2>
+      <Show when={error()}>
+        <p class="error" role="alert" data-testid="action-error">
+          {error()}
+        </p>
+      </Show>
+
+      <Show
+        when={held()}
+        fallback={
+          <form class="inline-form" onSubmit={hold}>
+            <label>
+              Hold reason
+              <input name="reason" required maxLength={512} placeholder="Legal hold, ticket…" data-testid="hold-reason" />
+            </label>
+            <button type="submit" disabled={busy()}>
+              Hold
+            </button>
+          </form>
+        }
+      >
+        <p>
+          Held: <span data-testid="action-hold-reason">{props.media.holdReason}</span>{" "}
+          <button
+            type="button"
+            disabled={busy()}
+            onClick={() => void act(() => adminClient.releaseMedia({ mediaId: props.media.id }))}
+          >
+            Release
+          </button>
+        </p>
+      </Show>
+
+      <Show when={props.media.state === MediaState.FAILED}>
+        <p>
+          Deletion failed {props.media.deleteAttempts} times.{" "}
+          <button
+            type="button"
+            disabled={busy()}
+            onClick={() => void act(() => adminClient.retryMedia({ mediaId: props.media.id }))}
+          >
+            Retry
+          </button>
+        </p>
+      </Show>
+
+      <Show
+        when={deletable()}
+        fallback={<p class="muted">Delete now is possible only for pending or orphaned media that are not held.</p>}
+      >
+        <form class="danger-zone" onSubmit={deleteNow}>
+          <p>
+            <strong>Delete now</strong> moves this media's deletion time to now. The file is not removed at once: a
+            worker deletes it at its next sweep, unless it is linked again first.
+          </p>
+          <label>
+            Type the media id ({props.media.id.toString()}) or its key to confirm
+            <input
+              value={confirmText()}
+              onInput={(e) => setConfirmText(e.currentTarget.value)}
+              autocomplete="off"
+              data-testid="delete-confirm"
+            />
+          </label>
+          <button type="submit" class="danger" disabled={!confirmed() || busy()}>
+            Delete now
+          </button>
+        </form>
+      </Show>
+    </section>
+  );
+}

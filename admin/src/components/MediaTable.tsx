@@ -1,0 +1,67 @@
+import { A } from "@solidjs/router";
+import type { Media } from "@media/proto/media/v1/media_pb";
+import { For, Show } from "solid-js";
+import { formatBytes, formatCount } from "../format";
+import { StateBadge } from "./StateBadge";
+import { When } from "./When";
+
+/** One row per media, each id linking to its detail page. */
+export function MediaTable(props: { media: Media[]; caption: string }) {
+  return (
+    <div class="table-wrap">
+      <table>
+        <caption class="visually-hidden">{props.caption}</caption>
+        <thead>
+          <tr>
+            <th scope="col">ID</th>
+            <th scope="col">Key</th>
+            <th scope="col">Store</th>
+            <th scope="col">State</th>
+            <th scope="col" class="num">
+              Refs
+            </th>
+            <th scope="col" class="num">
+              Size
+            </th>
+            <th scope="col">Created</th>
+            <th scope="col">Deletes</th>
+            <th scope="col">Hold</th>
+          </tr>
+        </thead>
+        <tbody>
+          <For each={props.media}>
+            {(m) => (
+              <tr data-testid="media-row" data-id={m.id.toString()}>
+                <td>
+                  <A href={`/media/${m.id}`}>{m.id.toString()}</A>
+                </td>
+                <td class="key">{m.key}</td>
+                <td>{m.store}</td>
+                <td>
+                  <StateBadge state={m.state} />
+                </td>
+                <td class="num">{formatCount(m.referenceCount)}</td>
+                <td class="num" title={`${formatCount(m.sizeBytes)} bytes`}>
+                  {formatBytes(m.sizeBytes)}
+                </td>
+                <td>
+                  <When time={m.createTime} />
+                </td>
+                <td>
+                  <When time={m.deleteTime} />
+                </td>
+                <td>
+                  <Show when={m.holdReason}>
+                    <span class="badge badge-held" title={m.holdReason} data-testid="held">
+                      Held
+                    </span>
+                  </Show>
+                </td>
+              </tr>
+            )}
+          </For>
+        </tbody>
+      </table>
+    </div>
+  );
+}

@@ -1,0 +1,45 @@
+import type { MediaEvent } from "@media/proto/media/v1/admin_service_pb";
+import { MediaState } from "@media/proto/media/v1/media_pb";
+import { For, Show } from "solid-js";
+import { eventTypeLabel, formatTime } from "../format";
+import { MediaEventType } from "@media/proto/media/v1/admin_service_pb";
+import { StateBadge } from "./StateBadge";
+
+/** A media's events, oldest first: what happened, the state change, who did it and why. */
+export function Timeline(props: { events: MediaEvent[] }) {
+  return (
+    <ol class="timeline" data-testid="timeline">
+      <For each={props.events}>
+        {(ev) => (
+          <li data-testid="event" data-type={MediaEventType[ev.type]}>
+            <time class="muted">{formatTime(ev.createTime)}</time>
+            <strong class="event-type">{eventTypeLabel(ev.type)}</strong>
+            <span class="transition">
+              <StateOrDash state={ev.fromState} /> → <StateOrDash state={ev.toState} />
+            </span>
+            <Show when={ev.owner}>
+              <span>
+                owner <code>{ev.owner}</code>
+              </span>
+            </Show>
+            <Show when={ev.actor}>
+              <span>by {ev.actor}</span>
+            </Show>
+            <Show when={ev.reason}>
+              <span class="reason">{ev.reason}</span>
+            </Show>
+          </li>
+        )}
+      </For>
+    </ol>
+  );
+}
+
+/** CREATED has no state before and DELETED none after. */
+function StateOrDash(props: { state: MediaState }) {
+  return (
+    <Show when={props.state !== MediaState.UNSPECIFIED} fallback="—">
+      <StateBadge state={props.state} />
+    </Show>
+  );
+}
