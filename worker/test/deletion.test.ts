@@ -138,4 +138,34 @@ describe("deletion end to end", () => {
     await expectCode(h.t.admin.holdMedia({ mediaId: 99999n, reason: "x" }), Code.NotFound);
     await expectCode(h.t.admin.holdMedia({ mediaId: id, reason: "" }), Code.InvalidArgument, "reason");
   });
+
+  test("the deletion history counts deleted files, their bytes and failed attempts", async () => {
+    const totals = async () => {
+      const { hours } = await h.t.admin.getDeletionHistory({ hours: 2 });
+      return hours.reduce(
+        (sum, hour) => ({
+          deleted: sum.deleted + hour.deletedCount,
+          bytes: sum.bytes + hour.deletedSizeBytes,
+          failed: sum.failed + hour.failedCount,
+        }),
+        { deleted: 0n, bytes: 0n, failed: 0n },
+      );
+    };
+    const before = await totals();
+    await orphanDueNow("default", "e2e/history/1.jpg");
+    await orphanDueNow("default", "e2e/history/2.jpg");
+    const stubborn = await orphanDueNow("s3", "e2e/history/stubborn.jpg");
+    h.proxy.failingKeys.add("pfx/e2e/history/stubborn.jpg");
+    try {
+      await h.sweep();
+    } finally {
+      h.proxy.failingKeys.clear();
+    }
+    assert.equal(await state(stubborn), MediaState.ORPHANED);
+    const now = await totals();
+    assert.deepEqual(
+      { deleted: now.deleted - before.deleted, bytes: now.bytes - before.bytes, failed: now.failed - before.failed },
+      { deleted: 2n, bytes: 20n, failed: 1n },
+    );
+  });
 });
