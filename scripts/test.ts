@@ -1,11 +1,13 @@
-// `npm test`: starts one embedded PostgreSQL for the whole run (each test file
-// creates its own database in it), runs every test file with node's test
-// runner, and stops the server. Pass file paths to run only those.
+// `npm test`: builds the dashboard if it is stale, starts one embedded
+// PostgreSQL for the whole run (each test file creates its own database in
+// it), runs every test file with node's test runner, and stops the server.
+// Pass file paths to run only those.
 import { spawn } from "node:child_process";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startEmbeddedPostgres } from "../server/src/db/embedded.ts";
+import { ensureDashboardBuilt } from "./dashboard-build.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
 const TEST_DIRS = ["server/test", "worker/test", "admin/test"];
@@ -20,6 +22,8 @@ async function testFiles(): Promise<string[]> {
 }
 
 const files = process.argv.length > 2 ? process.argv.slice(2) : await testFiles();
+// The dashboard's end-to-end tests drive the built UI that the server serves.
+if (files.some((file) => file.startsWith("admin"))) ensureDashboardBuilt();
 const dataDir = await mkdtemp(path.join(tmpdir(), "media-test-"));
 const port = 20000 + Math.floor(Math.random() * 20000);
 process.stdout.write(`starting embedded PostgreSQL for the tests (port ${port}, ${dataDir})\n`);

@@ -1,0 +1,33 @@
+// `npm run dev`: the service (API + worker, embedded defaults) and the
+// dashboard on Vite's dev server with hot reload, which forwards API calls and
+// previews to the service. Ctrl-C stops both.
+import { type ChildProcess, spawn } from "node:child_process";
+import path from "node:path";
+
+const root = path.resolve(import.meta.dirname, "..");
+const httpPort = process.env.HTTP_PORT ?? "8080";
+
+const children: ChildProcess[] = [
+  spawn(process.execPath, ["--import", "tsx", "worker/src/main.ts"], { cwd: root, stdio: "inherit" }),
+  spawn("npm", ["run", "dev", "-w", "admin"], {
+    cwd: root,
+    stdio: "inherit",
+    env: { ...process.env, MEDIA_API_URL: process.env.MEDIA_API_URL ?? `http://localhost:${httpPort}` },
+  }),
+];
+
+let stopping = false;
+function stopAll(signal: NodeJS.Signals): void {
+  if (stopping) return;
+  stopping = true;
+  for (const child of children) if (child.exitCode === null) child.kill(signal);
+}
+process.on("SIGINT", () => stopAll("SIGINT"));
+process.on("SIGTERM", () => stopAll("SIGTERM"));
+// When one of the two exits, the other has no purpose: stop it too.
+for (const child of children) {
+  child.on("exit", (code) => {
+    stopAll("SIGTERM");
+    if (children.every((c) => c.exitCode !== null || c.signalCode !== null)) process.exit(code ?? 0);
+  });
+}
