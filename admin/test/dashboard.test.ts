@@ -1,0 +1,240 @@
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { crc32, deflateSync } from "node:zlib";
+import type { Browser, Page } from "playwright-core";
+import { type DeletionHarness, startDeletionHarness } from "../../worker/test/support.ts";
+import { launchBrowser } from "./browser.ts";
+
+// End to end: the built dashboard, served by a real service with a real worker
+// on a real disk store, driven in Debian's Chromium. Each step checks what the
+// page shows and what the database and the disk then hold.
+// SAVE_SCREENSHOTS=1 writes each main view to docs/screenshots/.
+
+const SCREENSHOTS = path.resolve(import.meta.dirname, "../../docs/screenshots");
+/** A real PNG of the given size (8-bit RGB, one colour), so the browser decodes it. */
+function png(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+    const frame = Buffer.alloc(8 + data.length + 4);
+    frame.writeUInt32BE(data.length, 0);
+    body.copy(frame, 4);
+    frame.writeUInt32BE(crc32(body), 8 + data.length);
+    return frame;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8);
+  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 3, 0x5a)]);
+  const pixels = deflateSync(Buffer.concat(Array.from({ length: height }, () => row)));
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([signature, chunk("IHDR", header), chunk("IDAT", pixels), chunk("IEND", Buffer.alloc(0))]);
+}
+const PNG = png(4, 3);
+
+let h: DeletionHarness;
+let browser: Browser;
+let page: Page;
+let base: string;
+const ids: Record<string, bigint> = {};
+
+async function register(name: string, key: string, contentType: string, labels: Record<string, string>) {
+  const file = path.join(h.diskRoot, key);
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, PNG);
+  const { media } = await h.t.media.createMedia({ store: "default", key, contentType, sizeBytes: 2048n, labels });
+  assert.ok(media);
+  ids[name] = media.id;
+  return media.id;
+}
+
+async function screenshot(name: string): Promise<void> {
+  if (process.env.SAVE_SCREENSHOTS !== "1") return;
+  await mkdir(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+const text = async (testId: string) => ((await page.getByTestId(testId).textContent()) ?? "").trim();
+const rowIds = async () => page.getByTestId("media-row").evaluateAll((rows) => rows.map((r) => r.dataset.id));
+const dbState = async (id: bigint) =>
+  (await h.t.sql.query("SELECT state, hold_reason FROM media WHERE id = $1", [id.toString()])).rows[0];
+
+before(async () => {
+  h = await startDeletionHarness({ DELETE_MAX_ATTEMPTS: "1", GRACE_PERIOD: "1h" });
+  for (let i = 1; i <= 3; i++) {
+    const id = await register(`linked${i}`, `blog/posts/${i}/cover.png`, "image/png", { team: "blog" });
+    await h.t.media.linkMedia({ mediaId: id, owner: `blog/posts/${i}#cover` });
+  }
+  for (const name of ["orphan1", "orphan2"]) {
+    const id = await register(name, `shop/${name}.png`, "image/png", { team: "shop" });
+    await h.t.media.linkMedia({ mediaId: id, owner: `shop/items/${name}` });
+    await h.t.media.unlinkMedia({ mediaId: id, owner: `shop/items/${name}` });
+  }
+  await register("pending", "uploads/draft.png", "image/png", {});
+  // A folder where the file should be: unlink fails, and with one attempt allowed the media is FAILED.
+  const { media } = await h.t.media.createMedia({ store: "default", key: "broken/stuck.png", sizeBytes: 1n });
+  assert.ok(media);
+  ids.failed = media.id;
+  await mkdir(path.join(h.diskRoot, "broken/stuck.png/inside"), { recursive: true });
+  await h.t.admin.deleteMediaNow({ mediaId: media.id });
+  await h.sweep();
+  assert.equal((await dbState(media.id)).state, "FAILED");
+
+  browser = await launchBrowser();
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  base = `http://127.0.0.1:${h.t.service.httpPort}`;
+});
+
+after(async () => {
+  await browser?.close();
+  await h?.stop();
+});
+
+describe("dashboard", () => {
+  test("the overview shows counts per state, what is due, the history and that deletions run", async () => {
+    await page.goto(`${base}/`);
+    await page.getByTestId("state-count-LINKED").waitFor();
+    assert.equal(await text("state-count-LINKED"), "3");
+    assert.equal(await text("state-count-ORPHANED"), "2");
+    assert.equal(await text("state-count-PENDING"), "1");
+    assert.equal(await text("state-count-FAILED"), "1");
+    assert.equal(await text("due-24h-count"), "3");
+    assert.equal(await text("deletion-status"), "Deletions running");
+    // The one failed attempt of the setup is in the current hour of the chart.
+    await page.getByTestId("deletion-chart").waitFor();
+    assert.match(await text("deletions-total"), /1 failed/);
+    await screenshot("overview");
+  });
+
+  test("the media browser filters by state and label and keeps the filters in a shareable URL", async () => {
+    await page.goto(`${base}/media`);
+    await page.getByTestId("media-row").first().waitFor();
+    assert.equal((await rowIds()).length, 7);
+
+    await page.getByLabel("State").selectOption("ORPHANED");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.waitForURL(/state=ORPHANED/);
+    await page.waitForFunction(() => document.querySelectorAll("[data-testid=media-row]").length === 2);
+    assert.deepEqual(await rowIds(), [ids.orphan2, ids.orphan1].map(String));
+
+    await page.getByLabel("State").selectOption("");
+    await page.getByLabel("Labels").fill("team=blog");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.waitForURL(/label=team/);
+    await page.waitForFunction(() => document.querySelectorAll("[data-testid=media-row]").length === 3);
+    assert.deepEqual(await rowIds(), [ids.linked3, ids.linked2, ids.linked1].map(String));
+
+    // The URL alone reproduces the view.
+    const shared = page.url();
+    const other = await browser.newPage();
+    await other.goto(shared);
+    await other.getByTestId("media-row").first().waitFor();
+    assert.equal(await other.getByTestId("media-row").count(), 3);
+    assert.equal(await other.getByLabel("Labels").inputValue(), "team=blog");
+    await other.close();
+    await screenshot("media");
+  });
+
+  test("the detail shows every field, the references, the timeline and a preview", async () => {
+    await page.getByRole("link", { name: String(ids.linked2), exact: true }).click();
+    await page.waitForURL(`${base}/media/${ids.linked2}`);
+    await page.getByTestId("field-key").waitFor();
+    assert.equal(await text("field-key"), "blog/posts/2/cover.png");
+    assert.equal(await text("field-store"), "default");
+    assert.match(await text("field-labels"), /team.*blog/);
+    assert.match(await text("references"), /blog\/posts\/2#cover/);
+    assert.match(await text("timeline"), /Created[\s\S]*Linked/i);
+    const preview = page.getByTestId("preview");
+    await preview.waitFor();
+    await page.waitForFunction(() => {
+      const img = document.querySelector<HTMLImageElement>("[data-testid=preview]");
+      return img?.complete === true && img.naturalWidth === 4;
+    });
+    await screenshot("detail");
+  });
+
+  test("hold and release, each recorded in the timeline and the database", async () => {
+    await page.goto(`${base}/media/${ids.orphan1}`);
+    await page.getByTestId("hold-reason").fill("legal hold: case 114");
+    await page.getByRole("button", { name: "Hold", exact: true }).click();
+    await page.getByTestId("action-hold-reason").waitFor();
+    assert.equal(await text("action-hold-reason"), "legal hold: case 114");
+    assert.equal((await dbState(ids.orphan1 as bigint)).hold_reason, "legal hold: case 114");
+    await page.waitForFunction(() => /Held/i.test(document.querySelector("[data-testid=timeline]")?.textContent ?? ""));
+
+    await page.getByRole("button", { name: "Release" }).click();
+    await page.getByTestId("hold-reason").waitFor();
+    assert.equal((await dbState(ids.orphan1 as bigint)).hold_reason, null);
+    await page.waitForFunction(() =>
+      /Unheld|Released/i.test(document.querySelector("[data-testid=timeline]")?.textContent ?? ""),
+    );
+  });
+
+  test("delete now needs the typed id, and the worker then deletes the file and the row", async () => {
+    const id = ids.orphan2 as bigint;
+    await page.goto(`${base}/media/${id}`);
+    const button = page.getByRole("button", { name: "Delete now" });
+    await button.waitFor();
+    assert.equal(await button.isDisabled(), true);
+    await page.getByTestId("delete-confirm").fill("12345678");
+    assert.equal(await button.isDisabled(), true, "a wrong id does not confirm");
+    await page.getByTestId("delete-confirm").fill(String(id));
+    assert.equal(await button.isDisabled(), false);
+    await button.click();
+    await page.waitForFunction(() =>
+      /Delete requested|DELETE_REQUESTED/i.test(document.querySelector("[data-testid=timeline]")?.textContent ?? ""),
+    );
+    assert.equal(existsSync(path.join(h.diskRoot, "shop/orphan2.png")), true, "nothing is deleted by the request");
+
+    await h.sweep();
+    await page.reload();
+    await page.getByTestId("media-deleted").waitFor();
+    assert.match(await text("timeline"), /Deleted/);
+    assert.equal(existsSync(path.join(h.diskRoot, "shop/orphan2.png")), false);
+    assert.equal(await dbState(id), undefined);
+  });
+
+  test("the failures page shows the error and retries the selected media", async () => {
+    await page.goto(`${base}/failures`);
+    const row = page.getByTestId("failure-row");
+    await row.waitFor();
+    assert.equal(await row.count(), 1);
+    assert.match((await row.textContent()) ?? "", /broken\/stuck\.png[\s\S]*(EISDIR|EPERM|directory)/i);
+    await screenshot("failures");
+    await row.getByRole("checkbox").check();
+    await page.getByRole("button", { name: "Retry selected" }).click();
+    await page.getByTestId("retry-summary").waitFor();
+    const after = await dbState(ids.failed as bigint);
+    assert.equal(after.state, "ORPHANED", "retry sends it back for deletion");
+  });
+
+  test("pause and resume deletions from the overview", async () => {
+    await page.goto(`${base}/`);
+    await page.getByTestId("pause-reason").fill("storage maintenance");
+    await page.getByRole("button", { name: "Pause deletions" }).click();
+    await page.waitForFunction(() =>
+      document.querySelector("[data-testid=deletion-status]")?.textContent?.startsWith("Paused"),
+    );
+    assert.match(await text("deletion-status"), /^Paused: storage maintenance/);
+    assert.equal((await h.t.admin.getDeletionStatus({})).status?.paused, true);
+    await screenshot("paused");
+
+    await page.getByRole("button", { name: "Resume deletions" }).click();
+    await page.waitForFunction(
+      () => document.querySelector("[data-testid=deletion-status]")?.textContent === "Deletions running",
+    );
+    assert.equal((await h.t.admin.getDeletionStatus({})).status?.paused, false);
+  });
+
+  test("the deletion plan shows what a horizon would delete, per store", async () => {
+    await page.goto(`${base}/plan?hours=48`);
+    await page.getByTestId("plan-count").waitFor();
+    // Due within 48 h: orphan1 (grace 1h), the pending upload (TTL 24h), the retried failure (now).
+    assert.equal(await text("plan-count"), "3");
+    assert.match(await text("plan-store"), /default/);
+    await screenshot("plan");
+  });
+});
