@@ -23,7 +23,14 @@ const FIELDS = ["state", "store", "owner", "prefix", "label", "order"] as const;
 
 export function filtersFromQuery(query: URLSearchParams): MediaFilters {
   const get = (name: string) => query.get(name)?.trim() ?? "";
-  return { state: get("state"), store: get("store"), owner: get("owner"), prefix: get("prefix"), label: get("label"), order: get("order") };
+  return {
+    state: get("state"),
+    store: get("store"),
+    owner: get("owner"),
+    prefix: get("prefix"),
+    label: get("label"),
+    order: get("order"),
+  };
 }
 
 /** "?state=ORPHANED&page=…" with empty fields (and the default order) left out, so URLs stay short. */

@@ -56,13 +56,13 @@ export function formatTime(ts: Timestamp | undefined): string {
   return ts ? dateTime.format(timestampDate(ts)) : "—";
 }
 
-/** "in 3 d" / "2 h ago" relative to now; rounds down so "in 1 d" never means 20 hours. */
+/** "in 3 d" / "2 h ago" relative to now, rounded to the nearest whole unit. */
 export function formatRelative(ts: Timestamp | undefined, now = Date.now()): string {
   if (!ts) return "—";
   const seconds = (timestampDate(ts).getTime() - now) / 1000;
   const abs = Math.abs(seconds);
   if (abs < 5) return "now";
   const [size, unit] = abs < 60 ? [1, "s"] : abs < 3600 ? [60, "min"] : abs < 86400 ? [3600, "h"] : [86400, "d"];
-  const amount = Math.floor(abs / size);
+  const amount = Math.round(abs / size);
   return seconds > 0 ? `in ${amount} ${unit}` : `${amount} ${unit} ago`;
 }

@@ -3,8 +3,8 @@ import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { crc32, deflateSync } from "node:zlib";
 import type { Browser, Page } from "playwright-core";
+import { encodePng } from "../../scripts/demo-images.ts";
 import { type DeletionHarness, startDeletionHarness } from "../../worker/test/support.ts";
 import { launchBrowser } from "./browser.ts";
 
@@ -14,26 +14,8 @@ import { launchBrowser } from "./browser.ts";
 // SAVE_SCREENSHOTS=1 writes each main view to docs/screenshots/.
 
 const SCREENSHOTS = path.resolve(import.meta.dirname, "../../docs/screenshots");
-/** A real PNG of the given size (8-bit RGB, one colour), so the browser decodes it. */
-function png(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-    const frame = Buffer.alloc(8 + data.length + 4);
-    frame.writeUInt32BE(data.length, 0);
-    body.copy(frame, 4);
-    frame.writeUInt32BE(crc32(body), 8 + data.length);
-    return frame;
-  };
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header.set([8, 2, 0, 0, 0], 8);
-  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 3, 0x5a)]);
-  const pixels = deflateSync(Buffer.concat(Array.from({ length: height }, () => row)));
-  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([signature, chunk("IHDR", header), chunk("IDAT", pixels), chunk("IEND", Buffer.alloc(0))]);
-}
-const PNG = png(4, 3);
+// A real PNG, so the browser decodes the preview.
+const PNG = encodePng(4, 3, () => [90, 120, 200]);
 
 let h: DeletionHarness;
 let browser: Browser;
@@ -94,6 +76,24 @@ after(async () => {
 });
 
 describe("dashboard", () => {
+  test("the overview loads at most 80 KB of gzipped JavaScript", async () => {
+    const fresh = await browser.newPage();
+    const scripts = new Map<string, number>();
+    fresh.on("response", (response) => {
+      if (!response.url().endsWith(".js")) return;
+      const headers = response.headers();
+      assert.equal(headers["content-encoding"], "gzip", `${response.url()} should be served gzipped`);
+      scripts.set(response.url(), Number(headers["content-length"]));
+    });
+    await fresh.goto(`${base}/`);
+    await fresh.getByTestId("state-count-LINKED").waitFor();
+    await fresh.close();
+    const total = [...scripts.values()].reduce((sum, n) => sum + n, 0);
+    assert.ok(scripts.size > 0);
+    process.stdout.write(`# overview JavaScript: ${scripts.size} files, ${(total / 1024).toFixed(1)} KiB gzipped\n`);
+    assert.ok(total <= 80 * 1024, `the overview loaded ${total} bytes of gzipped JavaScript`);
+  });
+
   test("the overview shows counts per state, what is due, the history and that deletions run", async () => {
     await page.goto(`${base}/`);
     await page.getByTestId("state-count-LINKED").waitFor();

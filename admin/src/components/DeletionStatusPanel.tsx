@@ -1,5 +1,5 @@
-import { A } from "@solidjs/router";
 import type { DeletionStatus } from "@media/proto/media/v1/admin_service_pb";
+import { A } from "@solidjs/router";
 import { createSignal, Match, Show, Switch } from "solid-js";
 import { adminClient } from "../api";
 import { errorMessage } from "../errors";

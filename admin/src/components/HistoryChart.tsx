@@ -15,6 +15,12 @@ const dayLabel = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "nu
 
 const startOf = (h: DeletionHour) => (h.startTime ? timestampDate(h.startTime) : new Date(0));
 
+/** The smallest 1, 2 or 5 × 10^k at or above n, so the axis reads in round numbers. */
+function niceCeil(n: number): number {
+  const power = 10 ** Math.floor(Math.log10(n));
+  return ([1, 2, 5, 10].find((f) => f * power >= n) ?? 10) * power;
+}
+
 /** "7 days" for whole days, else "30 hours". */
 const span = (hours: number) => (hours % 24 === 0 ? `${hours / 24} days` : `${hours} hours`);
 
@@ -31,7 +37,9 @@ export function HistoryChart(props: { hours: DeletionHour[]; label: string }) {
       }),
       { deleted: 0n, bytes: 0n, failed: 0n },
     );
-  const max = () => Math.max(1, ...props.hours.map((h) => Number(h.deletedCount + h.failedCount)));
+  const max = () => niceCeil(Math.max(1, ...props.hours.map((h) => Number(h.deletedCount + h.failedCount))));
+  // Whole-number ticks only: half of 1 file is not a count.
+  const ticks = () => [0, max() / 2, max()].filter(Number.isInteger);
   const barWidth = () => (WIDTH - LEFT) / Math.max(1, props.hours.length);
   const y = (value: number) => TOP + PLOT_H - (value / max()) * PLOT_H;
   const summary = () =>
@@ -54,12 +62,12 @@ export function HistoryChart(props: { hours: DeletionHour[]; label: string }) {
       >
         <title id={titleId}>{props.label}</title>
         <desc id={descId}>{summary()}</desc>
-        <For each={[0, 0.5, 1]}>
-          {(f) => (
+        <For each={ticks()}>
+          {(tick) => (
             <g class="chart-grid">
-              <line x1={LEFT} x2={WIDTH} y1={y(max() * f)} y2={y(max() * f)} />
-              <text x={LEFT - 6} y={y(max() * f) + 4} text-anchor="end">
-                {formatCount(Math.round(max() * f))}
+              <line x1={LEFT} x2={WIDTH} y1={y(tick)} y2={y(tick)} />
+              <text x={LEFT - 6} y={y(tick) + 4} text-anchor="end">
+                {formatCount(tick)}
               </text>
             </g>
           )}
@@ -104,8 +112,8 @@ export function HistoryChart(props: { hours: DeletionHour[]; label: string }) {
         <line class="chart-baseline" x1={LEFT} x2={WIDTH} y1={TOP + PLOT_H} y2={TOP + PLOT_H} />
       </svg>
       <figcaption data-testid="deletions-total">
-        {summary()} in the last {span(props.hours.length)}.{" "}
-        <span class="legend legend-deleted">deleted</span> <span class="legend legend-failed">failed</span>
+        {summary()} in the last {span(props.hours.length)}. <span class="legend legend-deleted">deleted</span>{" "}
+        <span class="legend legend-failed">failed</span>
       </figcaption>
     </figure>
   );

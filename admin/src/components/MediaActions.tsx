@@ -1,5 +1,4 @@
-import type { Media } from "@media/proto/media/v1/media_pb";
-import { MediaState } from "@media/proto/media/v1/media_pb";
+import { type Media, MediaState } from "@media/proto/media/v1/media_pb";
 import { createSignal, Show } from "solid-js";
 import { adminClient } from "../api";
 import { errorMessage } from "../errors";
@@ -62,7 +61,13 @@ export function MediaActions(props: { media: Media; onUpdated: (media: Media) =>
           <form class="inline-form" onSubmit={hold}>
             <label>
               Hold reason
-              <input name="reason" required maxLength={512} placeholder="Legal hold, ticket…" data-testid="hold-reason" />
+              <input
+                name="reason"
+                required
+                maxLength={512}
+                placeholder="Legal hold, ticket…"
+                data-testid="hold-reason"
+              />
             </label>
             <button type="submit" disabled={busy()}>
               Hold

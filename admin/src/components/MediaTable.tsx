@@ -1,5 +1,5 @@
-import { A } from "@solidjs/router";
 import type { Media } from "@media/proto/media/v1/media_pb";
+import { A } from "@solidjs/router";
 import { For, Show } from "solid-js";
 import { formatBytes, formatCount } from "../format";
 import { StateBadge } from "./StateBadge";

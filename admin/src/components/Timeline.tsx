@@ -1,8 +1,7 @@
-import type { MediaEvent } from "@media/proto/media/v1/admin_service_pb";
+import { type MediaEvent, MediaEventType } from "@media/proto/media/v1/admin_service_pb";
 import { MediaState } from "@media/proto/media/v1/media_pb";
 import { For, Show } from "solid-js";
 import { eventTypeLabel, formatTime } from "../format";
-import { MediaEventType } from "@media/proto/media/v1/admin_service_pb";
 import { StateBadge } from "./StateBadge";
 
 /** A media's events, oldest first: what happened, the state change, who did it and why. */

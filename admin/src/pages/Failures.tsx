@@ -1,6 +1,6 @@
-import { A } from "@solidjs/router";
 import { MediaState } from "@media/proto/media/v1/media_pb";
-import { createSignal, For, onMount, Show } from "solid-js";
+import { A } from "@solidjs/router";
+import { createEffect, createSignal, For, onMount, Show } from "solid-js";
 import { adminClient } from "../api";
 import { Empty } from "../components/Feedback";
 import { LoadMore } from "../components/LoadMore";
@@ -48,9 +48,8 @@ export default function Failures() {
     setErrors(failures);
     setSelected(new Set(failures.keys()));
     const ok = todo.length - failures.size;
-    setSummary(
-      `Sent ${ok} of ${todo.length} back for deletion.` + (failures.size ? ` ${failures.size} failed: see below.` : ""),
-    );
+    const failedNote = failures.size ? ` ${failures.size} failed: see below.` : "";
+    setSummary(`Sent ${ok} of ${todo.length} back for deletion.${failedNote}`);
     await failed.reload();
   }
 
@@ -61,26 +60,31 @@ export default function Failures() {
         These files could not be deleted within the retry budget. Retry sends them back as orphans due now, with a fresh
         budget.
       </p>
+      {/* Outside the table: once every retry succeeds the table is gone, the outcome is not. */}
+      <Show when={progress()}>
+        {(p) => (
+          <p role="status" data-testid="retry-progress">
+            Retrying {p().done}/{p().total}
+          </p>
+        )}
+      </Show>
+      <Show when={summary()}>
+        <p class="notice" role="status" data-testid="retry-summary">
+          {summary()}
+        </p>
+      </Show>
       <Show when={failed.loaded() && failed.items().length === 0}>
         <Empty>No failed deletions</Empty>
       </Show>
       <Show when={failed.items().length > 0}>
         <div class="toolbar">
-          <button type="button" disabled={!someSelected() || progress() !== undefined} onClick={() => void retrySelected()}>
+          <button
+            type="button"
+            disabled={!someSelected() || progress() !== undefined}
+            onClick={() => void retrySelected()}
+          >
             Retry selected
           </button>
-          <Show when={progress()}>
-            {(p) => (
-              <span role="status" data-testid="retry-progress">
-                Retrying {p().done}/{p().total}
-              </span>
-            )}
-          </Show>
-          <Show when={summary()}>
-            <span role="status" data-testid="retry-summary">
-              {summary()}
-            </span>
-          </Show>
         </div>
         <div class="table-wrap">
           <table>
@@ -92,7 +96,7 @@ export default function Failures() {
                     type="checkbox"
                     aria-label="Select all"
                     checked={allSelected()}
-                    prop:indeterminate={someSelected() && !allSelected()}
+                    ref={(el) => createEffect(() => (el.indeterminate = someSelected() && !allSelected()))}
                     onChange={(e) => setSelected(new Set(e.currentTarget.checked ? ids() : []))}
                     data-testid="select-all"
                   />

@@ -1,5 +1,5 @@
-import { useParams } from "@solidjs/router";
 import type { Media } from "@media/proto/media/v1/media_pb";
+import { useParams } from "@solidjs/router";
 import { createEffect, createMemo, createResource, For, on, Show } from "solid-js";
 import { adminClient, mediaClient } from "../api";
 import { Async } from "../components/Async";
@@ -62,11 +62,7 @@ export default function MediaDetail() {
         {(m) => (
           <Show
             when={m()}
-            fallback={
-              <p class="notice" data-testid="media-deleted">
-                This media has been deleted. Its events remain below.
-              </p>
-            }
+            fallback={<Gone id={params.id} eventsLoaded={events.loaded()} eventCount={events.items().length} />}
           >
             {(current) => (
               <>
@@ -106,6 +102,26 @@ export default function MediaDetail() {
         <Timeline events={events.items()} />
         <LoadMore list={events} what="events" />
       </section>
+    </Show>
+  );
+}
+
+/** GetMedia's NOT_FOUND: deleted media keep their events, ids that never existed have none. */
+function Gone(props: { id: string; eventsLoaded: boolean; eventCount: number }) {
+  return (
+    <Show when={props.eventsLoaded}>
+      <Show
+        when={props.eventCount > 0}
+        fallback={
+          <p class="notice" data-testid="media-not-found">
+            There is no media {props.id}, and no events about it.
+          </p>
+        }
+      >
+        <p class="notice" data-testid="media-deleted">
+          This media has been deleted. Its events remain below.
+        </p>
+      </Show>
     </Show>
   );
 }

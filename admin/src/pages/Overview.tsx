@@ -1,7 +1,7 @@
-import { A } from "@solidjs/router";
 import type { GetStatsResponse } from "@media/proto/media/v1/admin_service_pb";
 import { MediaState } from "@media/proto/media/v1/media_pb";
-import { createResource, For, onCleanup } from "solid-js";
+import { A } from "@solidjs/router";
+import { createResource, For, onCleanup, Show } from "solid-js";
 import { adminClient } from "../api";
 import { Async } from "../components/Async";
 import { DeletionStatusPanel } from "../components/DeletionStatusPanel";
@@ -27,23 +27,21 @@ export default function Overview() {
   return (
     <>
       <h1>Overview</h1>
+      <Async resource={status} onRetry={() => void statusCtl.refetch()} what="deletion status">
+        {(s) => (
+          // Not keyed: a new status updates the panel in place, keeping a half-typed reason and its notices.
+          <Show when={s()} fallback={<p class="error">The server sent no deletion status.</p>}>
+            {(current) => <DeletionStatusPanel status={current()} onChange={(next) => statusCtl.mutate(next)} />}
+          </Show>
+        )}
+      </Async>
+
       <section aria-labelledby="states-heading">
         <h2 id="states-heading">Media by state</h2>
         <Async resource={stats} onRetry={() => void statsCtl.refetch()} what="statistics">
           {(s) => <StatsCards stats={s()} />}
         </Async>
       </section>
-
-      <Async resource={status} onRetry={() => void statusCtl.refetch()} what="deletion status">
-        {(s) => {
-          const current = s();
-          return current ? (
-            <DeletionStatusPanel status={current} onChange={(next) => statusCtl.mutate(next)} />
-          ) : (
-            <p class="error">The server sent no deletion status.</p>
-          );
-        }}
-      </Async>
 
       <section aria-labelledby="history-heading">
         <h2 id="history-heading">Deletions per hour</h2>
