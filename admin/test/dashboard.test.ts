@@ -11,9 +11,7 @@ import { launchBrowser } from "./browser.ts";
 // End to end: the built dashboard, served by a real service with a real worker
 // on a real disk store, driven in Debian's Chromium. Each step checks what the
 // page shows and what the database and the disk then hold.
-// SAVE_SCREENSHOTS=1 writes each main view to docs/screenshots/.
 
-const SCREENSHOTS = path.resolve(import.meta.dirname, "../../docs/screenshots");
 // A real PNG, so the browser decodes the preview.
 const PNG = encodePng(4, 3, () => [90, 120, 200]);
 
@@ -31,12 +29,6 @@ async function register(name: string, key: string, contentType: string, labels: 
   assert.ok(media);
   ids[name] = media.id;
   return media.id;
-}
-
-async function screenshot(name: string): Promise<void> {
-  if (process.env.SAVE_SCREENSHOTS !== "1") return;
-  await mkdir(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
 
 const text = async (testId: string) => ((await page.getByTestId(testId).textContent()) ?? "").trim();
@@ -106,7 +98,6 @@ describe("dashboard", () => {
     // The one failed attempt of the setup is in the current hour of the chart.
     await page.getByTestId("deletion-chart").waitFor();
     assert.match(await text("deletions-total"), /1 failed/);
-    await screenshot("overview");
   });
 
   test("the media browser filters by state and label and keeps the filters in a shareable URL", async () => {
@@ -135,7 +126,6 @@ describe("dashboard", () => {
     assert.equal(await other.getByTestId("media-row").count(), 3);
     assert.equal(await other.getByLabel("Labels").inputValue(), "team=blog");
     await other.close();
-    await screenshot("media");
   });
 
   test("the detail shows every field, the references, the timeline and a preview", async () => {
@@ -153,7 +143,6 @@ describe("dashboard", () => {
       const img = document.querySelector<HTMLImageElement>("[data-testid=preview]");
       return img?.complete === true && img.naturalWidth === 4;
     });
-    await screenshot("detail");
   });
 
   test("hold and release, each recorded in the timeline and the database", async () => {
@@ -203,7 +192,6 @@ describe("dashboard", () => {
     await row.waitFor();
     assert.equal(await row.count(), 1);
     assert.match((await row.textContent()) ?? "", /broken\/stuck\.png[\s\S]*(EISDIR|EPERM|directory)/i);
-    await screenshot("failures");
     await row.getByRole("checkbox").check();
     await page.getByRole("button", { name: "Retry selected" }).click();
     await page.getByTestId("retry-summary").waitFor();
@@ -220,7 +208,6 @@ describe("dashboard", () => {
     );
     assert.match(await text("deletion-status"), /^Paused: storage maintenance/);
     assert.equal((await h.t.admin.getDeletionStatus({})).status?.paused, true);
-    await screenshot("paused");
 
     await page.getByRole("button", { name: "Resume deletions" }).click();
     await page.waitForFunction(
@@ -235,6 +222,5 @@ describe("dashboard", () => {
     // Due within 48 h: orphan1 (grace 1h), the pending upload (TTL 24h), the retried failure (now).
     assert.equal(await text("plan-count"), "3");
     assert.match(await text("plan-store"), /default/);
-    await screenshot("plan");
   });
 });

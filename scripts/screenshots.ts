@@ -1,0 +1,91 @@
+// `npm run screenshots`: refreshes docs/screenshots/ from a throwaway service
+// filled by `npm run seed:demo`: a temp data folder, the seed, the service
+// (no worker, so the seeded overdue orphans stay visible), Chromium.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { launchBrowser } from "../admin/test/browser.ts";
+import { ensureDashboardBuilt } from "./dashboard-build.ts";
+
+const root = path.resolve(import.meta.dirname, "..");
+const out = path.join(root, "docs", "screenshots");
+const port = 20000 + Math.floor(Math.random() * 20000);
+const env = {
+  ...process.env,
+  DATA_DIR: await mkdtemp(path.join(tmpdir(), "media-screenshots-")),
+  EMBEDDED_POSTGRES_PORT: String(port),
+  HTTP_PORT: String(port + 1),
+  GRPC_PORT: String(port + 2),
+  RUN_WORKER: "false",
+  LOG_LEVEL: "warn",
+};
+const base = `http://127.0.0.1:${env.HTTP_PORT}`;
+
+function run(args: string[]): ChildProcess {
+  return spawn(process.execPath, ["--import", "tsx", ...args], {
+    cwd: root,
+    env,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+}
+
+async function waitForHealthy(service: ChildProcess): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (service.exitCode !== null) throw new Error("the service exited before it served");
+    if (
+      await fetch(`${base}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("the service did not come up within a minute");
+}
+
+/** Each main view: file name, path, and the element that says the data is on screen. */
+const VIEWS = [
+  ["overview", "/", "deletion-chart"],
+  ["media", "/media?label=team%3Dblog", "media-row"],
+  ["detail", "", "timeline"],
+  ["failures", "/failures", "failure-row"],
+  ["plan", "/plan?hours=168", "plan-count"],
+] as const;
+
+ensureDashboardBuilt();
+const seed = run(["scripts/seed-demo.ts"]);
+const seeded = await new Promise<number | null>((resolve) => seed.on("exit", resolve));
+if (seeded !== 0) throw new Error("npm run seed:demo failed");
+const service = run(["worker/src/main.ts"]);
+const browser = await launchBrowser();
+try {
+  await waitForHealthy(service);
+  await mkdir(out, { recursive: true });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+  for (const [name, route, ready] of VIEWS) {
+    if (name === "detail") {
+      // The first blog cover in the list: an image with references and a timeline.
+      await page.goto(`${base}/media?prefix=demo%2Fblog%2Fposts%2F&order=oldest`);
+      await page.getByTestId("media-row").first().getByRole("link").click();
+      await page.getByTestId("preview").waitFor();
+    } else {
+      await page.goto(base + route);
+    }
+    await page.getByTestId(ready).first().waitFor();
+    await page.waitForLoadState("networkidle");
+    await page.screenshot({ path: path.join(out, `${name}.png`), fullPage: true });
+    process.stdout.write(`saved docs/screenshots/${name}.png\n`);
+  }
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.goto(`${base}/`);
+  await page.getByTestId("deletion-chart").waitFor();
+  await page.screenshot({ path: path.join(out, "overview-dark.png"), fullPage: true });
+  process.stdout.write("saved docs/screenshots/overview-dark.png\n");
+} finally {
+  await browser.close();
+  service.kill("SIGTERM");
+  await new Promise((resolve) => service.on("exit", resolve));
+  await rm(env.DATA_DIR, { recursive: true, force: true });
+}
