@@ -42,11 +42,13 @@ export function buildDashboard(): void {
   }
 }
 
+/** Builds when stale; a service pointed at another build (DASHBOARD_DIR) needs none from here. */
 export function ensureDashboardBuilt(): void {
+  if (process.env.DASHBOARD_DIR !== undefined && process.env.DASHBOARD_DIR !== "") return;
   if (dashboardIsStale()) buildDashboard();
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (import.meta.filename === process.argv[1]) {
   try {
     if (process.argv.includes("--if-stale")) ensureDashboardBuilt();
     else buildDashboard();

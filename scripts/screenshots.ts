@@ -54,38 +54,55 @@ const VIEWS = [
   ["plan", "/plan?hours=168", "plan-count"],
 ] as const;
 
-ensureDashboardBuilt();
-const seed = run(["scripts/seed-demo.ts"]);
-const seeded = await new Promise<number | null>((resolve) => seed.on("exit", resolve));
-if (seeded !== 0) throw new Error("npm run seed:demo failed");
-const service = run(["worker/src/main.ts"]);
-const browser = await launchBrowser();
-try {
-  await waitForHealthy(service);
-  await mkdir(out, { recursive: true });
-  const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
-  for (const [name, route, ready] of VIEWS) {
-    if (name === "detail") {
-      // The first blog cover in the list: an image with references and a timeline.
-      await page.goto(`${base}/media?prefix=demo%2Fblog%2Fposts%2F&order=oldest`);
-      await page.getByTestId("media-row").first().getByRole("link").click();
-      await page.getByTestId("preview").waitFor();
-    } else {
-      await page.goto(base + route);
+/** Stops a child and waits for it, whether or not it is still running. */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  await exited;
+}
+
+async function capture(): Promise<void> {
+  const browser = await launchBrowser();
+  try {
+    await mkdir(out, { recursive: true });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    for (const [name, route, ready] of VIEWS) {
+      if (name === "detail") {
+        // The first blog cover in the list: an image with references and a timeline.
+        await page.goto(`${base}/media?prefix=demo%2Fblog%2Fposts%2F&order=oldest`);
+        await page.getByTestId("media-row").first().getByRole("link").click();
+        await page.getByTestId("preview").waitFor();
+      } else {
+        await page.goto(base + route);
+      }
+      await page.getByTestId(ready).first().waitFor();
+      await page.waitForLoadState("networkidle");
+      await page.screenshot({ path: path.join(out, `${name}.png`), fullPage: true });
+      process.stdout.write(`saved docs/screenshots/${name}.png\n`);
     }
-    await page.getByTestId(ready).first().waitFor();
-    await page.waitForLoadState("networkidle");
-    await page.screenshot({ path: path.join(out, `${name}.png`), fullPage: true });
-    process.stdout.write(`saved docs/screenshots/${name}.png\n`);
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.goto(`${base}/`);
+    await page.getByTestId("deletion-chart").waitFor();
+    await page.screenshot({ path: path.join(out, "overview-dark.png"), fullPage: true });
+    process.stdout.write("saved docs/screenshots/overview-dark.png\n");
+  } finally {
+    await browser.close();
   }
-  await page.emulateMedia({ colorScheme: "dark" });
-  await page.goto(`${base}/`);
-  await page.getByTestId("deletion-chart").waitFor();
-  await page.screenshot({ path: path.join(out, "overview-dark.png"), fullPage: true });
-  process.stdout.write("saved docs/screenshots/overview-dark.png\n");
+}
+
+ensureDashboardBuilt();
+try {
+  const seed = run(["scripts/seed-demo.ts"]);
+  const seeded = await new Promise<number | null>((resolve) => seed.on("exit", resolve));
+  if (seeded !== 0) throw new Error("npm run seed:demo failed (see above)");
+  const service = run(["worker/src/main.ts"]);
+  try {
+    await waitForHealthy(service);
+    await capture();
+  } finally {
+    await stop(service);
+  }
 } finally {
-  await browser.close();
-  service.kill("SIGTERM");
-  await new Promise((resolve) => service.on("exit", resolve));
   await rm(env.DATA_DIR, { recursive: true, force: true });
 }

@@ -23,7 +23,7 @@ async function testFiles(): Promise<string[]> {
 
 const files = process.argv.length > 2 ? process.argv.slice(2) : await testFiles();
 // The dashboard's end-to-end tests drive the built UI that the server serves.
-if (files.some((file) => file.startsWith("admin"))) ensureDashboardBuilt();
+if (files.some((file) => path.resolve(root, file).startsWith(path.join(root, "admin")))) ensureDashboardBuilt();
 const dataDir = await mkdtemp(path.join(tmpdir(), "media-test-"));
 const port = 20000 + Math.floor(Math.random() * 20000);
 process.stdout.write(`starting embedded PostgreSQL for the tests (port ${port}, ${dataDir})\n`);

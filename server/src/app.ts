@@ -60,7 +60,7 @@ export async function startService(config: Config, databaseUrl: string, log: Log
 
   const grpcServer = createGrpcServer({ services, maxMessageBytes: MAX_REQUEST_BYTES });
   const web = createWebRoutes(
-    createDashboardHandler(config.dashboardDir),
+    createDashboardHandler(config.dashboardDir, log),
     createPreviewHandler(deps.mediaLoader, createStores(config.stores), log),
     log,
   );

@@ -94,6 +94,58 @@ describe("ListMedia", () => {
       "page_token",
     );
     await expectCode(t.admin.listMedia({ pageToken: "bm90IGEgdG9rZW4" }), Code.InvalidArgument, "page_token");
+    const oldest = await t.admin.listMedia({ pageSize: 2, orderBy: "create_time" });
+    await expectCode(t.admin.listMedia({ pageToken: oldest.nextPageToken }), Code.InvalidArgument, "page_token");
+    // Tampered values that still look like numbers never reach SQL as something it cannot cast.
+    const forged = (parts: string[]) => Buffer.from(`md:${JSON.stringify(parts)}`).toString("base64url");
+    for (const parts of [
+      ["99999999999999999999", "1"],
+      ["1", "2024-02-30"],
+      ["1", "99999999999999999"],
+    ]) {
+      await expectCode(
+        t.admin.listMedia({ orderBy: "delete_time", pageToken: forged(parts) }),
+        Code.InvalidArgument,
+        "page_token",
+      );
+    }
+  });
+
+  test("accepts order_by in any case and spacing", async () => {
+    const page = await t.admin.listMedia({ orderBy: "  CREATE_TIME   Desc ", pageSize: 1 });
+    assert.equal(page.media[0]?.id, ids.at(-1));
+  });
+
+  test("pages through delete_time order the same way whatever the session's time zone and date style", async () => {
+    const { rows } = await t.sql.query<{ id: string }>(
+      "SELECT id FROM media ORDER BY coalesce(delete_time, 'infinity'), id",
+    );
+    const database = new URL(t.databaseUrl).pathname.slice(1);
+    await t.sql.query(`ALTER DATABASE ${database} SET timezone = 'Asia/Kolkata'`);
+    await t.sql.query(`ALTER DATABASE ${database} SET datestyle = 'SQL, DMY'`);
+    try {
+      const other = await startTestService({}, t.databaseUrl);
+      try {
+        const all: bigint[] = [];
+        let pageToken = "";
+        do {
+          const page = await other.admin.listMedia({ orderBy: "delete_time", pageSize: 7, pageToken });
+          all.push(...page.media.map((m) => m.id));
+          pageToken = page.nextPageToken;
+        } while (pageToken !== "");
+        assert.deepEqual(
+          all,
+          rows.map((r) => BigInt(r.id)),
+        );
+        const { hours } = await other.admin.getDeletionHistory({ hours: 2 });
+        for (const hour of hours) assert.equal(timestampDate(hour.startTime!).getUTCMinutes(), 0, "UTC hours");
+      } finally {
+        await other.stop();
+      }
+    } finally {
+      await t.sql.query(`ALTER DATABASE ${database} RESET timezone`);
+      await t.sql.query(`ALTER DATABASE ${database} RESET datestyle`);
+    }
   });
 });
 
@@ -114,6 +166,8 @@ describe("ListMediaReferences", () => {
     );
     assert.equal(second.nextPageToken, "");
     await expectCode(t.admin.listMediaReferences({ mediaId: 0n }), Code.InvalidArgument, "media_id");
+    await expectCode(t.admin.listMediaReferences({ mediaId: 987654n }), Code.NotFound);
+    assert.deepEqual((await t.admin.listMediaReferences({ mediaId: ids[3] as bigint })).references, []);
   });
 });
 

@@ -43,9 +43,12 @@ export interface TestService {
   stop(): Promise<void>;
 }
 
-/** Starts the real service on ephemeral ports against a fresh database. */
-export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
-  const databaseUrl = await createTestDatabase();
+/** Starts the real service on ephemeral ports against a fresh database (or the given one). */
+export async function startTestService(
+  env: Record<string, string> = {},
+  existingDatabaseUrl?: string,
+): Promise<TestService> {
+  const databaseUrl = existingDatabaseUrl ?? (await createTestDatabase());
   const config = loadConfig({ GRPC_PORT: "0", HTTP_PORT: "0", DATABASE_URL: databaseUrl, ...env });
   const service = await startService(config, databaseUrl, createLogger("silent"));
   const sql = new pg.Pool({ connectionString: databaseUrl, max: 4 });

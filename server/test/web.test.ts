@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import http from "node:http";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -75,20 +76,48 @@ describe("dashboard", () => {
     assert.equal(gunzipSync(zipped.body).toString(), SCRIPT);
   });
 
-  test("answers 404 for missing files, paths outside the build and non-GET requests", async () => {
+  test("answers 404 for missing files and paths outside the build, 405 for other methods", async () => {
     assert.equal((await get(t.service.httpPort, "/assets/missing.js")).status, 404);
     assert.equal((await get(t.service.httpPort, "/../files/notes.txt")).status, 404);
     assert.equal((await get(t.service.httpPort, "/assets/%2e%2e%2f%2e%2e%2ffiles%2fnotes.txt")).status, 404);
-    assert.equal((await get(t.service.httpPort, "/", {}, "POST")).status, 404);
+    const post = await get(t.service.httpPort, "/", {}, "POST");
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.allow, "GET, HEAD");
     assert.equal((await get(t.service.httpPort, "/healthz")).body.toString(), "ok\n");
   });
 
-  test("says how to build the dashboard when it is missing", async () => {
-    const bare = await startTestService({ DASHBOARD_DIR: path.join(dir, "no-such-dist") });
+  test("refuses to be framed by another site", async () => {
+    const answer = await get(t.service.httpPort, "/media/1");
+    assert.equal(answer.headers["x-frame-options"], "DENY");
+    assert.match(String(answer.headers["content-security-policy"]), /frame-ancestors 'none'/);
+  });
+
+  test("survives a request target that is not a URL", async () => {
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(t.service.httpPort, "127.0.0.1", () => {
+        socket.write("GET //[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      });
+      let data = "";
+      socket.on("data", (chunk) => {
+        data += chunk.toString();
+      });
+      socket.on("end", () => resolve(data));
+      socket.on("error", reject);
+    });
+    assert.match(reply, /^HTTP\/1\.1 400/);
+    assert.equal((await get(t.service.httpPort, "/healthz")).status, 200, "the service still serves");
+  });
+
+  test("says how to build the dashboard while it is missing, and serves it once built", async () => {
+    const later = path.join(dir, "later-dist");
+    const bare = await startTestService({ DASHBOARD_DIR: later });
     try {
-      const answer = await get(bare.service.httpPort, "/");
-      assert.equal(answer.status, 503);
-      assert.match(answer.body.toString(), /npm run build/);
+      const missing = await get(bare.service.httpPort, "/");
+      assert.equal(missing.status, 503);
+      assert.match(missing.body.toString(), /npm run build/);
+      await mkdir(later);
+      await writeFile(path.join(later, "index.html"), INDEX);
+      assert.equal((await get(bare.service.httpPort, "/")).body.toString(), INDEX);
     } finally {
       await bare.stop();
     }
@@ -110,6 +139,31 @@ describe("image previews", () => {
     assert.equal(answer.headers["content-type"], "image/png");
     assert.match(String(answer.headers["content-security-policy"]), /default-src 'none'.*sandbox/);
     assert.equal(answer.headers["x-content-type-options"], "nosniff");
+  });
+
+  test("sends only a canonical image type, never the registered text", async () => {
+    const cases: Array<[string, number, string | undefined]> = [
+      ["Image/PNG; charset=x", 200, "image/png"],
+      ["image/png,text/html", 415, undefined],
+      ["image/€", 415, undefined],
+      ["image/x-unknown", 415, undefined],
+    ];
+    for (const [index, [contentType, status, sent]] of cases.entries()) {
+      const id = await register(`photos/type-${index}.png`, contentType);
+      await writeFile(path.join(dir, `files/photos/type-${index}.png`), PNG);
+      const answer = await get(t.service.httpPort, `/preview/${id}`);
+      assert.equal(answer.status, status, contentType);
+      if (sent !== undefined) assert.equal(answer.headers["content-type"], sent);
+    }
+  });
+
+  test("answers HEAD with the headers only", async () => {
+    const id = await register("photos/head.png", "image/png");
+    await writeFile(path.join(dir, "files/photos/head.png"), PNG);
+    const answer = await get(t.service.httpPort, `/preview/${id}`, {}, "HEAD");
+    assert.equal(answer.status, 200);
+    assert.equal(answer.headers["content-length"], String(PNG.length));
+    assert.equal(answer.body.length, 0);
   });
 
   test("refuses media that are not images, unknown ids, missing files and bad paths", async () => {

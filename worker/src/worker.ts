@@ -1,4 +1,5 @@
 import type { Config } from "@media/server/config";
+import { connectDatabase, migrateToLatest, SESSION_OPTIONS } from "@media/server/db";
 import { pauseDeletions } from "@media/server/deletion";
 import type { Logger } from "@media/server/logger";
 import { createStores } from "@media/server/storage";
@@ -26,7 +27,19 @@ function graphileLogger(log: Logger): GraphileLogger {
  * crontab schedule. graphile-worker installs and migrates its own schema.
  */
 export async function startWorker(config: Config, databaseUrl: string, log: Logger): Promise<RunningWorker> {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: config.deletion.workerConcurrency + 2 });
+  // A worker may start before any API process, or after an upgrade: its SQL
+  // needs the schema its code was written for (migrations take an advisory lock).
+  const schema = connectDatabase({ url: databaseUrl, poolSize: 1 });
+  try {
+    await migrateToLatest(schema.db);
+  } finally {
+    await schema.close();
+  }
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: config.deletion.workerConcurrency + 2,
+    options: SESSION_OPTIONS,
+  });
   pool.on("error", (err) => log.warn({ err }, "idle worker connection failed"));
   pool.on("connect", (client) => client.on("error", () => {}));
   const ctx: TaskContext = {

@@ -16,7 +16,7 @@ import {
 import * as media from "../media/repository.js";
 import { callerOf, type ServiceDeps } from "./context.js";
 import { actionRefused, guardNotConfirmed, invalidArgument, mediaNotFound, noWorkerYet } from "./errors.js";
-import { decodePageToken, encodePageToken, ID_PART, TEXT_PART, TIMESTAMP_PART } from "./page-token.js";
+import { decodePageToken, encodePageToken, ID_PART, MICROS_PART, TEXT_PART } from "./page-token.js";
 import { optionalText, pageSize, requireId, requireLabels, requireText } from "./validation.js";
 
 function stateFilter(state: MediaState): MediaStateName | undefined {
@@ -43,7 +43,7 @@ function mediaOrder(orderBy: string): media.MediaOrder {
 const MEDIA_TOKENS: Record<media.MediaOrder, { kind: string; patterns: readonly RegExp[] }> = {
   "create_time desc": { kind: "m", patterns: [ID_PART] },
   create_time: { kind: "ma", patterns: [ID_PART] },
-  delete_time: { kind: "md", patterns: [ID_PART, TIMESTAMP_PART] },
+  delete_time: { kind: "md", patterns: [ID_PART, MICROS_PART] },
 };
 
 function labelFilter(labels: Record<string, string>): Record<string, string> | undefined {
@@ -107,6 +107,8 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
       const limit = pageSize("page_size", req.pageSize, 100);
       const after = decodePageToken("page_token", "r", req.pageToken, [TEXT_PART])?.[0];
       const rows = await media.listMediaReferences(db, mediaId, after, limit + 1);
+      // An empty answer must not hide a wrong id.
+      if (rows.length === 0 && (await deps.mediaLoader.load(mediaId)) === undefined) throw mediaNotFound(mediaId);
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return {

@@ -5,10 +5,10 @@ import { invalidArgument } from "./errors.js";
 // from one is refused by another; each value is checked against a pattern
 // before it reaches SQL.
 
-/** A media or event id. */
-export const ID_PART = /^[1-9][0-9]{0,18}$/;
-/** A timestamptz as PostgreSQL prints it (ISO DateStyle), or infinity. */
-export const TIMESTAMP_PART = /^(infinity|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?[+-]\d\d(:\d\d){0,2})$/;
+/** A media or event id (18 digits at most, so it always fits a bigint). */
+export const ID_PART = /^[1-9][0-9]{0,17}$/;
+/** A time in microseconds since 1970 (within about 300 years of it), or infinity. */
+export const MICROS_PART = /^(infinity|-?[0-9]{1,16})$/;
 /** Any text (an owner name); it only ever travels as a bound parameter. */
 export const TEXT_PART = /^[\s\S]{1,4096}$/u;
 

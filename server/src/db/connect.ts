@@ -15,6 +15,12 @@ export interface ConnectOptions {
   readonly onIdleError?: (error: Error) => void;
 }
 
+/**
+ * Settings every session of ours runs with, whatever the database or role
+ * defaults: node-pg parses timestamps in ISO style only.
+ */
+export const SESSION_OPTIONS = "-c datestyle=ISO,YMD";
+
 /** Opens a pool and a Kysely instance over it. Nothing connects until the first query. */
 export function connectDatabase(options: ConnectOptions): DatabaseHandle {
   const pool = new pg.Pool({
@@ -23,6 +29,7 @@ export function connectDatabase(options: ConnectOptions): DatabaseHandle {
     // Fail fast when the database is unreachable instead of queueing forever.
     connectionTimeoutMillis: 2000,
     idleTimeoutMillis: 30_000,
+    options: SESSION_OPTIONS,
   });
   pool.on("error", (error) => options.onIdleError?.(error));
   // A connection that dies while checked out also emits "error" on its client;

@@ -278,7 +278,7 @@ export async function finishBatch(
     if (outcome.deleted + outcome.retried + outcome.failed > 0) {
       await client.query(
         `INSERT INTO deletion_hourly AS h (hour, deleted_count, deleted_bytes, failed_count)
-         VALUES (date_trunc('hour', now()), $1, $2, $3)
+         VALUES (date_trunc('hour', now(), 'UTC'), $1, $2, $3)
          ON CONFLICT (hour) DO UPDATE SET deleted_count = h.deleted_count + EXCLUDED.deleted_count,
            deleted_bytes = h.deleted_bytes + EXCLUDED.deleted_bytes, failed_count = h.failed_count + EXCLUDED.failed_count`,
         [outcome.deleted, gone.rows[0].bytes, outcome.retried + outcome.failed],

@@ -202,7 +202,8 @@ export type MediaOrder = "create_time desc" | "create_time" | "delete_time";
 
 /**
  * Where the previous page ended: its last row's id and, in delete_time order,
- * its delete key (coalesce(delete_time, 'infinity') as PostgreSQL prints it).
+ * its delete key: delete_time in microseconds since 1970 (exact, unlike a JS
+ * Date, and independent of the session's DateStyle), or "infinity" for none.
  */
 export interface MediaCursor {
   readonly id: string;
@@ -218,6 +219,15 @@ function likePrefix(prefix: string): string {
 
 // The expression media_delete_order_idx and media_state_delete_order_idx index.
 const DELETE_KEY = sql`coalesce(media.delete_time, 'infinity'::timestamptz)`;
+const DELETE_KEY_TEXT = sql<string>`CASE WHEN media.delete_time IS NULL THEN 'infinity'
+  ELSE (extract(epoch FROM media.delete_time) * 1000000)::bigint::text END`;
+
+/** The delete key of a cursor back as a timestamptz ("infinity" travels as NULL: it is no bigint). */
+function deleteKeyBound(key: string) {
+  const micros = key === "infinity" ? null : key;
+  return sql`(CASE WHEN ${micros}::bigint IS NULL THEN 'infinity'::timestamptz
+       ELSE 'epoch'::timestamptz + ${micros}::bigint * interval '1 microsecond' END)`;
+}
 
 /**
  * One page of media in the given order, continuing after the cursor. Every
@@ -230,7 +240,7 @@ export async function listMedia(
   after: MediaCursor | undefined,
   limit: number,
 ): Promise<ListedMedia[]> {
-  let query = db.selectFrom("media").selectAll("media").select(sql<string>`${DELETE_KEY}::text`.as("delete_key"));
+  let query = db.selectFrom("media").selectAll("media").select(DELETE_KEY_TEXT.as("delete_key"));
   if (filter.owner !== undefined) {
     const owner = filter.owner;
     query = query.where(({ exists, selectFrom }) =>
@@ -259,9 +269,8 @@ export async function listMedia(
       return query.orderBy("media.id", "asc").limit(limit).execute();
     case "delete_time":
       if (after !== undefined) {
-        query = query.where(
-          sql<boolean>`(${DELETE_KEY}, media.id) > (${after.deleteKey}::timestamptz, ${after.id}::bigint)`,
-        );
+        const bound = deleteKeyBound(after.deleteKey ?? "infinity");
+        query = query.where(sql<boolean>`(${DELETE_KEY}, media.id) > (${bound}, ${after.id}::bigint)`);
       }
       return query.orderBy(DELETE_KEY).orderBy("media.id").limit(limit).execute();
   }
@@ -341,8 +350,8 @@ export async function deletionHistory(db: Kysely<Database>, hours: number): Prom
   const result = await sql<{ hour: Date; deleted_count: string; deleted_bytes: string; failed_count: string }>`
     SELECT h.hour, coalesce(d.deleted_count, 0)::bigint AS deleted_count,
            coalesce(d.deleted_bytes, 0)::bigint AS deleted_bytes, coalesce(d.failed_count, 0)::bigint AS failed_count
-    FROM generate_series(date_trunc('hour', now()) - make_interval(hours => ${hours - 1}),
-                         date_trunc('hour', now()), interval '1 hour') AS h(hour)
+    FROM generate_series(date_trunc('hour', now(), 'UTC') - make_interval(hours => ${hours - 1}),
+                         date_trunc('hour', now(), 'UTC'), interval '1 hour') AS h(hour)
     LEFT JOIN deletion_hourly d ON d.hour = h.hour
     ORDER BY h.hour`.execute(db);
   return result.rows.map((r) => ({

@@ -82,17 +82,22 @@ export function createDiskStore(name: string, root: string, options: DiskStoreOp
       const file = await resolveKey(key, new Map());
       if (file === undefined) return undefined;
       // O_NOFOLLOW: a symlink at the key itself could point anywhere; never read through it.
-      const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW).catch((error) => {
-        if (isMissing(error)) return undefined;
-        throw error;
-      });
+      // O_NONBLOCK: opening a FIFO must not hold a thread of the pool until a writer appears.
+      const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(
+        (error) => {
+          if (isMissing(error)) return undefined;
+          throw error;
+        },
+      );
       if (handle === undefined) return undefined;
-      const stats = await handle.stat();
-      if (!stats.isFile()) {
+      try {
+        const stats = await handle.stat();
+        if (!stats.isFile()) throw new UnsafeKeyError(`key ${JSON.stringify(key)} is not a regular file`);
+        return { body: handle.createReadStream(), size: stats.size };
+      } catch (error) {
         await handle.close();
-        throw new UnsafeKeyError(`key ${JSON.stringify(key)} is not a regular file`);
+        throw error;
       }
-      return { body: handle.createReadStream(), size: stats.size };
     },
   };
 }

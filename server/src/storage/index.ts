@@ -4,9 +4,9 @@ import type { ObjectStore } from "./object-store.js";
 import { createS3Store } from "./s3-store.js";
 
 export { createDiskStore } from "./disk-store.js";
-export type { ObjectStore } from "./object-store.js";
+export type { ObjectStore, StoredObject } from "./object-store.js";
 export { forEachLimited } from "./object-store.js";
-export { createS3Client, createS3Store, MAX_KEYS_PER_REQUEST } from "./s3-store.js";
+export { createS3Client, createS3Store } from "./s3-store.js";
 
 /** One ObjectStore per configured store, by name. */
 export function createStores(configs: ReadonlyMap<string, StoreConfig>): Map<string, ObjectStore> {

@@ -2,10 +2,12 @@ import { readFile } from "node:fs/promises";
 import type http from "node:http";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
+import type { Logger } from "../logger.js";
 
 // Serves the built dashboard (admin/dist) on the HTTP port, so one process and
-// one URL give both the API and the UI. Files are read once and kept, with a
-// gzip copy: the build is small and immutable while the process runs.
+// one URL give both the API and the UI. Assets are read once and kept, with a
+// gzip copy (their names change with their content); index.html is read on
+// every request, so a rebuild while the service runs takes effect at once.
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   ".html": "text/html; charset=utf-8",
@@ -18,6 +20,10 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
   ".txt": "text/plain; charset=utf-8",
   ".woff2": "font/woff2",
 };
+const COMPRESSIBLE = new Set([".html", ".js", ".css", ".svg", ".json", ".txt"]);
+
+// The dashboard's buttons change what gets deleted: no other site may frame it.
+const HTML_HEADERS = { "x-frame-options": "DENY", "content-security-policy": "frame-ancestors 'none'" };
 
 interface CachedFile {
   readonly type: string;
@@ -27,40 +33,45 @@ interface CachedFile {
 
 export type DashboardHandler = (req: http.IncomingMessage, res: http.ServerResponse, pathname: string) => Promise<void>;
 
+const isMissing = (error: unknown) => ["ENOENT", "ENOTDIR"].includes((error as NodeJS.ErrnoException).code ?? "");
+
 /**
  * GET/HEAD handler for the dashboard under root. Paths without a file
  * extension are client-side routes and get index.html; hashed files under
- * /assets/ are cached by browsers for a year.
+ * /assets/ are cached by browsers for a year. Only files found are kept in
+ * memory, so the cache is bounded by the build and a build made after start-up
+ * is picked up.
  */
-export function createDashboardHandler(root: string): DashboardHandler {
-  const cache = new Map<string, Promise<CachedFile | undefined>>();
+export function createDashboardHandler(root: string, log: Logger): DashboardHandler {
+  const cache = new Map<string, CachedFile>();
 
   async function load(file: string): Promise<CachedFile | undefined> {
-    const body = await readFile(file).catch(() => undefined);
-    if (body === undefined) return undefined;
-    const type = CONTENT_TYPES[path.extname(file)] ?? "application/octet-stream";
-    const compressible = !type.startsWith("image/png") && body.length > 1024;
-    return { type, body, gzip: compressible ? gzipSync(body) : undefined };
-  }
-
-  function cached(file: string): Promise<CachedFile | undefined> {
-    let entry = cache.get(file);
-    if (entry === undefined) {
-      entry = load(file);
-      cache.set(file, entry);
+    const hit = cache.get(file);
+    if (hit !== undefined) return hit;
+    let body: Buffer;
+    try {
+      body = await readFile(file);
+    } catch (error) {
+      if (!isMissing(error)) log.warn({ err: error, file }, "dashboard file unreadable");
+      return undefined;
     }
-    return entry;
+    const extension = path.extname(file);
+    const loaded = {
+      type: CONTENT_TYPES[extension] ?? "application/octet-stream",
+      body,
+      gzip: COMPRESSIBLE.has(extension) && body.length > 1024 ? gzipSync(body) : undefined,
+    };
+    if (path.basename(file) !== "index.html") cache.set(file, loaded);
+    return loaded;
   }
 
   return async (req, res, pathname) => {
     const isRoute = path.posix.extname(pathname) === "";
     const relative = isRoute ? "index.html" : path.posix.normalize(pathname).replace(/^\/+/, "");
-    const file = path.join(root, relative);
-    const found = relative.startsWith("..") ? undefined : await cached(file);
+    const found = relative.startsWith("..") ? undefined : await load(path.join(root, relative));
     if (found === undefined) {
-      const missingBuild = isRoute;
-      res.writeHead(missingBuild ? 503 : 404, { "content-type": "text/plain; charset=utf-8" });
-      res.end(missingBuild ? `The dashboard is not built (no ${file}). Run: npm run build\n` : "not found\n");
+      res.writeHead(isRoute ? 503 : 404, { "content-type": "text/plain; charset=utf-8" });
+      res.end(isRoute ? "The dashboard is not built. Run: npm run build (or set DASHBOARD_DIR)\n" : "not found\n");
       return;
     }
     const gzip = found.gzip !== undefined && /\bgzip\b/.test(req.headers["accept-encoding"] ?? "");
@@ -72,6 +83,7 @@ export function createDashboardHandler(root: string): DashboardHandler {
       "x-content-type-options": "nosniff",
       vary: "accept-encoding",
       ...(gzip ? { "content-encoding": "gzip" } : {}),
+      ...(found.type.startsWith("text/html") ? HTML_HEADERS : {}),
     });
     res.end(req.method === "HEAD" ? undefined : body);
   };

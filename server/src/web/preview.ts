@@ -2,17 +2,34 @@ import type http from "node:http";
 import { pipeline } from "node:stream/promises";
 import type { Logger } from "../logger.js";
 import type { MediaLoader } from "../media/media-loader.js";
-import type { ObjectStore } from "../storage/index.js";
+import type { ObjectStore, StoredObject } from "../storage/index.js";
 
 // GET /preview/<id>: the bytes of an image media, for the dashboard's detail
-// view. Only image/* content types are served, under a policy that lets no
-// script run (an SVG is an image that can carry one).
+// view. content_type is whatever the caller registered, so it is never echoed:
+// only a known image type is served, under its canonical name, with a policy
+// that lets no script run (an SVG is an image that can carry one).
 
 export type PreviewHandler = (req: http.IncomingMessage, res: http.ServerResponse, pathname: string) => Promise<void>;
 
-const PREVIEW_PATH = /^\/preview\/([1-9][0-9]{0,18})$/;
+const PREVIEW_PATH = /^\/preview\/([1-9][0-9]{0,17})$/;
+
+const IMAGE_TYPES = new Set([
+  "image/png",
+  "image/jpeg",
+  "image/gif",
+  "image/webp",
+  "image/avif",
+  "image/svg+xml",
+  "image/bmp",
+]);
 
 export const isPreviewPath = (pathname: string) => pathname.startsWith("/preview/");
+
+/** The canonical image type of a registered content type ("Image/PNG; q=1" -> "image/png"), if it is one we show. */
+export function previewType(contentType: string): string | undefined {
+  const base = contentType.split(";")[0]?.trim().toLowerCase() ?? "";
+  return IMAGE_TYPES.has(base) ? base : undefined;
+}
 
 function refuse(res: http.ServerResponse, status: number, message: string): void {
   res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" });
@@ -29,12 +46,11 @@ export function createPreviewHandler(
     if (id === undefined) return refuse(res, 404, "not found: use /preview/<media id>");
     const media = await loader.load(id);
     if (media === undefined) return refuse(res, 404, `media ${id} not found`);
-    if (!media.content_type.startsWith("image/")) {
-      return refuse(res, 415, `media ${id} is ${media.content_type || "of unknown type"}; only images have previews`);
-    }
+    const type = previewType(media.content_type);
+    if (type === undefined) return refuse(res, 415, `media ${id} is not an image with a preview`);
     const store = stores.get(media.store);
     if (store === undefined) return refuse(res, 404, `store ${media.store} is not configured on this server`);
-    let object: Awaited<ReturnType<ObjectStore["open"]>>;
+    let object: StoredObject | undefined;
     try {
       object = await store.open(media.key);
     } catch (err) {
@@ -43,7 +59,7 @@ export function createPreviewHandler(
     }
     if (object === undefined) return refuse(res, 404, `the file of media ${id} is missing from store ${media.store}`);
     res.writeHead(200, {
-      "content-type": media.content_type,
+      "content-type": type,
       ...(object.size === undefined ? {} : { "content-length": object.size }),
       "cache-control": "private, max-age=60",
       "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
@@ -54,6 +70,7 @@ export function createPreviewHandler(
       res.end();
       return;
     }
+    // pipeline destroys the file stream (and frees its handle or socket) however the response ends.
     await pipeline(object.body, res).catch((err) => log.debug({ err, mediaId: id }, "preview: stream ended early"));
   };
 }
