@@ -1,8 +1,8 @@
 import type { DeletionStatus } from "@media/proto/media/v1/admin_service_pb";
 import { A } from "@solidjs/router";
 import { createSignal, Match, Show, Switch } from "solid-js";
+import { createAction } from "../action";
 import { adminClient } from "../api";
-import { errorMessage } from "../errors";
 import { formatCount, formatTime } from "../format";
 
 /**
@@ -10,29 +10,20 @@ import { formatCount, formatTime } from "../format";
  * Every change reports the server's new status through onChange.
  */
 export function DeletionStatusPanel(props: { status: DeletionStatus; onChange: (status: DeletionStatus) => void }) {
-  const [busy, setBusy] = createSignal(false);
-  const [error, setError] = createSignal("");
+  const { busy, error, run } = createAction();
   const [notice, setNotice] = createSignal("");
   const [reviewed, setReviewed] = createSignal(false);
   const tripped = () => props.status.guardTripTime !== undefined;
 
-  /** Runs one call; true when it succeeded. */
+  /** Runs one call and reports the new status; true when it succeeded. */
   async function act(call: () => Promise<{ status?: DeletionStatus }>, done: string): Promise<boolean> {
-    setBusy(true);
-    setError("");
     setNotice("");
-    try {
-      const res = await call();
-      if (res.status) props.onChange(res.status);
-      setNotice(done);
-      setReviewed(false);
-      return true;
-    } catch (err) {
-      setError(errorMessage(err));
-      return false;
-    } finally {
-      setBusy(false);
-    }
+    const res = await run(call);
+    if (res === undefined) return false;
+    if (res.status) props.onChange(res.status);
+    setNotice(done);
+    setReviewed(false);
+    return true;
   }
 
   function pause(e: SubmitEvent) {

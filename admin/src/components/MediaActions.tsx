@@ -1,12 +1,11 @@
 import { type Media, MediaState } from "@media/proto/media/v1/media_pb";
 import { createSignal, Show } from "solid-js";
+import { createAction } from "../action";
 import { adminClient } from "../api";
-import { errorMessage } from "../errors";
 
 /** Hold / Release, Delete now (typed confirmation) and Retry for one media; reports the updated media. */
 export function MediaActions(props: { media: Media; onUpdated: (media: Media) => void }) {
-  const [busy, setBusy] = createSignal(false);
-  const [error, setError] = createSignal("");
+  const { busy, error, run } = createAction();
   const [confirmText, setConfirmText] = createSignal("");
   const held = () => props.media.holdReason !== "";
   const deletable = () =>
@@ -17,20 +16,11 @@ export function MediaActions(props: { media: Media; onUpdated: (media: Media) =>
     return typed !== "" && (typed === props.media.id.toString() || typed === props.media.key);
   };
 
-  /** Runs one call; true when it succeeded. */
+  /** Runs one call and reports the updated media; true when it succeeded. */
   async function act(call: () => Promise<{ media?: Media }>): Promise<boolean> {
-    setBusy(true);
-    setError("");
-    try {
-      const res = await call();
-      if (res.media) props.onUpdated(res.media);
-      return true;
-    } catch (err) {
-      setError(errorMessage(err));
-      return false;
-    } finally {
-      setBusy(false);
-    }
+    const res = await run(call);
+    if (res?.media) props.onUpdated(res.media);
+    return res !== undefined;
   }
 
   function hold(e: SubmitEvent) {

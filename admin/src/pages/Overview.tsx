@@ -80,29 +80,38 @@ function StatsCards(props: { stats: GetStatsResponse }) {
         </For>
       </ul>
       <ul class="cards">
-        <li class="card">
-          <A href="/plan?hours=24" class="card-link">
-            <span class="card-title">Due in the next 24 h</span>
-            <span class="card-value" data-testid="due-24h-count">
-              {formatCount(props.stats.dueNext24hCount)}
-            </span>
-            <span class="card-sub" data-testid="due-24h-bytes">
-              {formatBytes(props.stats.dueNext24hSizeBytes)}
-            </span>
-          </A>
-        </li>
-        <li class="card">
-          <A href="/plan?hours=168" class="card-link">
-            <span class="card-title">Due in the next 7 days</span>
-            <span class="card-value" data-testid="due-7d-count">
-              {formatCount(props.stats.dueNext7dCount)}
-            </span>
-            <span class="card-sub" data-testid="due-7d-bytes">
-              {formatBytes(props.stats.dueNext7dSizeBytes)}
-            </span>
-          </A>
-        </li>
+        <DueCard
+          hours={24}
+          title="Due in the next 24 h"
+          count={props.stats.dueNext24hCount}
+          bytes={props.stats.dueNext24hSizeBytes}
+          testId="due-24h"
+        />
+        <DueCard
+          hours={168}
+          title="Due in the next 7 days"
+          count={props.stats.dueNext7dCount}
+          bytes={props.stats.dueNext7dSizeBytes}
+          testId="due-7d"
+        />
       </ul>
     </>
+  );
+}
+
+/** What a horizon would delete, linking to the deletion plan for it. */
+function DueCard(props: { hours: number; title: string; count: bigint; bytes: bigint; testId: string }) {
+  return (
+    <li class="card">
+      <A href={`/plan?hours=${props.hours}`} class="card-link">
+        <span class="card-title">{props.title}</span>
+        <span class="card-value" data-testid={`${props.testId}-count`}>
+          {formatCount(props.count)}
+        </span>
+        <span class="card-sub" data-testid={`${props.testId}-bytes`}>
+          {formatBytes(props.bytes)}
+        </span>
+      </A>
+    </li>
   );
 }
