@@ -203,7 +203,8 @@ export type MediaOrder = "create_time desc" | "create_time" | "delete_time";
 /**
  * Where the previous page ended: its last row's id and, in delete_time order,
  * its delete key: delete_time in microseconds since 1970 (exact, unlike a JS
- * Date, and independent of the session's DateStyle), or "infinity" for none.
+ * Date, and independent of the session's DateStyle), or "infinity" for a media
+ * without one.
  */
 export interface MediaCursor {
   readonly id: string;
@@ -217,17 +218,11 @@ function likePrefix(prefix: string): string {
   return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
-// The expression media_delete_order_idx and media_state_delete_order_idx index.
-const DELETE_KEY = sql`coalesce(media.delete_time, 'infinity'::timestamptz)`;
 const DELETE_KEY_TEXT = sql<string>`CASE WHEN media.delete_time IS NULL THEN 'infinity'
   ELSE (extract(epoch FROM media.delete_time) * 1000000)::bigint::text END`;
 
-/** The delete key of a cursor back as a timestamptz ("infinity" travels as NULL: it is no bigint). */
-function deleteKeyBound(key: string) {
-  const micros = key === "infinity" ? null : key;
-  return sql`(CASE WHEN ${micros}::bigint IS NULL THEN 'infinity'::timestamptz
-       ELSE 'epoch'::timestamptz + ${micros}::bigint * interval '1 microsecond' END)`;
-}
+/** A cursor's delete key (microseconds since 1970) back as a timestamptz. */
+const deleteTimeOf = (micros: string) => sql`('epoch'::timestamptz + ${micros}::bigint * interval '1 microsecond')`;
 
 /**
  * One page of media in the given order, continuing after the cursor. Every
@@ -267,12 +262,24 @@ export async function listMedia(
     case "create_time":
       if (after !== undefined) query = query.where("media.id", ">", after.id);
       return query.orderBy("media.id", "asc").limit(limit).execute();
-    case "delete_time":
+    case "delete_time": {
+      // Two keysets, each simple enough for the planner to estimate: scheduled
+      // media by (delete_time, id), then the unscheduled ones by id. (One
+      // coalesce(delete_time, 'infinity') order misled it: every unscheduled
+      // row ties at infinity, which it estimates as almost none.) A referenced
+      // media is LINKED and never scheduled, so an owner filter skips the first.
+      const unscheduled = query.where("media.delete_time", "is", null).orderBy("media.id").limit(limit);
+      if (after?.deleteKey === "infinity") return unscheduled.where("media.id", ">", after.id).execute();
+      if (filter.owner !== undefined) return unscheduled.execute();
+      let scheduled = query.where("media.delete_time", "is not", null);
       if (after !== undefined) {
-        const bound = deleteKeyBound(after.deleteKey ?? "infinity");
-        query = query.where(sql<boolean>`(${DELETE_KEY}, media.id) > (${bound}, ${after.id}::bigint)`);
+        const from = deleteTimeOf(after.deleteKey ?? "0");
+        scheduled = scheduled.where(sql<boolean>`(media.delete_time, media.id) > (${from}, ${after.id}::bigint)`);
       }
-      return query.orderBy(DELETE_KEY).orderBy("media.id").limit(limit).execute();
+      const first = await scheduled.orderBy("media.delete_time").orderBy("media.id").limit(limit).execute();
+      if (first.length === limit) return first;
+      return [...first, ...(await unscheduled.limit(limit - first.length).execute())];
+    }
   }
 }
 

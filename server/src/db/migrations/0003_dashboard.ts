@@ -15,10 +15,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       failed_count bigint NOT NULL DEFAULT 0
     );
 
-    -- The "deletion time" order of the media list: soonest first, media
-    -- without a delete_time last. With and without a state filter.
-    CREATE INDEX media_delete_order_idx ON media ((coalesce(delete_time, 'infinity'::timestamptz)), id);
-    CREATE INDEX media_state_delete_order_idx ON media (state, (coalesce(delete_time, 'infinity'::timestamptz)), id);
+    -- The "deletion time" order of the media list (scheduled media, soonest
+    -- first), with and without a state filter.
+    CREATE INDEX media_delete_order_idx ON media (delete_time, id);
+    CREATE INDEX media_state_delete_order_idx ON media (state, delete_time, id);
 
     -- Label filters (labels @> '{"k": "v"}'). Partial: media without labels,
     -- the common case, cost this index nothing on each state change.
