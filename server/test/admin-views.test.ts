@@ -111,6 +111,14 @@ describe("ListMedia", () => {
     }
   });
 
+  test("the database refuses a LINKED or FAILED media with a delete time, which the deletion-time order relies on", async () => {
+    const linked = ids[0]?.toString();
+    await assert.rejects(
+      t.sql.query("UPDATE media SET delete_time = now() WHERE id = $1", [linked]),
+      /media_unscheduled_states/,
+    );
+  });
+
   test("accepts order_by in any case and spacing", async () => {
     const page = await t.admin.listMedia({ orderBy: "  CREATE_TIME   Desc ", pageSize: 1 });
     assert.equal(page.media[0]?.id, ids.at(-1));

@@ -32,10 +32,12 @@ async function events(mediaId: bigint) {
 
 /** Marks a media as claimed by a worker, exactly as the deletion sweep's claim does in the database. */
 async function claim(id: bigint, state: "DELETING" | "FAILED" = "DELETING") {
-  await t.sql.query("UPDATE media SET state = $2, claim_token = gen_random_uuid(), claim_time = now() WHERE id = $1", [
-    id.toString(),
-    state,
-  ]);
+  // A FAILED media has no delete time (media_unscheduled_states), as the worker leaves it.
+  await t.sql.query(
+    `UPDATE media SET state = $2, claim_token = gen_random_uuid(), claim_time = now(),
+       delete_time = CASE WHEN $2 = 'FAILED' THEN NULL ELSE delete_time END WHERE id = $1`,
+    [id.toString(), state],
+  );
 }
 
 describe("CreateMedia", () => {

@@ -266,11 +266,14 @@ export async function listMedia(
       // Two keysets, each simple enough for the planner to estimate: scheduled
       // media by (delete_time, id), then the unscheduled ones by id. (One
       // coalesce(delete_time, 'infinity') order misled it: every unscheduled
-      // row ties at infinity, which it estimates as almost none.) A referenced
-      // media is LINKED and never scheduled, so an owner filter skips the first.
+      // row ties at infinity, which it estimates as almost none.) LINKED and
+      // FAILED media are never scheduled (media_unscheduled_states), nor is a
+      // referenced media (it is LINKED): those filters skip the first keyset,
+      // whose emptiness the planner cannot know and may scan millions to prove.
       const unscheduled = query.where("media.delete_time", "is", null).orderBy("media.id").limit(limit);
       if (after?.deleteKey === "infinity") return unscheduled.where("media.id", ">", after.id).execute();
-      if (filter.owner !== undefined) return unscheduled.execute();
+      const neverScheduled = filter.owner !== undefined || filter.state === "LINKED" || filter.state === "FAILED";
+      if (neverScheduled) return unscheduled.execute();
       let scheduled = query.where("media.delete_time", "is not", null);
       if (after !== undefined) {
         const from = deleteTimeOf(after.deleteKey ?? "0");

@@ -15,6 +15,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       failed_count bigint NOT NULL DEFAULT 0
     );
 
+    -- What the code already does, now stated: a LINKED or FAILED media is not
+    -- scheduled for deletion. The media list relies on it (deletion-time order
+    -- skips its scheduled part for these states).
+    ALTER TABLE media ADD CONSTRAINT media_unscheduled_states
+      CHECK (state NOT IN ('LINKED', 'FAILED') OR delete_time IS NULL);
+
     -- The "deletion time" order of the media list (scheduled media, soonest
     -- first), with and without a state filter.
     CREATE INDEX media_delete_order_idx ON media (delete_time, id);
