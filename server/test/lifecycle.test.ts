@@ -34,8 +34,8 @@ async function events(mediaId: bigint) {
 async function claim(id: bigint, state: "DELETING" | "FAILED" = "DELETING") {
   // A FAILED media has no delete time (media_unscheduled_states), as the worker leaves it.
   await t.sql.query(
-    `UPDATE media SET state = $2, claim_token = gen_random_uuid(), claim_time = now(),
-       delete_time = CASE WHEN $2 = 'FAILED' THEN NULL ELSE delete_time END WHERE id = $1`,
+    `UPDATE media SET state = $2::media_state, claim_token = gen_random_uuid(), claim_time = now(),
+       delete_time = CASE WHEN $2::media_state = 'FAILED' THEN NULL ELSE delete_time END WHERE id = $1`,
     [id.toString(), state],
   );
 }
