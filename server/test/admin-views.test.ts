@@ -78,6 +78,13 @@ describe("ListMedia", () => {
     );
   });
 
+  test("filters by state alone, newest or oldest first, across pages", async () => {
+    const pending = ids.filter((_, i) => i % 5 !== 0);
+    assert.deepEqual(await listAll({ state: MediaState.PENDING }, 3), [...pending].reverse());
+    assert.deepEqual(await listAll({ state: MediaState.PENDING, orderBy: "create_time" }, 3), pending);
+    assert.deepEqual(await listAll({ state: MediaState.FAILED }), []);
+  });
+
   test("filters by owner and key prefix", async () => {
     assert.deepEqual(await listAll({ owner: "post/10" }), [ids[10]]);
     assert.deepEqual(await listAll({ keyPrefix: "views/2", orderBy: "create_time" }), [ids[2], ...ids.slice(20, 30)]);

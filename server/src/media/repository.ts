@@ -257,11 +257,24 @@ export async function listMedia(
   }
   switch (order) {
     case "create_time desc":
-      if (after !== undefined) query = query.where("media.id", "<", after.id);
-      return query.orderBy("media.id", "desc").limit(limit).execute();
-    case "create_time":
-      if (after !== undefined) query = query.where("media.id", ">", after.id);
-      return query.orderBy("media.id", "asc").limit(limit).execute();
+    case "create_time": {
+      const direction = order === "create_time" ? "asc" : "desc";
+      const past = direction === "asc" ? ">" : "<";
+      const { state, ...others } = filter;
+      if (state !== undefined && Object.values(others).every((value) => value === undefined)) {
+        // A state alone: page the ids off media_state_idx (an index-only scan),
+        // then fetch those rows. Asked directly, the planner walks the primary
+        // key expecting the state spread evenly over ids; but states follow age
+        // (PENDING media are the newest), and at 10M rows "PENDING, oldest
+        // first" scanned 9M rows (1.8 s) instead of 51 index entries.
+        let ids = db.selectFrom("media").select("id").where("state", "=", state);
+        if (after !== undefined) ids = ids.where("id", past, after.id);
+        const page = ids.orderBy("id", direction).limit(limit);
+        return query.where("media.id", "in", page).orderBy("media.id", direction).execute();
+      }
+      if (after !== undefined) query = query.where("media.id", past, after.id);
+      return query.orderBy("media.id", direction).limit(limit).execute();
+    }
     case "delete_time": {
       // Two keysets, each simple enough for the planner to estimate: scheduled
       // media by (delete_time, id), then the unscheduled ones by id. (One
