@@ -3,7 +3,7 @@
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 
-const SUITES = ["core", "deletion", "s3", "claim"];
+const SUITES = ["core", "deletion", "s3", "claim", "list"];
 const chosen = process.argv.length > 2 ? process.argv.slice(2) : SUITES;
 for (const suite of chosen) {
   if (!SUITES.includes(suite)) {

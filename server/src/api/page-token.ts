@@ -7,8 +7,8 @@ import { invalidArgument } from "./errors.js";
 
 /** A media or event id (18 digits at most, so it always fits a bigint). */
 export const ID_PART = /^[1-9][0-9]{0,17}$/;
-/** A time in microseconds since 1970 (within about 300 years of it), or infinity. */
-export const MICROS_PART = /^(infinity|-?[0-9]{1,16})$/;
+/** A time in microseconds since 1970 (up to about 2286), or infinity. */
+export const MICROS_PART = /^(infinity|[0-9]{1,16})$/;
 /** Any text (an owner name); it only ever travels as a bound parameter. */
 export const TEXT_PART = /^[\s\S]{1,4096}$/u;
 

@@ -221,8 +221,16 @@ function likePrefix(prefix: string): string {
 const DELETE_KEY_TEXT = sql<string>`CASE WHEN media.delete_time IS NULL THEN 'infinity'
   ELSE (extract(epoch FROM media.delete_time) * 1000000)::bigint::text END`;
 
-/** A cursor's delete key (microseconds since 1970) back as a timestamptz. */
-const deleteTimeOf = (micros: string) => sql`('epoch'::timestamptz + ${micros}::bigint * interval '1 microsecond')`;
+/**
+ * A cursor's delete key (microseconds since 1970) as an exact UTC timestamp
+ * literal. A value rather than an expression, so the planner can estimate how
+ * many rows lie past it.
+ */
+function deleteTimeOf(micros: string): string {
+  const value = BigInt(micros);
+  const iso = new Date(Number(value / 1000n)).toISOString();
+  return `${iso.slice(0, -1)}${(value % 1000n).toString().padStart(3, "0")}Z`;
+}
 
 /**
  * One page of media in the given order, continuing after the cursor. Every
@@ -290,7 +298,9 @@ export async function listMedia(
       let scheduled = query.where("media.delete_time", "is not", null);
       if (after !== undefined) {
         const from = deleteTimeOf(after.deleteKey ?? "0");
-        scheduled = scheduled.where(sql<boolean>`(media.delete_time, media.id) > (${from}, ${after.id}::bigint)`);
+        scheduled = scheduled.where(
+          sql<boolean>`(media.delete_time, media.id) > (${from}::timestamptz, ${after.id}::bigint)`,
+        );
       }
       const first = await scheduled.orderBy("media.delete_time").orderBy("media.id").limit(limit).execute();
       if (first.length === limit) return first;
