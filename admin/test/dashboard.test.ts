@@ -37,7 +37,7 @@ const dbState = async (id: bigint) =>
   (await h.t.sql.query("SELECT state, hold_reason FROM media WHERE id = $1", [id.toString()])).rows[0];
 
 before(async () => {
-  h = await startDeletionHarness({ DELETE_MAX_ATTEMPTS: "1", GRACE_PERIOD: "1h" });
+  h = await startDeletionHarness({ DELETE_MAX_ATTEMPTS: "1", GRACE_PERIOD: "1h", BLAST_RADIUS_LIMIT: "3" });
   for (let i = 1; i <= 3; i++) {
     const id = await register(`linked${i}`, `blog/posts/${i}/cover.png`, "image/png", { team: "blog" });
     await h.t.media.linkMedia({ mediaId: id, owner: `blog/posts/${i}#cover` });
@@ -221,5 +221,37 @@ describe("dashboard", () => {
     // Due within 48 h: orphan1 (grace 1h), the pending upload (TTL 24h), the retried failure (now).
     assert.equal(await text("plan-count"), "3");
     assert.match(await text("plan-store"), /default/);
+  });
+
+  test("a blast-radius trip waits for an admin to confirm in the overview, then the files go", async () => {
+    const keys = [1, 2, 3, 4].map((n) => `bulk/${n}.png`);
+    for (const key of keys) {
+      const id = await register(key, key, "image/png", {});
+      await h.t.admin.deleteMediaNow({ mediaId: id });
+    }
+    await h.sweep();
+    assert.equal((await h.t.admin.getDeletionStatus({})).status?.paused, true, "more due than the limit of 3");
+    assert.ok(
+      keys.every((key) => existsSync(path.join(h.diskRoot, key))),
+      "nothing deleted",
+    );
+
+    await page.goto(`${base}/`);
+    await page.getByTestId("guard-warning").waitFor();
+    assert.match(await text("guard-warning"), /Blast-radius guard tripped: [45] files due/);
+    const confirm = page.getByRole("button", { name: "Confirm and resume" });
+    assert.equal(await confirm.isDisabled(), true, "the plan must be reviewed first");
+    await page.getByTestId("confirm-reviewed").check();
+    await confirm.click();
+    await page.waitForFunction(
+      () => document.querySelector("[data-testid=deletion-status]")?.textContent === "Deletions running",
+    );
+    assert.equal((await h.t.admin.getDeletionStatus({})).status?.paused, false);
+
+    await h.sweep();
+    assert.ok(
+      keys.every((key) => !existsSync(path.join(h.diskRoot, key))),
+      "the confirmed files are deleted",
+    );
   });
 });
