@@ -132,6 +132,8 @@ describe("dashboard", () => {
     await page.waitForURL(`${base}/media/${ids.linked2}`);
     await page.getByTestId("field-key").waitFor();
     assert.equal(await text("field-key"), "blog/posts/2/cover.png");
+    assert.equal(await page.title(), `Media ${ids.linked2} · Media lifecycle`);
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "main", "focus moves to the new page");
     assert.equal(await text("field-store"), "default");
     assert.match(await text("field-labels"), /team.*blog/);
     assert.match(await text("references"), /blog\/posts\/2#cover/);
