@@ -90,7 +90,8 @@ export function banner(config: Config, parts: { grpcPort?: number; httpPort?: nu
       `  gRPC            ${host}:${parts.grpcPort}  (grpc.health.v1, media.v1.MediaService, media.v1.AdminService)`,
     );
   }
-  if (parts.httpPort !== undefined) lines.push(`  dashboard       http://${host}:${parts.httpPort}  (and Connect / gRPC-Web)`);
+  if (parts.httpPort !== undefined)
+    lines.push(`  dashboard       http://${host}:${parts.httpPort}  (and Connect / gRPC-Web)`);
   lines.push(
     `  deletion worker ${parts.worker ? `running (sweep "${config.deletion.sweepSchedule}")` : "not in this process"}`,
     `  database        ${config.databaseUrl === undefined ? `embedded PostgreSQL in ${config.dataDir}/postgres` : "DATABASE_URL"}`,
