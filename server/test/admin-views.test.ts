@@ -87,6 +87,17 @@ describe("ListMedia", () => {
 
   test("filters by owner and key prefix", async () => {
     assert.deepEqual(await listAll({ owner: "post/10" }), [ids[10]]);
+    assert.deepEqual(await listAll({ owner: "post/10", state: MediaState.LINKED, orderBy: "delete_time" }), [ids[10]]);
+    assert.deepEqual(
+      await listAll({ owner: "post/10", state: MediaState.ORPHANED }),
+      [],
+      "only LINKED media have owners",
+    );
+    const pendingShop = ids.filter((_, i) => i % 5 !== 0 && i % 3 !== 0);
+    assert.deepEqual(
+      await listAll({ state: MediaState.PENDING, labels: { team: "shop" }, orderBy: "create_time" }, 4),
+      pendingShop,
+    );
     assert.deepEqual(await listAll({ keyPrefix: "views/2", orderBy: "create_time" }), [ids[2], ...ids.slice(20, 30)]);
   });
 

@@ -243,6 +243,15 @@ export async function listMedia(
   after: MediaCursor | undefined,
   limit: number,
 ): Promise<ListedMedia[]> {
+  // Only LINKED media have references (media_linked_iff_referenced).
+  if (filter.owner !== undefined && filter.state !== undefined && filter.state !== "LINKED") return [];
+  // A state filter is written as = ANY and leads every ORDER BY, so that only
+  // the (state, ...) indexes give the order. With "state = X" PostgreSQL drops
+  // the constant state from the order, then prefers an index on the order
+  // alone, expecting the state spread evenly; but states cluster (PENDING
+  // among the newest ids, LINKED never scheduled), and at 10M rows that plan
+  // scanned millions of rows. With an owner, the owner index gives the order.
+  const byState = filter.state !== undefined && filter.owner === undefined;
   let query = db.selectFrom("media").selectAll("media").select(DELETE_KEY_TEXT.as("delete_key"));
   if (filter.owner !== undefined) {
     const owner = filter.owner;
@@ -255,7 +264,8 @@ export async function listMedia(
       ),
     );
   }
-  if (filter.state !== undefined) query = query.where("media.state", "=", filter.state);
+  if (byState) query = query.where(sql<boolean>`media.state = ANY(${[filter.state]}::media_state[])`);
+  else if (filter.state !== undefined) query = query.where("media.state", "=", filter.state);
   if (filter.store !== undefined) query = query.where("media.store", "=", filter.store);
   if (filter.keyPrefix !== undefined) query = query.where("media.key", "like", likePrefix(filter.keyPrefix));
   if (filter.labels !== undefined) {
@@ -267,20 +277,8 @@ export async function listMedia(
     case "create_time desc":
     case "create_time": {
       const direction = order === "create_time" ? "asc" : "desc";
-      const past = direction === "asc" ? ">" : "<";
-      const { state, ...others } = filter;
-      if (state !== undefined && Object.values(others).every((value) => value === undefined)) {
-        // A state alone: page the ids off media_state_idx (an index-only scan),
-        // then fetch those rows. Asked directly, the planner walks the primary
-        // key expecting the state spread evenly over ids; but states follow age
-        // (PENDING media are the newest), and at 10M rows "PENDING, oldest
-        // first" scanned 9M rows (1.8 s) instead of 51 index entries.
-        let ids = db.selectFrom("media").select("id").where("state", "=", state);
-        if (after !== undefined) ids = ids.where("id", past, after.id);
-        const page = ids.orderBy("id", direction).limit(limit);
-        return query.where("media.id", "in", page).orderBy("media.id", direction).execute();
-      }
-      if (after !== undefined) query = query.where("media.id", past, after.id);
+      if (byState) query = query.orderBy("media.state", direction);
+      if (after !== undefined) query = query.where("media.id", direction === "asc" ? ">" : "<", after.id);
       return query.orderBy("media.id", direction).limit(limit).execute();
     }
     case "delete_time": {
@@ -291,11 +289,19 @@ export async function listMedia(
       // FAILED media are never scheduled (media_unscheduled_states), nor is a
       // referenced media (it is LINKED): those filters skip the first keyset,
       // whose emptiness the planner cannot know and may scan millions to prove.
-      const unscheduled = query.where("media.delete_time", "is", null).orderBy("media.id").limit(limit);
+      // With a state, the unscheduled part is ordered by (state, delete_time,
+      // id), still id order since delete_time is NULL, so that
+      // media_state_delete_order_idx serves it with the cursor as index condition.
+      let unscheduled = query.where("media.delete_time", "is", null);
+      if (byState) unscheduled = unscheduled.orderBy("media.state").orderBy("media.delete_time");
+      unscheduled = unscheduled.orderBy("media.id").limit(limit);
       if (after?.deleteKey === "infinity") return unscheduled.where("media.id", ">", after.id).execute();
       const neverScheduled = filter.owner !== undefined || filter.state === "LINKED" || filter.state === "FAILED";
       if (neverScheduled) return unscheduled.execute();
-      let scheduled = query.where("media.delete_time", "is not", null);
+      // IS NOT NULL only without a cursor: the row comparison implies it, and
+      // both together make the planner count that selectivity twice.
+      let scheduled = after === undefined ? query.where("media.delete_time", "is not", null) : query;
+      if (byState) scheduled = scheduled.orderBy("media.state");
       if (after !== undefined) {
         const from = deleteTimeOf(after.deleteKey ?? "0");
         scheduled = scheduled.where(
