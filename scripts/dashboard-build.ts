@@ -28,13 +28,13 @@ function newestMtime(target: string): number {
   return readdirSync(target).reduce((newest, entry) => Math.max(newest, newestMtime(path.join(target, entry))), 0);
 }
 
-export function dashboardIsStale(): boolean {
+function dashboardIsStale(): boolean {
   const built = newestMtime(builtIndex);
   return built === 0 || SOURCES.some((source) => newestMtime(source) > built);
 }
 
 /** Runs the Vite build; throws with a hint when it fails. */
-export function buildDashboard(): void {
+function buildDashboard(): void {
   process.stdout.write("building the dashboard (admin/dist)...\n");
   const result = spawnSync("npm", ["run", "build", "--silent", "-w", "admin"], { cwd: root, stdio: "inherit" });
   if (result.status !== 0) {

@@ -16,7 +16,7 @@ import {
 import * as media from "../media/repository.js";
 import { callerOf, type ServiceDeps } from "./context.js";
 import { actionRefused, guardNotConfirmed, invalidArgument, mediaNotFound, noWorkerYet } from "./errors.js";
-import { decodePageToken, encodePageToken, ID_PART, MICROS_PART, TEXT_PART } from "./page-token.js";
+import { decodePageToken, ID_PART, MICROS_PART, pageOf, TEXT_PART } from "./page-token.js";
 import { optionalText, pageSize, requireId, requireLabels, requireText } from "./validation.js";
 
 function stateFilter(state: MediaState): MediaStateName | undefined {
@@ -91,15 +91,11 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
       const { kind, patterns } = MEDIA_TOKENS[order];
       const parts = decodePageToken("page_token", kind, req.pageToken, patterns);
       const after = parts === undefined ? undefined : { id: parts[0] as string, deleteKey: parts[1] };
-      // One extra row tells whether another page exists.
       const rows = await media.listMedia(db, filter, order, after, limit + 1);
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
-      const lastParts = last === undefined ? [] : order === "delete_time" ? [last.id, last.delete_key] : [last.id];
-      return {
-        media: page.map(mediaToProto),
-        nextPageToken: rows.length > limit ? encodePageToken(kind, lastParts) : "",
-      };
+      const { page, nextPageToken } = pageOf(rows, limit, kind, (last) =>
+        order === "delete_time" ? [last.id, last.delete_key] : [last.id],
+      );
+      return { media: page.map(mediaToProto), nextPageToken };
     },
 
     async listMediaReferences(req) {
@@ -109,12 +105,8 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
       const rows = await media.listMediaReferences(db, mediaId, after, limit + 1);
       // An empty answer must not hide a wrong id.
       if (rows.length === 0 && (await deps.mediaLoader.load(mediaId)) === undefined) throw mediaNotFound(mediaId);
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
-      return {
-        references: page.map(referenceToProto),
-        nextPageToken: rows.length > limit && last !== undefined ? encodePageToken("r", [last.owner]) : "",
-      };
+      const { page, nextPageToken } = pageOf(rows, limit, "r", (last) => [last.owner]);
+      return { references: page.map(referenceToProto), nextPageToken };
     },
 
     async getStats() {
@@ -138,12 +130,8 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
       const limit = pageSize("page_size", req.pageSize, 100);
       const afterId = decodePageToken("page_token", "e", req.pageToken, [ID_PART])?.[0];
       const rows = await media.listMediaEvents(db, mediaId, afterId, limit + 1);
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
-      return {
-        events: page.map(eventToProto),
-        nextPageToken: rows.length > limit && last !== undefined ? encodePageToken("e", [last.id]) : "",
-      };
+      const { page, nextPageToken } = pageOf(rows, limit, "e", (last) => [last.id]);
+      return { events: page.map(eventToProto), nextPageToken };
     },
 
     async getDeletionStatus() {

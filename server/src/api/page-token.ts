@@ -40,3 +40,19 @@ export function decodePageToken(
   }
   return parts as string[];
 }
+
+/**
+ * One page out of rows fetched with one extra (which only tells that another
+ * page exists), and the token continuing after the page's last row.
+ */
+export function pageOf<T>(
+  rows: readonly T[],
+  limit: number,
+  kind: string,
+  cursorOf: (last: T) => string[],
+): { page: T[]; nextPageToken: string } {
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  const more = rows.length > limit && last !== undefined;
+  return { page, nextPageToken: more ? encodePageToken(kind, cursorOf(last)) : "" };
+}

@@ -26,7 +26,7 @@ const IMAGE_TYPES = new Set([
 export const isPreviewPath = (pathname: string) => pathname.startsWith("/preview/");
 
 /** The canonical image type of a registered content type ("Image/PNG; q=1" -> "image/png"), if it is one we show. */
-export function previewType(contentType: string): string | undefined {
+function previewType(contentType: string): string | undefined {
   const base = contentType.split(";")[0]?.trim().toLowerCase() ?? "";
   return IMAGE_TYPES.has(base) ? base : undefined;
 }
