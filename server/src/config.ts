@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import path from "node:path";
 
 /** A named place where media files live. */
@@ -32,6 +33,41 @@ export interface DeletionConfig {
   readonly sweepSchedule: string;
 }
 
+/** What a token may call: MediaService, AdminService (and MediaService, /metrics), or only /metrics. */
+export type TokenScope = "service" | "admin" | "metrics";
+
+/** An API token: its name is the caller recorded in events and logs; the secret is never logged. */
+export interface ApiToken {
+  readonly name: string;
+  readonly scope: TokenScope;
+  readonly secret: string;
+}
+
+/** Server certificate and, for mutual TLS, the CA that signs client certificates (PEM). */
+export interface GrpcTlsConfig {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly clientCa: Buffer | undefined;
+}
+
+export interface LimitsConfig {
+  /** Largest request message on either port. */
+  readonly maxRequestBytes: number;
+  /** Calls asking for a longer deadline are refused. */
+  readonly maxDeadlineSeconds: number;
+  /** Sustained calls per second per token; 0 turns the limit off. */
+  readonly ratePerToken: number;
+  /** Calls a token may make at once above its rate. */
+  readonly rateBurst: number;
+}
+
+export interface ShutdownConfig {
+  /** How long health reports NOT_SERVING before the listeners close, so load balancers notice. */
+  readonly delaySeconds: number;
+  /** How long in-flight calls get to finish before their connections are cut. */
+  readonly timeoutSeconds: number;
+}
+
 export interface Config {
   readonly host: string;
   readonly grpcPort: number;
@@ -48,6 +84,17 @@ export interface Config {
   readonly deletion: DeletionConfig;
   /** The built dashboard served on the HTTP port. */
   readonly dashboardDir: string;
+  /**
+   * Tokens from AUTH_TOKENS and AUTH_TOKENS_FILE. Empty means neither is set:
+   * the process then uses (and on first start creates) DATA_DIR/admin-token.
+   */
+  readonly tokens: readonly ApiToken[];
+  readonly grpcTls: GrpcTlsConfig | undefined;
+  readonly limits: LimitsConfig;
+  readonly shutdown: ShutdownConfig;
+  readonly databaseConnectTimeoutSeconds: number;
+  /** Where a worker-only process serves /metrics, /healthz and /readyz; 0 turns it off. */
+  readonly metricsPort: number;
 }
 
 /** Raised for a bad setting; main prints the message and exits. */
@@ -206,6 +253,84 @@ function assertNoOverlap(stores: StoreConfig[]): void {
   }
 }
 
+const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const TOKEN_SCOPES: readonly TokenScope[] = ["service", "admin", "metrics"];
+const MIN_SECRET_LENGTH = 24;
+const TOKENS_FORM = "entries are NAME:SCOPE:SECRET with SCOPE service, admin or metrics";
+
+function parseToken(source: string, entry: string): ApiToken {
+  const [name = "", scope = "", ...rest] = entry.split(":");
+  const secret = rest.join(":");
+  // Never echo the entry: it holds a secret.
+  if (!TOKEN_NAME.test(name))
+    throw new ConfigError(`${source}: token name "${name}" must be letters, digits, ., _ or - (${TOKENS_FORM})`);
+  if (!(TOKEN_SCOPES as readonly string[]).includes(scope)) {
+    throw new ConfigError(`${source}: token "${name}" has scope "${scope}"; ${TOKENS_FORM}`);
+  }
+  if (secret.length < MIN_SECRET_LENGTH || /\s/.test(secret)) {
+    throw new ConfigError(
+      `${source}: token "${name}" needs a secret of at least ${MIN_SECRET_LENGTH} characters without spaces (try: openssl rand -hex 32)`,
+    );
+  }
+  return Object.freeze({ name, scope: scope as TokenScope, secret });
+}
+
+function readSettingFile(name: string, file: string, cwd: string): string {
+  try {
+    return readFileSync(path.resolve(cwd, file), "utf8");
+  } catch (error) {
+    throw new ConfigError(`${name}="${file}" cannot be read: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
+}
+
+/** AUTH_TOKENS (comma-separated) and AUTH_TOKENS_FILE (one per line, # comments), together. */
+function parseTokens(env: Env, cwd: string): readonly ApiToken[] {
+  const tokens: ApiToken[] = [];
+  for (const entry of (env.AUTH_TOKENS ?? "").split(",")) {
+    if (entry.trim() !== "") tokens.push(parseToken("AUTH_TOKENS", entry.trim()));
+  }
+  if (env.AUTH_TOKENS_FILE !== undefined && env.AUTH_TOKENS_FILE !== "") {
+    const lines = readSettingFile("AUTH_TOKENS_FILE", env.AUTH_TOKENS_FILE, cwd).split("\n");
+    lines.forEach((line, index) => {
+      const entry = line.replace(/#.*/, "").trim();
+      if (entry !== "") tokens.push(parseToken(`AUTH_TOKENS_FILE line ${index + 1}`, entry));
+    });
+  }
+  for (const [i, token] of tokens.entries()) {
+    const earlier = tokens.slice(0, i);
+    if (earlier.some((t) => t.name === token.name)) throw new ConfigError(`token name "${token.name}" is used twice`);
+    if (earlier.some((t) => t.secret === token.secret)) {
+      throw new ConfigError(
+        `tokens "${earlier.find((t) => t.secret === token.secret)?.name}" and "${token.name}" share a secret`,
+      );
+    }
+  }
+  return Object.freeze(tokens);
+}
+
+function parseGrpcTls(env: Env, cwd: string): GrpcTlsConfig | undefined {
+  const certFile = env.GRPC_TLS_CERT || undefined;
+  const keyFile = env.GRPC_TLS_KEY || undefined;
+  const caFile = env.GRPC_TLS_CLIENT_CA || undefined;
+  if (certFile === undefined && keyFile === undefined) {
+    if (caFile !== undefined) throw new ConfigError("GRPC_TLS_CLIENT_CA needs GRPC_TLS_CERT and GRPC_TLS_KEY");
+    return undefined;
+  }
+  if (certFile === undefined || keyFile === undefined) {
+    throw new ConfigError("GRPC_TLS_CERT and GRPC_TLS_KEY must be set together");
+  }
+  const pem = (name: string, file: string) => {
+    const text = readSettingFile(name, file, cwd);
+    if (!text.includes("-----BEGIN ")) throw new ConfigError(`${name}="${file}" is not a PEM file`);
+    return Buffer.from(text);
+  };
+  return Object.freeze({
+    cert: pem("GRPC_TLS_CERT", certFile),
+    key: pem("GRPC_TLS_KEY", keyFile),
+    clientCa: caFile === undefined ? undefined : pem("GRPC_TLS_CLIENT_CA", caFile),
+  });
+}
+
 /** Where `npm run build` puts the dashboard, wherever the service is started from. */
 const BUILT_DASHBOARD = path.resolve(import.meta.dirname, "../../admin/dist");
 
@@ -216,6 +341,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError("DATABASE_URL must look like postgres://user:password@host:5432/database");
   }
+  const ratePerToken = integer(env, "RATE_LIMIT", 5000, 0, 1_000_000);
   return Object.freeze({
     host: env.HOST ?? "127.0.0.1",
     grpcPort: integer(env, "GRPC_PORT", 50051, 0, 65535),
@@ -229,6 +355,20 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     stores: parseStores(env.STORES, dataDir, cwd),
     logLevel: oneOf(env, "LOG_LEVEL", "info", ["debug", "info", "warn", "error", "silent"] as const),
     dashboardDir: path.resolve(cwd, env.DASHBOARD_DIR ?? BUILT_DASHBOARD),
+    tokens: parseTokens(env, cwd),
+    grpcTls: parseGrpcTls(env, cwd),
+    limits: Object.freeze({
+      maxRequestBytes: integer(env, "MAX_REQUEST_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
+      maxDeadlineSeconds: duration(env, "MAX_DEADLINE", "2m"),
+      ratePerToken,
+      rateBurst: integer(env, "RATE_LIMIT_BURST", 2 * ratePerToken, 0, 10_000_000),
+    }),
+    shutdown: Object.freeze({
+      delaySeconds: duration(env, "SHUTDOWN_DELAY", "0s"),
+      timeoutSeconds: duration(env, "SHUTDOWN_TIMEOUT", "10s"),
+    }),
+    databaseConnectTimeoutSeconds: duration(env, "DATABASE_CONNECT_TIMEOUT", "2s"),
+    metricsPort: integer(env, "METRICS_PORT", 9464, 0, 65535),
     deletion: Object.freeze({
       runWorker: boolean(env, "RUN_WORKER", true),
       workerConcurrency: integer(env, "WORKER_CONCURRENCY", 4, 1, 64),

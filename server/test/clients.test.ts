@@ -9,11 +9,13 @@ import type * as grpc from "@grpc/grpc-js";
 import { MediaState } from "@media/proto/media/v1/media_pb";
 import { MediaService } from "@media/proto/media/v1/media_service_pb";
 import {
+  bearer,
   connectTransport,
   grpcCall,
   grpcJsMediaClient,
   grpcTransport,
   startTestService,
+  TEST_ADMIN_TOKEN,
   type TestService,
 } from "./support.ts";
 
@@ -107,6 +109,7 @@ function grpcJsClient(port: number): ScenarioClient & { close(): void } {
 function bufCurlClient(url: string, protocol: "grpc" | "connect"): ScenarioClient {
   const curl = async (method: string, request: Record<string, unknown>) => {
     const args = ["curl", "--schema", root, "--protocol", protocol, "-d", JSON.stringify(request)];
+    args.push("-H", `Authorization: Bearer ${TEST_ADMIN_TOKEN}`);
     if (protocol === "grpc") args.push("--http2-prior-knowledge");
     args.push(`${url}/media.v1.MediaService/${method}`);
     return run(path.join(root, "node_modules/.bin/buf"), args, { cwd: root });
@@ -161,7 +164,11 @@ describe("create -> link -> get -> unlink -> get through every client", () => {
       "connect-node gRPC-Web transport on the HTTP port",
       () =>
         connectClient(
-          createGrpcWebTransport({ baseUrl: `http://127.0.0.1:${t.service.httpPort}`, httpVersion: "1.1" }),
+          createGrpcWebTransport({
+            baseUrl: `http://127.0.0.1:${t.service.httpPort}`,
+            httpVersion: "1.1",
+            interceptors: [bearer(TEST_ADMIN_TOKEN)],
+          }),
         ),
     ],
     ["buf curl (gRPC) on the gRPC port", () => bufCurlClient(`http://127.0.0.1:${t.service.grpcPort}`, "grpc")],

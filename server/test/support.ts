@@ -3,7 +3,7 @@
 // clients for both ports.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { type Client, type Code, ConnectError, createClient } from "@connectrpc/connect";
+import { type Client, type Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import { AdminService } from "@media/proto/media/v1/admin_service_pb";
@@ -18,6 +18,29 @@ export function testPostgresUrl(): string {
   const url = process.env.TEST_POSTGRES_URL;
   if (url === undefined) throw new Error("TEST_POSTGRES_URL is unset: run the tests with `npm test`");
   return url;
+}
+
+/** Tokens every test service accepts; clients made here carry TEST_ADMIN_TOKEN unless told otherwise. */
+export const TEST_ADMIN_TOKEN = "test-admin-0123456789abcdef0123456789";
+export const TEST_SERVICE_TOKEN = "test-service-0123456789abcdef012345678";
+export const TEST_TOKENS_ENV = {
+  AUTH_TOKENS: `test-admin:admin:${TEST_ADMIN_TOKEN},test-service:service:${TEST_SERVICE_TOKEN}`,
+};
+
+/** Sends `authorization: Bearer <token>` on every call (nothing when token is undefined). */
+export const bearer =
+  (token: string | undefined): Interceptor =>
+  (next) =>
+  (req) => {
+    if (token !== undefined) req.header.set("authorization", `Bearer ${token}`);
+    return next(req);
+  };
+
+/** grpc-js call metadata carrying a token. */
+export function bearerMetadata(token: string = TEST_ADMIN_TOKEN): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  metadata.set("authorization", `Bearer ${token}`);
+  return metadata;
 }
 
 /** Creates an empty database and returns its URL. */
@@ -49,7 +72,7 @@ export async function startTestService(
   existingDatabaseUrl?: string,
 ): Promise<TestService> {
   const databaseUrl = existingDatabaseUrl ?? (await createTestDatabase());
-  const config = loadConfig({ GRPC_PORT: "0", HTTP_PORT: "0", DATABASE_URL: databaseUrl, ...env });
+  const config = loadConfig({ GRPC_PORT: "0", HTTP_PORT: "0", DATABASE_URL: databaseUrl, ...TEST_TOKENS_ENV, ...env });
   const service = await startService(config, databaseUrl, createLogger("silent"));
   const sql = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   const transport = connectTransport(service.httpPort);
@@ -66,15 +89,30 @@ export async function startTestService(
   };
 }
 
-export const connectTransport = (httpPort: number) =>
-  createConnectTransport({ baseUrl: `http://127.0.0.1:${httpPort}`, httpVersion: "1.1" });
+export const connectTransport = (httpPort: number, token: string | undefined = TEST_ADMIN_TOKEN) =>
+  createConnectTransport({
+    baseUrl: `http://127.0.0.1:${httpPort}`,
+    httpVersion: "1.1",
+    interceptors: [bearer(token)],
+  });
 
-export const grpcTransport = (grpcPort: number) => createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}` });
+export const grpcTransport = (grpcPort: number, token: string | undefined = TEST_ADMIN_TOKEN) =>
+  createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}`, interceptors: [bearer(token)] });
 
 /** A plain @grpc/grpc-js client (not Connect) for MediaService, promisified. */
-export function grpcJsMediaClient(grpcPort: number): grpc.Client & Record<string, Function> {
+export function grpcJsMediaClient(
+  grpcPort: number,
+  token: string | undefined = TEST_ADMIN_TOKEN,
+): grpc.Client & Record<string, Function> {
   const Ctor = grpc.makeGenericClientConstructor(grpcServiceDefinition(MediaService), "MediaService");
-  return new Ctor(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure()) as never;
+  const withToken: grpc.Interceptor = (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        if (token !== undefined) metadata.set("authorization", `Bearer ${token}`);
+        next(metadata, listener);
+      },
+    });
+  return new Ctor(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), { interceptors: [withToken] }) as never;
 }
 
 /** Calls a unary method on a generic grpc-js client and resolves with the response message. */
