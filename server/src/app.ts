@@ -3,37 +3,52 @@ import { MediaService } from "@media/proto/media/v1/media_service_pb";
 import { createAdminService } from "./api/admin-service.js";
 import type { ServiceDeps } from "./api/context.js";
 import { createGrpcServer } from "./api/grpc-server.js";
-import { guardService } from "./api/guard.js";
+import { type Admission, guardService } from "./api/guard.js";
 import { createHttpServer } from "./api/http-server.js";
 import { createMediaService } from "./api/media-service.js";
+import { createRateLimiter } from "./api/rate-limit.js";
+import { createAuthenticator } from "./auth/tokens.js";
 import type { Config } from "./config.js";
 import { connectDatabase } from "./db/connect.js";
 import { migrateToLatest } from "./db/migrate.js";
 import type { Logger } from "./logger.js";
 import { createMediaLoader } from "./media/media-loader.js";
+import { createMetrics, type Metrics, registerLifecycleGauges } from "./metrics/index.js";
 import { createStores } from "./storage/index.js";
 import { createDashboardHandler } from "./web/dashboard.js";
 import { createPreviewHandler } from "./web/preview.js";
+import { createReadinessCheck } from "./web/probes.js";
 import { createWebRoutes } from "./web/routes.js";
-
-/** Largest request message accepted on either port. */
-export const MAX_REQUEST_BYTES = 1024 * 1024;
 
 export interface RunningService {
   readonly grpcPort: number;
   readonly httpPort: number;
-  /** Stops taking calls, lets in-flight ones finish for up to graceMs, closes the pool. */
+  /** The registry /metrics serves; a worker in the same process adds its series to it. */
+  readonly metrics: Metrics;
+  /**
+   * Reports NOT_SERVING (gRPC health, /readyz), waits SHUTDOWN_DELAY, stops
+   * taking calls, lets in-flight ones finish for up to graceMs, closes the pool.
+   */
   stop(graceMs?: number): Promise<void>;
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Connects to the database at databaseUrl, applies migrations, and serves the
  * same service objects over gRPC (grpc-js) and Connect/gRPC-Web (connect-node).
  */
-export async function startService(config: Config, databaseUrl: string, log: Logger): Promise<RunningService> {
+export async function startService(
+  config: Config,
+  databaseUrl: string,
+  log: Logger,
+  metrics: Metrics = createMetrics(),
+): Promise<RunningService> {
+  if (config.tokens.length === 0) throw new Error("no API tokens configured: set AUTH_TOKENS or AUTH_TOKENS_FILE");
   const database = connectDatabase({
     url: databaseUrl,
     poolSize: config.databasePoolSize,
+    connectTimeoutMs: config.databaseConnectTimeoutSeconds * 1000,
     onIdleError: (err) => log.warn({ err }, "idle database connection failed; the pool will reconnect"),
   });
   try {
@@ -53,26 +68,44 @@ export async function startService(config: Config, databaseUrl: string, log: Log
     pendingTtlSeconds: config.pendingTtlSeconds,
     blastRadiusLimit: config.deletion.blastRadiusLimit,
   };
+  registerLifecycleGauges(metrics, database.pool);
+  const authenticator = createAuthenticator(config.tokens);
+  const admission: Admission = {
+    log,
+    authenticator,
+    rateLimiter: createRateLimiter(config.limits.ratePerToken, config.limits.rateBurst),
+    limits: config.limits,
+    observer: metrics,
+  };
   const services = [
-    { service: MediaService, impl: guardService(MediaService, createMediaService(deps), log) },
-    { service: AdminService, impl: guardService(AdminService, createAdminService(deps), log) },
+    { service: MediaService, impl: guardService(MediaService, createMediaService(deps), "service", admission) },
+    { service: AdminService, impl: guardService(AdminService, createAdminService(deps), "admin", admission) },
   ];
 
-  const grpcServer = createGrpcServer({ services, maxMessageBytes: MAX_REQUEST_BYTES });
-  const web = createWebRoutes(
-    createDashboardHandler(config.dashboardDir, log),
-    createPreviewHandler(deps.mediaLoader, createStores(config.stores), log),
+  const maxMessageBytes = config.limits.maxRequestBytes;
+  const grpcServer = createGrpcServer({ services, maxMessageBytes, tls: config.grpcTls });
+  const web = createWebRoutes({
     log,
-  );
-  const httpServer = createHttpServer({ services, maxMessageBytes: MAX_REQUEST_BYTES, fallback: web });
+    authenticator,
+    readiness: createReadinessCheck(database.db, () => grpcServer.health.serving),
+    metrics,
+    dashboard: createDashboardHandler(config.dashboardDir, log),
+    preview: createPreviewHandler(deps.mediaLoader, createStores(config.stores), log),
+  });
+  const httpServer = createHttpServer({ services, maxMessageBytes, fallback: web });
   try {
     const grpcPort = await grpcServer.listen(config.host, config.grpcPort);
     const httpPort = await httpServer.listen(config.host, config.httpPort);
     return {
       grpcPort,
       httpPort,
-      async stop(graceMs = 10_000) {
+      metrics,
+      async stop(graceMs = config.shutdown.timeoutSeconds * 1000) {
+        grpcServer.health.setNotServing();
+        log.info({ delaySeconds: config.shutdown.delaySeconds }, "health reports NOT_SERVING");
+        await sleep(config.shutdown.delaySeconds * 1000);
         await Promise.all([grpcServer.close(graceMs), httpServer.close(graceMs)]);
+        log.info("listeners closed; in-flight calls finished");
         await database.close();
       },
     };

@@ -1,19 +1,28 @@
 import { startService } from "./app.js";
 import { createLogger } from "./logger.js";
-import { banner, exitOnStartupFailure, loadConfigOrExit, resolveDatabase, stopOnSignals } from "./process.js";
+import {
+  banner,
+  exitOnStartupFailure,
+  loadConfigOrExit,
+  resolveDatabase,
+  stopOnSignals,
+  withDefaultToken,
+} from "./process.js";
 
 // `npm run server`: the API alone (gRPC and Connect), no deletion worker.
 // `npm start` (worker/src/main.ts) runs this and a worker in one process.
 
 async function main(): Promise<void> {
-  const config = loadConfigOrExit();
+  const { config, createdAdminToken } = await withDefaultToken(loadConfigOrExit());
   const log = createLogger(config.logLevel);
   const database = await resolveDatabase(config, log);
   const service = await startService(config, database.url, log).catch(async (error) => {
     await database.stop();
     throw error;
   });
-  process.stdout.write(banner(config, { grpcPort: service.grpcPort, httpPort: service.httpPort, worker: false }));
+  process.stdout.write(
+    banner(config, { grpcPort: service.grpcPort, httpPort: service.httpPort, worker: false, createdAdminToken }),
+  );
   stopOnSignals(log, async () => {
     try {
       await service.stop();

@@ -1,3 +1,8 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { parseEnv } from "node:util";
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { attachedEmbeddedUrl, startEmbeddedPostgres } from "./db/embedded.js";
 import type { Logger } from "./logger.js";
@@ -5,10 +10,20 @@ import type { Logger } from "./logger.js";
 // What every process of the service (API, worker, or both) does around its
 // work: read the config, find the database, stop cleanly on a signal.
 
+/** Settings from ./.env when it exists; variables set in the environment win. */
+function environment(): Record<string, string | undefined> {
+  if (!existsSync(".env")) return process.env;
+  try {
+    return { ...parseEnv(readFileSync(".env", "utf8")), ...process.env };
+  } catch (error) {
+    throw new ConfigError(`.env cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
 /** Reads the config, or prints the problem and exits with code 2. */
 export function loadConfigOrExit(): Config {
   try {
-    return loadConfig();
+    return loadConfig(environment());
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`configuration error: ${error.message}\n`);
@@ -48,6 +63,38 @@ export async function resolveDatabase(config: Config, log: Logger, attach = fals
   return { url: embedded.urlFor(EMBEDDED_DATABASE), stop: () => embedded.stop() };
 }
 
+/** Where the laptop default keeps its generated admin token. */
+export const adminTokenFile = (config: Config) => path.join(config.dataDir, "admin-token");
+
+export interface ConfigWithTokens {
+  readonly config: Config;
+  /** Set when this start created DATA_DIR/admin-token: the banner prints it once. */
+  readonly createdAdminToken: string | undefined;
+}
+
+/**
+ * With no AUTH_TOKENS or AUTH_TOKENS_FILE, the service still has no open
+ * door: it uses the admin token in DATA_DIR/admin-token, created (readable by
+ * this user only) on first start.
+ */
+export async function withDefaultToken(config: Config): Promise<ConfigWithTokens> {
+  if (config.tokens.length > 0) return { config, createdAdminToken: undefined };
+  const file = adminTokenFile(config);
+  let secret = randomBytes(32).toString("base64url");
+  let created = true;
+  await mkdir(config.dataDir, { recursive: true });
+  try {
+    await writeFile(file, `${secret}\n`, { mode: 0o600, flag: "wx" });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    secret = (await readFile(file, "utf8")).trim();
+    created = false;
+    if (secret.length < 24) throw new ConfigError(`${file} holds no valid token; delete it to have a new one made`);
+  }
+  const tokens = Object.freeze([Object.freeze({ name: "local-admin", scope: "admin" as const, secret })]);
+  return { config: Object.freeze({ ...config, tokens }), createdAdminToken: created ? secret : undefined };
+}
+
 /**
  * Runs stop() on the first SIGTERM or SIGINT and exits; a second signal exits
  * at once. stop() errors are logged and give exit code 1.
@@ -82,7 +129,10 @@ export function exitOnStartupFailure(error: unknown): never {
   process.exit(1);
 }
 
-export function banner(config: Config, parts: { grpcPort?: number; httpPort?: number; worker: boolean }): string {
+export function banner(
+  config: Config,
+  parts: { grpcPort?: number; httpPort?: number; worker: boolean; createdAdminToken?: string | undefined },
+): string {
   const host = config.host === "0.0.0.0" ? "localhost" : config.host;
   const lines = ["", "media lifecycle service is up"];
   if (parts.grpcPort !== undefined) {
@@ -96,7 +146,15 @@ export function banner(config: Config, parts: { grpcPort?: number; httpPort?: nu
     `  deletion worker ${parts.worker ? `running (sweep "${config.deletion.sweepSchedule}")` : "not in this process"}`,
     `  database        ${config.databaseUrl === undefined ? `embedded PostgreSQL in ${config.dataDir}/postgres` : "DATABASE_URL"}`,
     `  stores          ${[...config.stores.values()].map((s) => `${s.name} (${s.kind === "disk" ? s.root : `s3://${s.bucket}/${s.prefix}`})`).join(", ")}`,
-    "",
   );
+  if (parts.httpPort !== undefined || parts.grpcPort !== undefined) {
+    const tokens = config.tokens.map((t) => `${t.name} (${t.scope})`).join(", ");
+    lines.push(
+      parts.createdAdminToken !== undefined
+        ? `  admin token     ${parts.createdAdminToken}  (new; kept in ${adminTokenFile(config)})`
+        : `  API tokens      ${tokens}${config.tokens[0]?.name === "local-admin" ? `; the admin token is in ${adminTokenFile(config)}` : ""}`,
+    );
+  }
+  lines.push("");
   return lines.join("\n");
 }

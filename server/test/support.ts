@@ -27,12 +27,12 @@ export const TEST_TOKENS_ENV = {
   AUTH_TOKENS: `test-admin:admin:${TEST_ADMIN_TOKEN},test-service:service:${TEST_SERVICE_TOKEN}`,
 };
 
-/** Sends `authorization: Bearer <token>` on every call (nothing when token is undefined). */
+/** Sends `authorization: Bearer <token>` on every call (nothing when token is null). */
 export const bearer =
-  (token: string | undefined): Interceptor =>
+  (token: string | null): Interceptor =>
   (next) =>
   (req) => {
-    if (token !== undefined) req.header.set("authorization", `Bearer ${token}`);
+    if (token !== null) req.header.set("authorization", `Bearer ${token}`);
     return next(req);
   };
 
@@ -89,26 +89,26 @@ export async function startTestService(
   };
 }
 
-export const connectTransport = (httpPort: number, token: string | undefined = TEST_ADMIN_TOKEN) =>
+export const connectTransport = (httpPort: number, token: string | null = TEST_ADMIN_TOKEN) =>
   createConnectTransport({
     baseUrl: `http://127.0.0.1:${httpPort}`,
     httpVersion: "1.1",
     interceptors: [bearer(token)],
   });
 
-export const grpcTransport = (grpcPort: number, token: string | undefined = TEST_ADMIN_TOKEN) =>
+export const grpcTransport = (grpcPort: number, token: string | null = TEST_ADMIN_TOKEN) =>
   createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}`, interceptors: [bearer(token)] });
 
 /** A plain @grpc/grpc-js client (not Connect) for MediaService, promisified. */
 export function grpcJsMediaClient(
   grpcPort: number,
-  token: string | undefined = TEST_ADMIN_TOKEN,
+  token: string | null = TEST_ADMIN_TOKEN,
 ): grpc.Client & Record<string, Function> {
   const Ctor = grpc.makeGenericClientConstructor(grpcServiceDefinition(MediaService), "MediaService");
   const withToken: grpc.Interceptor = (options, nextCall) =>
     new grpc.InterceptingCall(nextCall(options), {
       start(metadata, listener, next) {
-        if (token !== undefined) metadata.set("authorization", `Bearer ${token}`);
+        if (token !== null) metadata.set("authorization", `Bearer ${token}`);
         next(metadata, listener);
       },
     });

@@ -15,6 +15,7 @@ import {
   expectCode,
   grpcTransport,
   startTestService,
+  TEST_TOKENS_ENV,
   type TestService,
 } from "./support.ts";
 import { startTcpProxy } from "./tcp-proxy.ts";
@@ -142,7 +143,12 @@ test("a database outage answers UNAVAILABLE quickly, and the service recovers by
   const databaseUrl = new URL(await createTestDatabase());
   const proxy = await startTcpProxy(databaseUrl.hostname, Number(databaseUrl.port));
   databaseUrl.port = String(proxy.port);
-  const config = loadConfig({ GRPC_PORT: "0", HTTP_PORT: "0", DATABASE_URL: databaseUrl.toString() });
+  const config = loadConfig({
+    GRPC_PORT: "0",
+    HTTP_PORT: "0",
+    DATABASE_URL: databaseUrl.toString(),
+    ...TEST_TOKENS_ENV,
+  });
   const service = await startService(config, databaseUrl.toString(), createLogger("silent"));
   const client = createClient(MediaService, connectTransport(service.httpPort));
   try {

@@ -1,18 +1,30 @@
 import { startService } from "@media/server/app";
 import { createLogger } from "@media/server/logger";
-import { banner, exitOnStartupFailure, loadConfigOrExit, resolveDatabase, stopOnSignals } from "@media/server/process";
+import { createMetrics } from "@media/server/metrics";
+import { startProbeServer } from "@media/server/probe-server";
+import {
+  banner,
+  exitOnStartupFailure,
+  loadConfigOrExit,
+  resolveDatabase,
+  stopOnSignals,
+  withDefaultToken,
+} from "@media/server/process";
 import { startWorker } from "./worker.js";
 
 // `npm start`: the API and (unless RUN_WORKER=false) a deletion worker in one
-// process. `npm run worker` (--worker-only): a worker alone; without
-// DATABASE_URL it attaches to the embedded PostgreSQL that `npm start` runs.
+// process. `npm run worker` (--worker-only): a worker alone, with probes and
+// metrics on METRICS_PORT; without DATABASE_URL it attaches to the embedded
+// PostgreSQL that `npm start` runs.
 
 async function main(): Promise<void> {
   const workerOnly = process.argv.includes("--worker-only");
-  const config = loadConfigOrExit();
+  const { config, createdAdminToken } = await withDefaultToken(loadConfigOrExit());
   const log = createLogger(config.logLevel);
   const database = await resolveDatabase(config, log, workerOnly);
-  // In stopping order: the API (no new requests), the worker (finishes its batches), then the database.
+  const metrics = createMetrics();
+  // In stopping order: the API (NOT_SERVING, in-flight calls finish), the
+  // worker (stops claiming, finishes its batches), then the database.
   const stops: Array<() => Promise<void>> = [];
   const stopAll = async () => {
     for (const stop of stops) await stop();
@@ -21,16 +33,21 @@ async function main(): Promise<void> {
   try {
     let ports: { grpcPort?: number; httpPort?: number } = {};
     if (!workerOnly) {
-      const service = await startService(config, database.url, log);
+      const service = await startService(config, database.url, log, metrics);
       stops.push(() => service.stop());
       ports = { grpcPort: service.grpcPort, httpPort: service.httpPort };
     }
     const withWorker = workerOnly || config.deletion.runWorker;
     if (withWorker) {
-      const worker = await startWorker(config, database.url, log);
+      const worker = await startWorker(config, database.url, log, metrics);
       stops.push(() => worker.stop());
     }
-    process.stdout.write(banner(config, { ...ports, worker: withWorker }));
+    if (workerOnly && config.metricsPort !== 0) {
+      const probes = await startProbeServer(config, database.url, log, metrics);
+      stops.push(() => probes.close());
+      log.info({ port: probes.port }, "probes and metrics listening");
+    }
+    process.stdout.write(banner(config, { ...ports, worker: withWorker, createdAdminToken }));
   } catch (error) {
     await stopAll();
     throw error;

@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { MediaState } from "@media/proto/media/v1/media_pb";
+import { killAllProcesses, killProcess } from "../../server/test/service-process.ts";
 import { expectCode } from "../../server/test/support.ts";
 import { type DeletionHarness, startDeletionHarness, waitFor } from "./support.ts";
-import { killAllWorkers, killWorker, spawnWorker } from "./worker-process.ts";
+import { spawnWorker } from "./worker-process.ts";
 
 // A worker child process is killed with SIGKILL while frozen at a chosen point
 // (the S3 proxy holds its DeleteObjects request, or the answer to it). After a
@@ -18,7 +19,7 @@ before(async () => {
   h.worker = undefined;
 });
 after(async () => {
-  await killAllWorkers();
+  await killAllProcesses();
   await h.stop();
 });
 
@@ -49,7 +50,7 @@ for (const point of ["request", "response"] as const) {
     const first = await spawnWorker(workerEnv());
     await h.t.admin.runSweep({});
     await waitFor(async () => h.proxy.held > 0, "the worker to reach storage");
-    await killWorker(first);
+    await killProcess(first);
     h.proxy.hold = undefined;
 
     assert.deepEqual(await states(ids), Array(5).fill("DELETING"), "claimed rows stay claimed");
@@ -64,7 +65,7 @@ for (const point of ["request", "response"] as const) {
       await h.t.admin.runSweep({});
       await waitFor(async () => (await states(ids)).every((s) => s === undefined), "the rows to be deleted");
     } finally {
-      await killWorker(second, "SIGTERM");
+      await killProcess(second, "SIGTERM");
     }
     for (let i = 0; i < 5; i++) assert.equal(await h.exists("s3", `crash/${point}/${i}.jpg`), false);
     assert.equal(await h.exists("s3", `crash/${point}/keep.jpg`), true);

@@ -3,9 +3,10 @@ import { after, before, describe, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { MediaState } from "@media/proto/media/v1/media_pb";
 import { claimDueBatch } from "@media/server/deletion";
+import { killAllProcesses, killProcess } from "../../server/test/service-process.ts";
 import { expectCode } from "../../server/test/support.ts";
 import { type DeletionHarness, startDeletionHarness, waitFor } from "./support.ts";
-import { killAllWorkers, killWorker, spawnWorker, type WorkerProcess } from "./worker-process.ts";
+import { spawnWorker, type WorkerProcess } from "./worker-process.ts";
 
 // Link against deletion. Deterministic: the test holds the row lock itself and
 // shows both orders. Randomized: clients link and unlink at random while two
@@ -24,7 +25,7 @@ before(async () => {
   h.worker = undefined;
 });
 after(async () => {
-  await killAllWorkers();
+  await killAllProcesses();
   await h.stop();
 });
 
@@ -96,7 +97,7 @@ test("randomized: clients link and unlink while two worker processes sweep with 
   try {
     await storm(t);
   } finally {
-    for (const w of workers) await killWorker(w, "SIGTERM");
+    for (const w of workers) await killProcess(w, "SIGTERM");
   }
 });
 

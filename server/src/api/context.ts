@@ -4,7 +4,7 @@ import type pg from "pg";
 import type { Database } from "../db/schema.js";
 import type { MediaLoader } from "../media/media-loader.js";
 
-/** Who is calling, as recorded in events. Authentication sets it; until then every caller is "anonymous". */
+/** Who is calling, as recorded in events. The guard sets it from the token's name; "anonymous" only before that. */
 export const callerKey = createContextKey<string>("anonymous", { description: "caller name for audit events" });
 
 export const callerOf = (ctx: HandlerContext) => ctx.values.get(callerKey);

@@ -44,6 +44,32 @@ export const databaseUnavailable = () =>
 export const transientConflict = () =>
   new ConnectError("the request collided with a concurrent change; retry it", Code.Aborted);
 
+export const unauthenticated = (reason: "missing" | "unknown") =>
+  new ConnectError(
+    reason === "missing"
+      ? "this call needs an API token: send the header authorization: Bearer <token>"
+      : "the API token was not accepted; check it against AUTH_TOKENS or AUTH_TOKENS_FILE",
+    Code.Unauthenticated,
+  );
+
+export const permissionDenied = (tokenName: string, needed: string) =>
+  new ConnectError(
+    `token "${tokenName}" may not call this; it needs a token with ${needed} scope`,
+    Code.PermissionDenied,
+  );
+
+export const rateLimited = (tokenName: string, perSecond: number) =>
+  new ConnectError(
+    `token "${tokenName}" is over its limit of ${perSecond} calls per second; retry with backoff`,
+    Code.ResourceExhausted,
+  );
+
+export const deadlineTooLong = (requestedMs: number, maxSeconds: number) =>
+  new ConnectError(
+    `deadline: ${Math.round(requestedMs / 1000)}s is longer than the maximum of ${maxSeconds}s; ask for a shorter deadline`,
+    Code.InvalidArgument,
+  );
+
 export const deadlineExceeded = () => new ConnectError("the deadline expired", Code.DeadlineExceeded);
 
 export const internalError = (requestId: string) =>

@@ -1,8 +1,9 @@
 import { create, type DescMethod, type DescService, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ConnectError, createContextValues, createHandlerContext } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
-import { HealthImplementation } from "grpc-health-check";
+import type { GrpcTlsConfig } from "../config.js";
 import type { UnaryHandler } from "./guard.js";
+import { createHealth, type Health } from "./health.js";
 
 /** A service descriptor and its (guarded) implementation, as served on both ports. */
 export interface ServiceBinding {
@@ -118,14 +119,25 @@ function addService(server: grpc.Server, binding: ServiceBinding): void {
 export interface GrpcServerOptions {
   readonly services: readonly ServiceBinding[];
   readonly maxMessageBytes: number;
+  /** TLS, and mutual TLS when a client CA is given; plaintext when undefined. */
+  readonly tls: GrpcTlsConfig | undefined;
+}
+
+function serverCredentials(tls: GrpcTlsConfig | undefined): grpc.ServerCredentials {
+  if (tls === undefined) return grpc.ServerCredentials.createInsecure();
+  return grpc.ServerCredentials.createSsl(
+    tls.clientCa ?? null,
+    [{ private_key: tls.key, cert_chain: tls.cert }],
+    tls.clientCa !== undefined,
+  );
 }
 
 export interface GrpcServer {
   readonly server: grpc.Server;
-  readonly health: HealthImplementation;
+  readonly health: Health;
   /** Binds and returns the port actually used (useful with port 0). */
   listen(host: string, port: number): Promise<number>;
-  /** Lets in-flight calls finish for up to graceMs, then cuts whatever is left. */
+  /** Ends health watches, lets in-flight calls finish for up to graceMs, then cuts whatever is left. */
   close(graceMs: number): Promise<void>;
 }
 
@@ -135,22 +147,20 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     "grpc.max_send_message_length": 4 * options.maxMessageBytes,
   });
   for (const binding of options.services) addService(server, binding);
-  const health = new HealthImplementation({
-    "": "SERVING",
-    ...Object.fromEntries(options.services.map((b) => [b.service.typeName, "SERVING" as const])),
-  });
+  const health = createHealth(options.services.map((b) => b.service.typeName));
   health.addToServer(server);
   return {
     server,
     health,
     listen: (host, port) =>
       new Promise((resolve, reject) =>
-        server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+        server.bindAsync(`${host}:${port}`, serverCredentials(options.tls), (error, bound) =>
           error ? reject(error) : resolve(bound),
         ),
       ),
     close: (graceMs) =>
       new Promise((resolve) => {
+        health.endWatches();
         const force = setTimeout(() => {
           server.forceShutdown();
           resolve();

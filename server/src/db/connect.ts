@@ -11,6 +11,8 @@ export interface DatabaseHandle {
 export interface ConnectOptions {
   readonly url: string;
   readonly poolSize: number;
+  /** How long to wait for a connection (a new one, or a free slot) before failing; default 2 s. */
+  readonly connectTimeoutMs?: number;
   /** Called for errors on idle connections (a restarted database, say); the pool replaces them. */
   readonly onIdleError?: (error: Error) => void;
 }
@@ -27,7 +29,7 @@ export function connectDatabase(options: ConnectOptions): DatabaseHandle {
     connectionString: options.url,
     max: options.poolSize,
     // Fail fast when the database is unreachable instead of queueing forever.
-    connectionTimeoutMillis: 2000,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 2000,
     idleTimeoutMillis: 30_000,
     options: SESSION_OPTIONS,
   });

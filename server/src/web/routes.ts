@@ -1,10 +1,12 @@
 import type http from "node:http";
 import type { HttpServerOptions } from "../api/http-server.js";
+import { type Authenticator, grants, type Permission } from "../auth/tokens.js";
 import type { Logger } from "../logger.js";
 import type { DashboardHandler } from "./dashboard.js";
 import { isPreviewPath, type PreviewHandler } from "./preview.js";
+import type { Readiness } from "./probes.js";
 
-// Everything on the HTTP port that is not an RPC: health, previews, the dashboard.
+// Everything on the HTTP port that is not an RPC: probes, metrics, previews, the dashboard.
 
 function answer(res: http.ServerResponse, status: number, body: string, headers: http.OutgoingHttpHeaders = {}) {
   res.writeHead(status, { "content-type": "text/plain; charset=utf-8", ...headers });
@@ -20,11 +22,61 @@ function pathOf(req: http.IncomingMessage): string | undefined {
   }
 }
 
-export function createWebRoutes(
-  dashboard: DashboardHandler,
-  preview: PreviewHandler,
-  log: Logger,
-): HttpServerOptions["fallback"] {
+/** Prometheus text exposition, from the metrics registry. */
+export interface MetricsSource {
+  readonly contentType: string;
+  text(): Promise<string>;
+}
+
+export interface WebRoutes {
+  readonly log: Logger;
+  readonly authenticator: Authenticator;
+  readonly readiness: () => Promise<Readiness>;
+  readonly metrics: MetricsSource;
+  /** Absent on a worker-only process, which serves probes and metrics alone. */
+  readonly preview?: PreviewHandler;
+  readonly dashboard?: DashboardHandler;
+}
+
+/** Answers 401 or 403 and returns false unless the request carries a token with the permission. */
+function authorized(req: http.IncomingMessage, res: http.ServerResponse, routes: WebRoutes, needs: Permission) {
+  const auth = routes.authenticator.authenticate(req.headers.authorization);
+  if (!auth.ok) {
+    answer(res, 401, "an API token is needed: send authorization: Bearer <token>\n", {
+      "www-authenticate": 'Bearer realm="media"',
+    });
+    return false;
+  }
+  if (!grants(auth.token, needs)) {
+    answer(res, 403, `token "${auth.token.name}" needs ${needs} scope for this\n`);
+    return false;
+  }
+  return true;
+}
+
+export function createWebRoutes(routes: WebRoutes): HttpServerOptions["fallback"] {
+  const { log } = routes;
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse, pathname: string) => {
+    if (pathname === "/readyz") {
+      const readiness = await routes.readiness();
+      res.writeHead(readiness.ready ? 200 : 503, { "content-type": "application/json", "cache-control": "no-store" });
+      res.end(`${JSON.stringify({ status: readiness.ready ? "ready" : "not ready", ...readiness.checks })}\n`);
+      return;
+    }
+    if (pathname === "/metrics") {
+      if (!authorized(req, res, routes, "metrics")) return;
+      const body = await routes.metrics.text();
+      res.writeHead(200, { "content-type": routes.metrics.contentType, "cache-control": "no-store" });
+      res.end(body);
+      return;
+    }
+    if (isPreviewPath(pathname) && routes.preview !== undefined) {
+      if (!authorized(req, res, routes, "admin")) return;
+      return routes.preview(req, res, pathname);
+    }
+    if (routes.dashboard !== undefined) return routes.dashboard(req, res, pathname);
+    answer(res, 404, "not found\n");
+  };
   return (anyReq, anyRes) => {
     // The HTTP port is plain HTTP/1.1 (createHttpServer), never HTTP/2.
     const req = anyReq as http.IncomingMessage;
@@ -35,8 +87,7 @@ export function createWebRoutes(
     if (req.method !== "GET" && req.method !== "HEAD") {
       return answer(res, 405, "method not allowed\n", { allow: "GET, HEAD" });
     }
-    const handler = isPreviewPath(pathname) ? preview : dashboard;
-    handler(req, res, pathname).catch((err) => {
+    handle(req, res, pathname).catch((err) => {
       log.error({ err, path: pathname }, "web request failed");
       if (res.headersSent) res.destroy();
       else answer(res, 500, "internal error\n");

@@ -1,0 +1,53 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { createAuthenticator } from "../auth/tokens.js";
+import type { Config } from "../config.js";
+import { connectDatabase } from "../db/connect.js";
+import type { Logger } from "../logger.js";
+import { createReadinessCheck } from "./probes.js";
+import { type MetricsSource, createWebRoutes } from "./routes.js";
+
+export interface ProbeServer {
+  readonly port: number;
+  /** Reports not ready, closes the listener and its database connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * /healthz, /readyz and /metrics for a process without the API (a worker
+ * alone), on METRICS_PORT, with the same token rules as the HTTP port.
+ */
+export async function startProbeServer(
+  config: Config,
+  databaseUrl: string,
+  log: Logger,
+  metrics: MetricsSource,
+): Promise<ProbeServer> {
+  const database = connectDatabase({ url: databaseUrl, poolSize: 1 });
+  let serving = true;
+  const routes = createWebRoutes({
+    log,
+    authenticator: createAuthenticator(config.tokens),
+    readiness: createReadinessCheck(database.db, () => serving),
+    metrics,
+  });
+  const server = http.createServer((req, res) => routes(req, res));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(config.metricsPort, config.host, () => resolve());
+    });
+  } catch (error) {
+    await database.close();
+    throw new Error(`METRICS_PORT ${config.metricsPort}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return {
+    port: (server.address() as AddressInfo).port,
+    async close() {
+      serving = false;
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await database.close();
+    },
+  };
+}

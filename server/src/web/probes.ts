@@ -1,0 +1,40 @@
+import type { Kysely } from "kysely";
+import { sql } from "kysely";
+import { pendingMigrations } from "../db/migrate.js";
+import type { Database } from "../db/schema.js";
+
+// /readyz: whether this process should get traffic. /healthz (alive) needs no check.
+
+export interface Readiness {
+  readonly ready: boolean;
+  readonly checks: Readonly<Record<string, string>>;
+}
+
+/** How long the database gets to answer before the probe calls it unreachable. */
+const PROBE_TIMEOUT_MS = 1000;
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Ready when serving (not shutting down), the database answers, and every migration this code knows is applied. */
+export function createReadinessCheck(db: Kysely<Database>, serving: () => boolean): () => Promise<Readiness> {
+  return async (): Promise<Readiness> => {
+    if (!serving()) return { ready: false, checks: { serving: "shutting down" } };
+    try {
+      const pending = await withTimeout(
+        sql`SELECT 1`.execute(db).then(() => pendingMigrations(db)),
+        PROBE_TIMEOUT_MS,
+      );
+      const migrations = pending.length === 0 ? "current" : `pending: ${pending.join(", ")}`;
+      return { ready: pending.length === 0, checks: { serving: "yes", database: "reachable", migrations } };
+    } catch {
+      // The probe answers without a token, so it names no host or error detail.
+      return { ready: false, checks: { serving: "yes", database: "unreachable" } };
+    }
+  };
+}

@@ -1,0 +1,181 @@
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, test } from "node:test";
+import { Code, createClient } from "@connectrpc/connect";
+import * as grpc from "@grpc/grpc-js";
+import { AdminService } from "@media/proto/media/v1/admin_service_pb";
+import { MediaService } from "@media/proto/media/v1/media_service_pb";
+import { service as healthService } from "grpc-health-check";
+import pg from "pg";
+import { killAllProcesses, type ServiceProcess, spawnServiceProcess } from "./service-process.ts";
+import {
+  connectTransport,
+  createTestDatabase,
+  expectCode,
+  grpcTransport,
+  TEST_ADMIN_TOKEN,
+  TEST_SERVICE_TOKEN,
+} from "./support.ts";
+
+// `npm run server` as a real child process: what operators see.
+
+after(() => killAllProcesses());
+
+async function startServer(
+  env: Record<string, string>,
+): Promise<{ proc: ServiceProcess; grpcPort: number; httpPort: number }> {
+  const proc = await spawnServiceProcess(["server/src/main.ts"], { GRPC_PORT: "0", HTTP_PORT: "0", ...env });
+  const grpcPort = Number(/gRPC +[\d.]+:(\d+)/.exec(proc.output())?.[1]);
+  const httpPort = Number(/dashboard +http:\/\/[\d.]+:(\d+)/.exec(proc.output())?.[1]);
+  assert.ok(grpcPort > 0 && httpPort > 0, proc.output());
+  return { proc, grpcPort, httpPort };
+}
+
+/** JSON log lines; the banner is the only other output. */
+const logLines = (output: string) =>
+  output
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+
+test("SIGTERM: health turns NOT_SERVING first, in-flight calls on both ports finish, none fails", async () => {
+  const databaseUrl = await createTestDatabase();
+  const { proc, grpcPort, httpPort } = await startServer({
+    DATABASE_URL: databaseUrl,
+    SHUTDOWN_DELAY: "1s",
+    LOG_LEVEL: "info",
+  });
+  const sql = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  const Health = grpc.makeGenericClientConstructor(healthService, "Health");
+  const health = new Health(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure()) as grpc.Client &
+    Record<string, Function>;
+  try {
+    const media = createClient(MediaService, connectTransport(httpPort));
+    const { media: created } = await media.createMedia({ store: "default", key: "shutdown/a.jpg" });
+    const id = created!.id;
+
+    const statuses: string[] = [];
+    const watch = health.watch!.call(health, { service: "" }) as grpc.ClientReadableStream<{ status: string }>;
+    const watchEnded = new Promise<void>((resolve) => {
+      watch.on("data", (m: { status: string }) => statuses.push(m.status));
+      watch.on("error", () => resolve());
+      watch.on("end", () => resolve());
+    });
+
+    // Hold the row so the links wait inside the service, in flight, until released.
+    const locker = await sql.connect();
+    await locker.query("BEGIN");
+    await locker.query("SELECT * FROM media WHERE id = $1 FOR UPDATE", [String(id)]);
+    const clients = [
+      createClient(MediaService, grpcTransport(grpcPort)),
+      createClient(MediaService, connectTransport(httpPort)),
+    ];
+    const inFlight = Array.from({ length: 8 }, (_, i) =>
+      clients[i % 2]!.linkMedia({ mediaId: id, owner: `posts/${i}` }, { timeoutMs: 20_000 }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    proc.child.kill("SIGTERM");
+
+    const deadline = Date.now() + 5000;
+    while (!statuses.includes("NOT_SERVING") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(statuses, ["SERVING", "NOT_SERVING"]);
+    const ready = await fetch(`http://127.0.0.1:${httpPort}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.equal(((await ready.json()) as { serving: string }).serving, "shutting down");
+
+    await locker.query("COMMIT");
+    locker.release();
+    const results = await Promise.allSettled(inFlight);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      Array(8).fill("fulfilled"),
+      String(results.find((r) => r.status === "rejected")?.reason),
+    );
+    assert.equal(await proc.exited, 0);
+    await watchEnded;
+    const { rows } = await sql.query("SELECT count(*)::int AS n FROM media_references WHERE media_id = $1", [
+      String(id),
+    ]);
+    assert.equal(rows[0].n, 8);
+    const messages = logLines(proc.output()).map((l) => l.msg);
+    assert.ok(
+      messages.indexOf("health reports NOT_SERVING") < messages.indexOf("listeners closed; in-flight calls finished"),
+      messages.join(" | "),
+    );
+  } finally {
+    health.close();
+    await sql.end();
+  }
+});
+
+test("logs are JSON with a request id per call, and never contain a token", async () => {
+  const databaseUrl = await createTestDatabase();
+  const { proc, grpcPort, httpPort } = await startServer({ DATABASE_URL: databaseUrl, LOG_LEVEL: "debug" });
+  const wrong = "wrong-secret-0123456789abcdef0123456789";
+  for (const transport of [connectTransport(httpPort), grpcTransport(grpcPort)]) {
+    await createClient(MediaService, transport).createMedia({ store: "default", key: `logs/${Math.random()}` });
+  }
+  await expectCode(
+    createClient(MediaService, connectTransport(httpPort, wrong)).getMedia({ id: 1n }),
+    Code.Unauthenticated,
+  );
+  await expectCode(
+    createClient(MediaService, grpcTransport(grpcPort, wrong)).getMedia({ id: 1n }),
+    Code.Unauthenticated,
+  );
+  await expectCode(
+    createClient(AdminService, connectTransport(httpPort, TEST_SERVICE_TOKEN)).getStats({}),
+    Code.PermissionDenied,
+  );
+  await fetch(`http://127.0.0.1:${httpPort}/metrics`, { headers: { authorization: `Bearer ${wrong}` } });
+  proc.child.kill("SIGTERM");
+  assert.equal(await proc.exited, 0);
+
+  const output = proc.output();
+  for (const secret of [TEST_ADMIN_TOKEN, TEST_SERVICE_TOKEN, wrong]) {
+    assert.ok(!output.includes(secret), "a token reached the output");
+  }
+  const rpcs = logLines(output).filter((l) => l.msg === "rpc");
+  assert.equal(rpcs.length, 5);
+  assert.equal(new Set(rpcs.map((l) => l.requestId)).size, 5, "one request id per call");
+  assert.deepEqual(
+    rpcs.map((l) => [l.caller ?? null, l.code]),
+    [
+      ["test-admin", "ok"],
+      ["test-admin", "ok"],
+      [null, "unauthenticated"],
+      [null, "unauthenticated"],
+      [null, "permission_denied"],
+    ],
+  );
+});
+
+test("with no tokens configured, the first start creates an admin token in the data folder and prints it once", async () => {
+  const dataDir = await mkdtemp(path.join(tmpdir(), "token-"));
+  const env = { DATABASE_URL: await createTestDatabase(), DATA_DIR: dataDir, AUTH_TOKENS: "" };
+  const first = await startServer(env);
+  const printed = /admin token +(\S+) +\(new; kept in (\S+)\)/.exec(first.proc.output());
+  assert.ok(printed, first.proc.output());
+  const [, secret, file] = printed;
+  assert.equal(file, path.join(dataDir, "admin-token"));
+  assert.equal((await readFile(file!, "utf8")).trim(), secret);
+  assert.equal((await stat(file!)).mode & 0o777, 0o600);
+  const admin = createClient(AdminService, connectTransport(first.httpPort, secret));
+  assert.ok((await admin.getStats({})).states.length > 0);
+  await expectCode(
+    createClient(AdminService, connectTransport(first.httpPort, null)).getStats({}),
+    Code.Unauthenticated,
+  );
+  first.proc.child.kill("SIGTERM");
+  await first.proc.exited;
+
+  const second = await startServer(env);
+  assert.ok(!second.proc.output().includes(secret!), "printed only when created");
+  assert.match(second.proc.output(), /the admin token is in .*admin-token/);
+  const again = createClient(AdminService, grpcTransport(second.grpcPort, secret));
+  assert.ok((await again.getStats({})).states.length > 0);
+  second.proc.child.kill("SIGTERM");
+  assert.equal(await second.proc.exited, 0);
+});
