@@ -361,7 +361,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       maxRequestBytes: integer(env, "MAX_REQUEST_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
       maxDeadlineSeconds: duration(env, "MAX_DEADLINE", "2m"),
       ratePerToken,
-      rateBurst: integer(env, "RATE_LIMIT_BURST", 2 * ratePerToken, 0, 10_000_000),
+      rateBurst: integer(env, "RATE_LIMIT_BURST", 2 * ratePerToken, ratePerToken === 0 ? 0 : 1, 10_000_000),
     }),
     shutdown: Object.freeze({
       delaySeconds: duration(env, "SHUTDOWN_DELAY", "0s"),

@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, test } from "node:test";
 import { ConfigError, loadConfig, parseDurationSeconds } from "../src/config.ts";
 
@@ -13,6 +16,34 @@ describe("configuration", () => {
     assert.equal(config.pendingTtlSeconds, 86400);
     assert.deepEqual([...config.stores.values()], [{ name: "default", kind: "disk", root: "/srv/app/.data/files" }]);
     assert.ok(Object.isFrozen(config));
+  });
+
+  test("tokens come from AUTH_TOKENS and AUTH_TOKENS_FILE together, and error messages never show a secret", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "tokens-"));
+    writeFileSync(
+      path.join(dir, "tokens"),
+      "# name:scope:secret\nblog:service:blog-0123456789abcdef0123456789\n\nprom:metrics:prom-0123456789abcdef0123456789 # scraper\n",
+    );
+    const config = loadConfig(
+      { AUTH_TOKENS: "ops:admin:ops-0123456789abcdef0123456789:with:colons", AUTH_TOKENS_FILE: "tokens" },
+      dir,
+    );
+    assert.deepEqual(
+      config.tokens.map((t) => [t.name, t.scope, t.secret]),
+      [
+        ["ops", "admin", "ops-0123456789abcdef0123456789:with:colons"],
+        ["blog", "service", "blog-0123456789abcdef0123456789"],
+        ["prom", "metrics", "prom-0123456789abcdef0123456789"],
+      ],
+    );
+    writeFileSync(path.join(dir, "bad"), "ok:service:blog-0123456789abcdef0123456789\nx:admin:tooshort-secret\n");
+    assert.throws(
+      () => loadConfig({ AUTH_TOKENS_FILE: "bad" }, dir),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /^AUTH_TOKENS_FILE line 2: token "x" needs a secret/.test(error.message) &&
+        !error.message.includes("tooshort-secret"),
+    );
   });
 
   test("durations accept units and combinations", () => {
@@ -65,6 +96,22 @@ describe("configuration", () => {
     [{ STORES: "a=s3://bucket/x,b=s3://bucket/x/y" }, /stores "a" and "b" overlap/],
     [{ STORES: "a=s3://bucket/%zz" }, /not valid percent-encoding/],
     [{ GRACE_PERIOD: "100000d" }, /^GRACE_PERIOD="100000d" must be at most 3650d$/],
+    [{ AUTH_TOKENS: "ops:root:0123456789abcdef0123456789" }, /^AUTH_TOKENS: token "ops" has scope "root"/],
+    [{ AUTH_TOKENS: "ops:admin:short" }, /^AUTH_TOKENS: token "ops" needs a secret of at least 24 characters/],
+    [{ AUTH_TOKENS: "bad name:admin:0123456789abcdef0123456789" }, /^AUTH_TOKENS: token name "bad name"/],
+    [
+      { AUTH_TOKENS: "a:admin:0123456789abcdef0123456789,a:service:abcdef0123456789abcdef0123" },
+      /^token name "a" is used twice/,
+    ],
+    [
+      { AUTH_TOKENS: "a:admin:0123456789abcdef0123456789,b:service:0123456789abcdef0123456789" },
+      /^tokens "a" and "b" share a secret/,
+    ],
+    [{ AUTH_TOKENS_FILE: "/nonexistent/tokens" }, /^AUTH_TOKENS_FILE="\/nonexistent\/tokens" cannot be read: ENOENT/],
+    [{ GRPC_TLS_CERT: "/x.crt" }, /^GRPC_TLS_CERT and GRPC_TLS_KEY must be set together/],
+    [{ GRPC_TLS_CLIENT_CA: "/ca.crt" }, /^GRPC_TLS_CLIENT_CA needs GRPC_TLS_CERT and GRPC_TLS_KEY/],
+    [{ RATE_LIMIT: "10", RATE_LIMIT_BURST: "0" }, /^RATE_LIMIT_BURST="0" must be a whole number from 1/],
+    [{ MAX_DEADLINE: "soon" }, /^MAX_DEADLINE="soon" is not a duration/],
   ];
   for (const [env, message] of bad) {
     test(`rejects ${JSON.stringify(env)} naming the variable`, () => {
