@@ -1,6 +1,8 @@
 import { A, type RouteSectionProps, useLocation } from "@solidjs/router";
-import { createEffect, on, Suspense } from "solid-js";
+import { createEffect, on, Show, Suspense } from "solid-js";
+import { signedIn, signOut } from "./api";
 import { Loading } from "./components/Feedback";
+import { SignIn } from "./SignIn";
 
 /** The tab title for a path: the page's name first, so tabs and history read well. */
 function titleOf(pathname: string): string {
@@ -19,19 +21,34 @@ function titleOf(pathname: string): string {
   return `${page} · Media lifecycle`;
 }
 
-/** The header navigation around every page. */
+/**
+ * The header navigation around every page. Without an accepted API token the sign-in screen
+ * stands in for the page, at the same URL, so signing in (again) lands where the user was.
+ */
 export function Layout(props: RouteSectionProps) {
   let main: HTMLElement | undefined;
   const location = useLocation();
   createEffect(() => {
-    document.title = titleOf(location.pathname);
+    document.title = signedIn() ? titleOf(location.pathname) : "Sign in · Media lifecycle";
   });
   // After a navigation (not on the first load) focus moves to the new page, as on a full page
   // load, so keyboard and screen-reader users start at its content.
   createEffect(
     on(
       () => location.pathname,
-      () => main?.focus(),
+      () => {
+        if (signedIn()) main?.focus();
+      },
+      { defer: true },
+    ),
+  );
+  // After signing in, focus moves to the page that replaced the form, as after a navigation.
+  createEffect(
+    on(
+      signedIn,
+      (yes) => {
+        if (yes) main?.focus();
+      },
       { defer: true },
     ),
   );
@@ -42,17 +59,24 @@ export function Layout(props: RouteSectionProps) {
       </a>
       <header class="site-header">
         <span class="brand">Media lifecycle</span>
-        <nav aria-label="Main">
-          <A href="/" end>
-            Overview
-          </A>
-          <A href="/media">Media</A>
-          <A href="/failures">Failures</A>
-          <A href="/plan">Deletion plan</A>
-        </nav>
+        <Show when={signedIn()}>
+          <nav aria-label="Main">
+            <A href="/" end>
+              Overview
+            </A>
+            <A href="/media">Media</A>
+            <A href="/failures">Failures</A>
+            <A href="/plan">Deletion plan</A>
+          </nav>
+          <button type="button" class="sign-out" onClick={signOut}>
+            Sign out
+          </button>
+        </Show>
       </header>
       <main id="main" tabindex="-1" ref={main}>
-        <Suspense fallback={<Loading what="page" />}>{props.children}</Suspense>
+        <Show when={signedIn()} fallback={<SignIn />}>
+          <Suspense fallback={<Loading what="page" />}>{props.children}</Suspense>
+        </Show>
       </main>
     </>
   );

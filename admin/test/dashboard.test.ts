@@ -5,12 +5,14 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { encodePng } from "../../scripts/demo-images.ts";
+import { TEST_ADMIN_TOKEN } from "../../server/test/support.ts";
 import { type DeletionHarness, startDeletionHarness } from "../../worker/test/support.ts";
-import { launchBrowser } from "./browser.ts";
+import { launchBrowser, signIn } from "./browser.ts";
 
 // End to end: the built dashboard, served by a real service with a real worker
 // on a real disk store, driven in Debian's Chromium. Each step checks what the
-// page shows and what the database and the disk then hold.
+// page shows and what the database and the disk then hold. The page signs in
+// once with the admin token; the sign-in itself is tested in login.test.ts.
 
 // A real PNG, so the browser decodes the preview.
 const PNG = encodePng(4, 3, () => [90, 120, 200]);
@@ -60,6 +62,8 @@ before(async () => {
   browser = await launchBrowser();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   base = `http://127.0.0.1:${h.t.service.httpPort}`;
+  await page.goto(`${base}/`);
+  await signIn(page, TEST_ADMIN_TOKEN);
 });
 
 after(async () => {
@@ -77,6 +81,7 @@ describe("dashboard", () => {
       scripts.set(response.url(), Number(response.headers()["content-length"]));
     });
     await fresh.goto(`${base}/`);
+    await signIn(fresh, TEST_ADMIN_TOKEN);
     await fresh.getByTestId("state-count-LINKED").waitFor();
     await fresh.close();
     const total = [...scripts.values()].reduce((sum, n) => sum + n, 0);
@@ -117,10 +122,12 @@ describe("dashboard", () => {
     await page.waitForFunction(() => document.querySelectorAll("[data-testid=media-row]").length === 3);
     assert.deepEqual(await rowIds(), [ids.linked3, ids.linked2, ids.linked1].map(String));
 
-    // The URL alone reproduces the view.
+    // The URL alone reproduces the view, for anyone who signs in.
     const shared = page.url();
     const other = await browser.newPage();
     await other.goto(shared);
+    await signIn(other, TEST_ADMIN_TOKEN);
+    assert.equal(other.url(), shared, "signing in keeps the shared URL");
     await other.getByTestId("media-row").first().waitFor();
     assert.equal(await other.getByTestId("media-row").count(), 3);
     assert.equal(await other.getByLabel("Labels").inputValue(), "team=blog");
@@ -138,11 +145,13 @@ describe("dashboard", () => {
     assert.match(await text("field-labels"), /team.*blog/);
     assert.match(await text("references"), /blog\/posts\/2#cover/);
     assert.match(await text("timeline"), /Created[\s\S]*Linked/i);
+    // /preview needs the token in a header, so the image comes from a fetched blob; it decodes.
     const preview = page.getByTestId("preview");
     await preview.waitFor();
+    assert.match((await preview.getAttribute("src")) ?? "", /^blob:/);
     await page.waitForFunction(() => {
       const img = document.querySelector<HTMLImageElement>("[data-testid=preview]");
-      return img?.complete === true && img.naturalWidth === 4;
+      return img?.complete === true && img.naturalWidth === 4 && img.naturalHeight === 3;
     });
   });
 
@@ -255,5 +264,21 @@ describe("dashboard", () => {
       keys.every((key) => !existsSync(path.join(h.diskRoot, key))),
       "the confirmed files are deleted",
     );
+  });
+
+  test("a preview the browser cannot decode falls back to text", async () => {
+    const file = path.join(h.diskRoot, "uploads/not-really.png");
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, "this is not a PNG");
+    const { media } = await h.t.media.createMedia({
+      store: "default",
+      key: "uploads/not-really.png",
+      contentType: "image/png",
+      sizeBytes: 17n,
+    });
+    assert.ok(media);
+    await page.goto(`${base}/media/${media.id}`);
+    await page.getByText("Preview unavailable.").waitFor();
+    assert.equal(await page.getByTestId("preview").count(), 0);
   });
 });
