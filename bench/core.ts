@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
-import { benchDatabase, log, root } from "./shared.ts";
+import { BENCH_AUTH_ENV, benchDatabase, log, root } from "./shared.ts";
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -19,7 +19,14 @@ function startServer(databaseUrl: string): Promise<ChildProcess> {
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "server/src/main.ts"], {
     cwd: root,
-    env: { ...process.env, DATABASE_URL: databaseUrl, GRPC_PORT: String(GRPC_PORT), HTTP_PORT: "0", LOG_LEVEL: "warn" },
+    env: {
+      ...process.env,
+      ...BENCH_AUTH_ENV,
+      DATABASE_URL: databaseUrl,
+      GRPC_PORT: String(GRPC_PORT),
+      HTTP_PORT: "0",
+      LOG_LEVEL: "warn",
+    },
     stdio: ["ignore", "pipe", "inherit"],
   });
   return new Promise((resolve, reject) => {

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { forEachLimited } from "@media/server/storage";
 import pg from "pg";
-import { benchDatabase, fmt, log, peakRssMiB, root } from "./shared.ts";
+import { BENCH_AUTH_ENV, benchDatabase, fmt, log, peakRssMiB, root } from "./shared.ts";
 
 const FILES = Number(process.env.BENCH_FILES ?? 1_000_000);
 const BASELINE_FILES = Number(process.env.BENCH_BASELINE_FILES ?? 20_000);
@@ -104,6 +104,8 @@ try {
       BLAST_RADIUS_LIMIT: String(FILES * 2),
       WORKER_CONCURRENCY: String(CONCURRENCY),
       LOG_LEVEL: "warn",
+      METRICS_PORT: "0",
+      ...BENCH_AUTH_ENV,
     },
     "is up",
   );

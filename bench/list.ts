@@ -22,7 +22,7 @@ import type { Database, MediaStateName } from "../server/src/db/schema.ts";
 import { createLogger } from "../server/src/logger.ts";
 import { stateToProto } from "../server/src/media/mapping.ts";
 import { listMedia, type MediaCursor, type MediaFilter, type MediaOrder } from "../server/src/media/repository.ts";
-import { benchDatabase, fmt, log, root } from "./shared.ts";
+import { BENCH_AUTH_ENV, BENCH_TOKEN, benchDatabase, fmt, log, root } from "./shared.ts";
 
 const ROWS = Number(process.env.BENCH_LIST_ROWS ?? 10_000_000);
 /** Timed runs per page, after one warm-up. */
@@ -449,11 +449,26 @@ async function main(): Promise<boolean> {
     const version = (await sql.query<{ v: string }>("SELECT version() AS v")).rows[0]?.v;
     out.push(`ListMedia plans at ${fmt(ROWS)} rows (${version}); fill took ${fillSeconds.toFixed(0)} s`, "");
 
-    const config = loadConfig({ GRPC_PORT: "0", HTTP_PORT: "0", DATABASE_URL: db.url, LOG_LEVEL: "silent" });
+    const config = loadConfig({
+      GRPC_PORT: "0",
+      HTTP_PORT: "0",
+      DATABASE_URL: db.url,
+      LOG_LEVEL: "silent",
+      ...BENCH_AUTH_ENV,
+    });
     service = await startService(config, db.url, createLogger("silent"));
     const admin = createClient(
       AdminService,
-      createConnectTransport({ baseUrl: `http://127.0.0.1:${service.httpPort}`, httpVersion: "1.1" }),
+      createConnectTransport({
+        baseUrl: `http://127.0.0.1:${service.httpPort}`,
+        httpVersion: "1.1",
+        interceptors: [
+          (next) => (req) => {
+            req.header.set("authorization", `Bearer ${BENCH_TOKEN}`);
+            return next(req);
+          },
+        ],
+      }),
     );
 
     for (const { name, filter } of cases(ROWS)) {

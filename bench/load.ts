@@ -12,6 +12,7 @@ import {
   LinkMediaRequestSchema,
   UnlinkMediaRequestSchema,
 } from "@media/proto/media/v1/media_service_pb";
+import { BENCH_TOKEN } from "./shared.ts";
 
 const [port, scenario, concurrencyArg, secondsArg, maxIdArg] = process.argv.slice(2);
 const concurrency = Number(concurrencyArg);
@@ -43,6 +44,7 @@ function unary(path: string, message: Buffer): Promise<void> {
       ":path": path,
       "content-type": "application/grpc",
       te: "trailers",
+      authorization: `Bearer ${BENCH_TOKEN}`,
     });
     let status: string | undefined;
     stream.on("response", (headers) => {

@@ -10,6 +10,10 @@ import { migrateToLatest } from "../server/src/db/migrate.ts";
 export const root = path.resolve(import.meta.dirname, "..");
 export const log = (line: string) => process.stdout.write(`${line}\n`);
 
+/** The one token benchmarks run with: admin scope, and no rate limit, which would cap what they measure. */
+export const BENCH_TOKEN = "bench-admin-0123456789abcdef0123456789";
+export const BENCH_AUTH_ENV = { AUTH_TOKENS: `bench:admin:${BENCH_TOKEN}`, RATE_LIMIT: "0" };
+
 export interface BenchDatabase {
   readonly url: string;
   stop(): Promise<void>;

@@ -2,10 +2,10 @@
 // filled by `npm run seed:demo`: a temp data folder, the seed, the service
 // (no worker, so the seeded overdue orphans stay visible), Chromium.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { launchBrowser } from "../admin/test/browser.ts";
+import { launchBrowser, signIn } from "../admin/test/browser.ts";
 import { ensureDashboardBuilt } from "./dashboard-build.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
@@ -67,6 +67,9 @@ async function capture(): Promise<void> {
   try {
     await mkdir(out, { recursive: true });
     const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    // The service made this token on its first start in the throwaway data folder.
+    await page.goto(base);
+    await signIn(page, (await readFile(path.join(env.DATA_DIR, "admin-token"), "utf8")).trim());
     for (const [name, route, ready] of VIEWS) {
       if (name === "detail") {
         // The first blog cover in the list: an image with references and a timeline.

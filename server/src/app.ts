@@ -68,7 +68,7 @@ export async function startService(
     pendingTtlSeconds: config.pendingTtlSeconds,
     blastRadiusLimit: config.deletion.blastRadiusLimit,
   };
-  registerLifecycleGauges(metrics, database.pool);
+  registerLifecycleGauges(metrics, database.pool, { ttlMs: config.metricsRefreshSeconds * 1000, log });
   const authenticator = createAuthenticator(config.tokens);
   const admission: Admission = {
     log,

@@ -95,6 +95,8 @@ export interface Config {
   readonly databaseConnectTimeoutSeconds: number;
   /** Where a worker-only process serves /metrics, /healthz and /readyz; 0 turns it off. */
   readonly metricsPort: number;
+  /** How long the database-backed gauges reuse one read of the media table. */
+  readonly metricsRefreshSeconds: number;
 }
 
 /** Raised for a bad setting; main prints the message and exits. */
@@ -369,6 +371,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     }),
     databaseConnectTimeoutSeconds: duration(env, "DATABASE_CONNECT_TIMEOUT", "2s"),
     metricsPort: integer(env, "METRICS_PORT", 9464, 0, 65535),
+    metricsRefreshSeconds: duration(env, "METRICS_REFRESH", "15s"),
     deletion: Object.freeze({
       runWorker: boolean(env, "RUN_WORKER", true),
       workerConcurrency: integer(env, "WORKER_CONCURRENCY", 4, 1, 64),

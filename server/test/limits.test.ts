@@ -65,12 +65,19 @@ test("a token over its rate limit gets RESOURCE_EXHAUSTED; another token is not 
   const codes = outcomes.map((o) => (o.status === "fulfilled" ? "ok" : Code[ConnectError.from(o.reason).code]));
   const admitted = codes.filter((c) => c !== "ResourceExhausted").length;
   // The burst of 20, plus 2 a second refilled while the 60 were sent.
-  assert.ok(admitted >= 20 && admitted <= 20 + Math.ceil(2 * seconds), `admitted ${admitted} in ${seconds} s: ${codes}`);
+  assert.ok(
+    admitted >= 20 && admitted <= 20 + Math.ceil(2 * seconds),
+    `admitted ${admitted} in ${seconds} s: ${codes}`,
+  );
   assert.ok(
     codes.every((c) => c === "ResourceExhausted" || c === "NotFound"),
     codes.join(","),
   );
-  const error = await expectCode(busy.getMedia({ id: 999_999n }), Code.ResourceExhausted, 'token "test-service" is over');
+  const error = await expectCode(
+    busy.getMedia({ id: 999_999n }),
+    Code.ResourceExhausted,
+    'token "test-service" is over',
+  );
   assert.match(error.rawMessage, /retry with backoff/);
 
   // The admin token has its own budget, on either port.

@@ -13,6 +13,7 @@ import { grpcServiceDefinition } from "../src/api/grpc-server.ts";
 import { type RunningService, startService } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
 import { createLogger } from "../src/logger.ts";
+import type { Metrics } from "../src/metrics/index.ts";
 
 export function testPostgresUrl(): string {
   const url = process.env.TEST_POSTGRES_URL;
@@ -70,10 +71,11 @@ export interface TestService {
 export async function startTestService(
   env: Record<string, string> = {},
   existingDatabaseUrl?: string,
+  metrics?: Metrics,
 ): Promise<TestService> {
   const databaseUrl = existingDatabaseUrl ?? (await createTestDatabase());
   const config = loadConfig({ GRPC_PORT: "0", HTTP_PORT: "0", DATABASE_URL: databaseUrl, ...TEST_TOKENS_ENV, ...env });
-  const service = await startService(config, databaseUrl, createLogger("silent"));
+  const service = await startService(config, databaseUrl, createLogger("silent"), metrics);
   const sql = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   const transport = connectTransport(service.httpPort);
   return {

@@ -2,6 +2,7 @@ import type { Config } from "@media/server/config";
 import { connectDatabase, migrateToLatest, SESSION_OPTIONS } from "@media/server/db";
 import { pauseDeletions } from "@media/server/deletion";
 import type { Logger } from "@media/server/logger";
+import { createMetrics, type Metrics } from "@media/server/metrics";
 import { createStores } from "@media/server/storage";
 import { Logger as GraphileLogger, type Runner, run } from "graphile-worker";
 import pg from "pg";
@@ -25,8 +26,15 @@ function graphileLogger(log: Logger): GraphileLogger {
 /**
  * Starts a graphile-worker runner with the deletion tasks and the sweep on its
  * crontab schedule. graphile-worker installs and migrates its own schema.
+ * The tasks count their work in metrics (the process's registry, served on
+ * /metrics); without one they count into a private registry nobody reads.
  */
-export async function startWorker(config: Config, databaseUrl: string, log: Logger): Promise<RunningWorker> {
+export async function startWorker(
+  config: Config,
+  databaseUrl: string,
+  log: Logger,
+  metrics: Metrics = createMetrics({ defaultMetrics: false }),
+): Promise<RunningWorker> {
   // A worker may start before any API process, or after an upgrade: its SQL
   // needs the schema its code was written for (migrations take an advisory lock).
   const schema = connectDatabase({ url: databaseUrl, poolSize: 1 });
@@ -47,7 +55,9 @@ export async function startWorker(config: Config, databaseUrl: string, log: Logg
     stores: createStores(config.stores),
     settings: config.deletion,
     log: log.child({ component: "worker" }),
+    metrics,
   };
+  metrics.initStores(config.stores.keys());
   let runner: Runner;
   try {
     runner = await run({

@@ -9,6 +9,7 @@ import path from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { loadConfig } from "@media/server/config";
 import { createLogger } from "@media/server/logger";
+import type { Metrics } from "@media/server/metrics";
 import { startTestService, type TestService } from "../../server/test/support.ts";
 import { type RunningWorker, startWorker } from "../src/worker.ts";
 import { type S3FaultProxy, startS3FaultProxy } from "./s3-fault-proxy.ts";
@@ -33,7 +34,11 @@ export interface DeletionHarness {
   stop(): Promise<void>;
 }
 
-export async function startDeletionHarness(extraEnv: Record<string, string> = {}): Promise<DeletionHarness> {
+/** metrics: what the harness's service and worker count into (each start of the worker), as in `npm start`. */
+export async function startDeletionHarness(
+  extraEnv: Record<string, string> = {},
+  metrics?: Metrics,
+): Promise<DeletionHarness> {
   const dir = await mkdtemp(path.join(tmpdir(), "deletion-"));
   const diskRoot = path.join(dir, "files");
   await mkdir(diskRoot, { recursive: true });
@@ -48,7 +53,7 @@ export async function startDeletionHarness(extraEnv: Record<string, string> = {}
     DELETE_RETRY_DELAY: "0s",
     ...extraEnv,
   };
-  const t = await startTestService(env);
+  const t = await startTestService(env, undefined, metrics);
   const s3 = s3rverClient(s3server.port);
   const config = loadConfig({ DATABASE_URL: t.databaseUrl, ...env });
   const harness: DeletionHarness = {
@@ -91,7 +96,7 @@ export async function startDeletionHarness(extraEnv: Record<string, string> = {}
       );
     },
     async startWorker() {
-      harness.worker = await startWorker(config, t.databaseUrl, createLogger("silent"));
+      harness.worker = await startWorker(config, t.databaseUrl, createLogger("silent"), metrics);
     },
     async stop() {
       await harness.worker?.stop();

@@ -214,10 +214,20 @@ export interface RetryPolicy {
   readonly baseDelaySeconds: number;
 }
 
+/** Files (and their rows) one batch deleted from one store. */
+export interface StoreDeletions {
+  readonly store: string;
+  readonly files: number;
+  /** The size_bytes of the deleted rows. */
+  readonly bytes: number;
+}
+
 export interface BatchOutcome {
   readonly deleted: number;
   readonly retried: number;
   readonly failed: number;
+  /** deleted, per store (stores with none left out). */
+  readonly deletedByStore: readonly StoreDeletions[];
 }
 
 /**
@@ -239,12 +249,12 @@ export async function finishBatch(
     const gone = await client.query(
       `WITH gone AS (
          DELETE FROM media WHERE id = ANY($1::bigint[]) AND claim_token = $2 AND state = 'DELETING'
-         RETURNING id, size_bytes
+         RETURNING id, store, size_bytes
        ), events AS (
          INSERT INTO media_events (media_id, type, from_state, actor, reason)
          SELECT id, 'DELETED', 'DELETING', 'worker', 'file and row deleted' FROM gone
        )
-       SELECT count(*)::int AS n, coalesce(sum(size_bytes), 0)::bigint AS bytes FROM gone`,
+       SELECT store, count(*)::int AS files, sum(size_bytes)::bigint AS bytes FROM gone GROUP BY store`,
       [deletedIds, token],
     );
     const failed = await client.query(
@@ -269,10 +279,18 @@ export async function finishBatch(
        FROM updated`,
       [[...failures.keys()], [...failures.values()], token, policy.maxAttempts, policy.baseDelaySeconds],
     );
+    // Exact total for the hourly tally; the per-store figures are numbers (metrics).
+    const deletedBytes = gone.rows.reduce((sum, r: { bytes: string }) => sum + BigInt(r.bytes), 0n);
+    const deletedByStore: StoreDeletions[] = gone.rows.map((r: { store: string; files: number; bytes: string }) => ({
+      store: r.store,
+      files: r.files,
+      bytes: Number(r.bytes),
+    }));
     const outcome: BatchOutcome = {
-      deleted: gone.rows[0].n,
+      deleted: deletedByStore.reduce((sum, s) => sum + s.files, 0),
       retried: failed.rows[0].retried,
       failed: failed.rows[0].failed,
+      deletedByStore,
     };
     // Last, so the hour's row is locked only until the commit right after.
     if (outcome.deleted + outcome.retried + outcome.failed > 0) {
@@ -281,7 +299,7 @@ export async function finishBatch(
          VALUES (date_trunc('hour', now(), 'UTC'), $1, $2, $3)
          ON CONFLICT (hour) DO UPDATE SET deleted_count = h.deleted_count + EXCLUDED.deleted_count,
            deleted_bytes = h.deleted_bytes + EXCLUDED.deleted_bytes, failed_count = h.failed_count + EXCLUDED.failed_count`,
-        [outcome.deleted, gone.rows[0].bytes, outcome.retried + outcome.failed],
+        [outcome.deleted, deletedBytes.toString(), outcome.retried + outcome.failed],
       );
     }
     await client.query("COMMIT");

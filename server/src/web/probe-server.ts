@@ -5,7 +5,7 @@ import type { Config } from "../config.js";
 import { connectDatabase } from "../db/connect.js";
 import type { Logger } from "../logger.js";
 import { createReadinessCheck } from "./probes.js";
-import { type MetricsSource, createWebRoutes } from "./routes.js";
+import { createWebRoutes, type MetricsSource } from "./routes.js";
 
 export interface ProbeServer {
   readonly port: number;

@@ -1,6 +1,8 @@
 import type { DeletionConfig } from "@media/server/config";
 import type { Logger } from "@media/server/logger";
+import type { Metrics } from "@media/server/metrics";
 import type { ObjectStore } from "@media/server/storage";
+import type { JobHelpers } from "graphile-worker";
 import type pg from "pg";
 
 /** What the tasks need; built once per worker process. */
@@ -9,7 +11,13 @@ export interface TaskContext {
   readonly stores: ReadonlyMap<string, ObjectStore>;
   readonly settings: DeletionConfig;
   readonly log: Logger;
+  readonly metrics: Metrics;
 }
 
 /** graphile-worker's own retries of a delete_batch job (a crash between steps, a database blip). */
 export const BATCH_JOB_ATTEMPTS = 25;
+
+/** A logger for one job run: every line carries the task name and graphile-worker's job id. */
+export function jobLogger(log: Logger, helpers: JobHelpers): Logger {
+  return log.child({ task: helpers.job.task_identifier, jobId: helpers.job.id });
+}

@@ -1,5 +1,7 @@
+import { performance } from "node:perf_hooks";
 import { claimedFiles, finishBatch, getDeletionControl, releaseBatch } from "@media/server/deletion";
-import type { TaskContext } from "./context.js";
+import type { JobHelpers } from "graphile-worker";
+import { jobLogger, type TaskContext } from "./context.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -10,8 +12,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  * as deleted) or none at all.
  */
 export function createDeleteBatchTask(ctx: TaskContext) {
-  const { pool, stores, settings, log } = ctx;
-  return async function deleteBatch(payload: unknown): Promise<void> {
+  const { pool, stores, settings, metrics } = ctx;
+  return async function deleteBatch(payload: unknown, helpers: JobHelpers): Promise<void> {
+    const log = jobLogger(ctx.log, helpers);
+    const started = performance.now();
     const token = (payload as { token?: unknown } | null)?.token;
     if (typeof token !== "string" || !UUID.test(token)) throw new Error("delete_batch needs a claim token");
 
@@ -25,6 +29,7 @@ export function createDeleteBatchTask(ctx: TaskContext) {
 
     const deleted: string[] = [];
     const failures = new Map<string, string>();
+    const failedByStore = new Map<string, number>();
     const byStore = new Map<string, typeof files>();
     for (const f of files) {
       const group = byStore.get(f.store);
@@ -35,6 +40,7 @@ export function createDeleteBatchTask(ctx: TaskContext) {
       const store = stores.get(storeName);
       if (store === undefined) {
         for (const f of group) failures.set(f.id, `store "${storeName}" is not configured on this worker`);
+        failedByStore.set(storeName, group.length);
         continue;
       }
       const failedKeys = await store.deleteMany(group.map((f) => f.key));
@@ -43,11 +49,21 @@ export function createDeleteBatchTask(ctx: TaskContext) {
         if (error === undefined) deleted.push(f.id);
         else failures.set(f.id, error);
       }
+      if (failedKeys.size > 0) failedByStore.set(storeName, group.filter((f) => failedKeys.has(f.key)).length);
     }
     const outcome = await finishBatch(pool, token, deleted, failures, {
       maxAttempts: settings.maxAttempts,
       baseDelaySeconds: settings.retryDelaySeconds,
     });
-    log.info({ claim: token, ...outcome }, "batch finished");
+    metrics.observeDeleteBatch({
+      seconds: (performance.now() - started) / 1000,
+      deleted: outcome.deletedByStore,
+      failedByStore,
+      retried: outcome.retried,
+      exhausted: outcome.failed,
+    });
+    const { deleted: deletedFiles, retried, failed } = outcome;
+    const bytes = outcome.deletedByStore.reduce((sum, s) => sum + s.bytes, 0);
+    log.info({ claim: token, files: files.length, deleted: deletedFiles, bytes, retried, failed }, "batch finished");
   };
 }

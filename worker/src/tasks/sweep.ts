@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import {
   type ClaimCursor,
   checkBlastRadius,
@@ -5,10 +6,17 @@ import {
   getDeletionControl,
   reclaimStaleBatch,
 } from "@media/server/deletion";
-import { BATCH_JOB_ATTEMPTS, type TaskContext } from "./context.js";
+import type { Logger } from "@media/server/logger";
+import type { JobHelpers } from "graphile-worker";
+import { BATCH_JOB_ATTEMPTS, jobLogger, type TaskContext } from "./context.js";
 
 /** Batches claimed per sweep at most; the next sweep carries on. */
 const MAX_BATCHES_PER_SWEEP = 10_000;
+
+interface SweepCounts {
+  claimed: number;
+  reclaimed: number;
+}
 
 /**
  * The sweep (crontab, or triggered by an admin): reclaims claims whose worker
@@ -17,34 +25,41 @@ const MAX_BATCHES_PER_SWEEP = 10_000;
  * several workers at once: claims skip rows another sweep has locked.
  */
 export function createSweepTask(ctx: TaskContext) {
-  const { pool, settings, log } = ctx;
-  return async function sweep(): Promise<void> {
-    if ((await getDeletionControl(pool)).paused) return;
-    let reclaimed = 0;
-    for (;;) {
-      const n = await reclaimStaleBatch(pool, settings.claimTimeoutSeconds, settings.batchSize, BATCH_JOB_ATTEMPTS);
-      reclaimed += n;
-      if (n < settings.batchSize) break;
+  return async function sweep(_payload: unknown, helpers: JobHelpers): Promise<void> {
+    const started = performance.now();
+    const counts: SweepCounts = { claimed: 0, reclaimed: 0 };
+    try {
+      await runSweep(ctx, jobLogger(ctx.log, helpers), counts);
+    } finally {
+      ctx.metrics.observeSweep({ seconds: (performance.now() - started) / 1000, ...counts });
     }
-    if (reclaimed > 0) log.warn({ reclaimed }, "reclaimed claims whose worker stopped");
-
-    const verdict = await checkBlastRadius(pool, settings.blastRadiusLimit);
-    if (!verdict.proceed) {
-      log.warn(
-        { due: verdict.due.toString(), limit: settings.blastRadiusLimit },
-        "blast-radius guard tripped: deletions paused until an admin confirms",
-      );
-      return;
-    }
-    let claimed = 0;
-    let cursor: ClaimCursor | undefined;
-    for (let batch = 0; batch < MAX_BATCHES_PER_SWEEP; batch++) {
-      if (batch > 0 && (await getDeletionControl(pool)).paused) break;
-      const result = await claimDueBatch(pool, settings.batchSize, BATCH_JOB_ATTEMPTS, cursor);
-      claimed += result.claimed;
-      cursor = result.cursor;
-      if (cursor === undefined) break;
-    }
-    if (claimed > 0) log.info({ claimed }, "sweep claimed due media");
   };
+}
+
+async function runSweep({ pool, settings }: TaskContext, log: Logger, counts: SweepCounts): Promise<void> {
+  if ((await getDeletionControl(pool)).paused) return;
+  for (;;) {
+    const n = await reclaimStaleBatch(pool, settings.claimTimeoutSeconds, settings.batchSize, BATCH_JOB_ATTEMPTS);
+    counts.reclaimed += n;
+    if (n < settings.batchSize) break;
+  }
+  if (counts.reclaimed > 0) log.warn({ reclaimed: counts.reclaimed }, "reclaimed claims whose worker stopped");
+
+  const verdict = await checkBlastRadius(pool, settings.blastRadiusLimit);
+  if (!verdict.proceed) {
+    log.warn(
+      { due: verdict.due.toString(), limit: settings.blastRadiusLimit },
+      "blast-radius guard tripped: deletions paused until an admin confirms",
+    );
+    return;
+  }
+  let cursor: ClaimCursor | undefined;
+  for (let batch = 0; batch < MAX_BATCHES_PER_SWEEP; batch++) {
+    if (batch > 0 && (await getDeletionControl(pool)).paused) break;
+    const result = await claimDueBatch(pool, settings.batchSize, BATCH_JOB_ATTEMPTS, cursor);
+    counts.claimed += result.claimed;
+    cursor = result.cursor;
+    if (cursor === undefined) break;
+  }
+  if (counts.claimed > 0) log.info({ claimed: counts.claimed }, "sweep claimed due media");
 }
