@@ -337,9 +337,16 @@ function parseGrpcTls(env: Env, cwd: string): GrpcTlsConfig | undefined {
 const BUILT_DASHBOARD = path.resolve(import.meta.dirname, "../../admin/dist");
 
 /** Reads every setting once; throws ConfigError naming the variable on the first bad value. */
-export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
+export function loadConfig(rawEnv: Env = process.env, cwd: string = process.cwd()): Config {
+  // NAME= means unset, for every setting (DASHBOARD_DIR= must not serve the working directory).
+  const env: Env = new Proxy(rawEnv, {
+    get: (target, name) => {
+      const value = Reflect.get(target, name);
+      return value === "" ? undefined : value;
+    },
+  });
   const dataDir = path.resolve(cwd, env.DATA_DIR ?? ".data");
-  const databaseUrl = env.DATABASE_URL === "" ? undefined : env.DATABASE_URL;
+  const databaseUrl = env.DATABASE_URL;
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError("DATABASE_URL must look like postgres://user:password@host:5432/database");
   }

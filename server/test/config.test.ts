@@ -46,6 +46,15 @@ describe("configuration", () => {
     );
   });
 
+  test("an empty value means unset, for every setting", () => {
+    const empty = Object.fromEntries(
+      ["HOST", "DATA_DIR", "DASHBOARD_DIR", "GRACE_PERIOD", "LOG_LEVEL", "SWEEP_SCHEDULE", "STORES", "AUTH_TOKENS"].map(
+        (name) => [name, ""],
+      ),
+    );
+    assert.deepEqual(loadConfig(empty, "/srv/app"), loadConfig({}, "/srv/app"));
+  });
+
   test("durations accept units and combinations", () => {
     assert.equal(parseDurationSeconds("90"), 90);
     assert.equal(parseDurationSeconds("15m"), 900);

@@ -52,7 +52,7 @@ describe("CreateMedia", () => {
     const timeline = await events(media.id);
     assert.deepEqual(
       timeline.map((e) => [e.type, e.toState, e.actor]),
-      [[MediaEventType.CREATED, MediaState.PENDING, "anonymous"]],
+      [[MediaEventType.CREATED, MediaState.PENDING, "test-admin"]],
     );
   });
 

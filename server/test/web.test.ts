@@ -6,7 +6,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { gunzipSync } from "node:zlib";
-import { startTestService, type TestService } from "./support.ts";
+import { startTestService, TEST_ADMIN_TOKEN, type TestService } from "./support.ts";
+
+/** Previews need an admin token (auth.test.ts checks who else is refused). */
+const ADMIN = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 
 // The HTTP port's non-RPC routes: the built dashboard and image previews.
 
@@ -133,7 +136,7 @@ describe("image previews", () => {
 
   test("streams an image's bytes with its type, under a policy that runs no script", async () => {
     const id = await register("photos/cat.png", "image/png");
-    const answer = await get(t.service.httpPort, `/preview/${id}`);
+    const answer = await get(t.service.httpPort, `/preview/${id}`, ADMIN);
     assert.equal(answer.status, 200);
     assert.deepEqual(answer.body, PNG);
     assert.equal(answer.headers["content-type"], "image/png");
@@ -151,7 +154,7 @@ describe("image previews", () => {
     for (const [index, [contentType, status, sent]] of cases.entries()) {
       const id = await register(`photos/type-${index}.png`, contentType);
       await writeFile(path.join(dir, `files/photos/type-${index}.png`), PNG);
-      const answer = await get(t.service.httpPort, `/preview/${id}`);
+      const answer = await get(t.service.httpPort, `/preview/${id}`, ADMIN);
       assert.equal(answer.status, status, contentType);
       if (sent !== undefined) assert.equal(answer.headers["content-type"], sent);
     }
@@ -160,7 +163,7 @@ describe("image previews", () => {
   test("answers HEAD with the headers only", async () => {
     const id = await register("photos/head.png", "image/png");
     await writeFile(path.join(dir, "files/photos/head.png"), PNG);
-    const answer = await get(t.service.httpPort, `/preview/${id}`, {}, "HEAD");
+    const answer = await get(t.service.httpPort, `/preview/${id}`, ADMIN, "HEAD");
     assert.equal(answer.status, 200);
     assert.equal(answer.headers["content-length"], String(PNG.length));
     assert.equal(answer.body.length, 0);
@@ -169,15 +172,15 @@ describe("image previews", () => {
   test("refuses media that are not images, unknown ids, missing files and bad paths", async () => {
     const text = await register("notes.txt", "text/plain");
     const gone = await register("photos/gone.png", "image/png");
-    assert.equal((await get(t.service.httpPort, `/preview/${text}`)).status, 415);
-    assert.equal((await get(t.service.httpPort, `/preview/${gone}`)).status, 404);
-    assert.equal((await get(t.service.httpPort, "/preview/999999")).status, 404);
-    assert.equal((await get(t.service.httpPort, "/preview/abc")).status, 404);
+    assert.equal((await get(t.service.httpPort, `/preview/${text}`, ADMIN)).status, 415);
+    assert.equal((await get(t.service.httpPort, `/preview/${gone}`, ADMIN)).status, 404);
+    assert.equal((await get(t.service.httpPort, "/preview/999999", ADMIN)).status, 404);
+    assert.equal((await get(t.service.httpPort, "/preview/abc", ADMIN)).status, 404);
   });
 
   test("never follows a symbolic link at the key out of the store", async () => {
     const id = await register("photos/link.png", "image/png");
-    const answer = await get(t.service.httpPort, `/preview/${id}`);
+    const answer = await get(t.service.httpPort, `/preview/${id}`, ADMIN);
     assert.notEqual(answer.status, 200);
     assert.doesNotMatch(answer.body.toString(), /outside the store/);
   });
