@@ -281,4 +281,42 @@ describe("dashboard", () => {
     await page.getByText("Preview unavailable.").waitFor();
     assert.equal(await page.getByTestId("preview").count(), 0);
   });
+
+  test("an SVG preview with a script, opened in a tab of its own, runs nothing on the dashboard's origin", async () => {
+    // A service-scope caller can register any SVG; the admin who views it must not run its script.
+    const svg =
+      '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="3"><rect width="4" height="3" fill="red"/>' +
+      "<script>document.documentElement.setAttribute('data-ran', sessionStorage.length)</script></svg>";
+    const file = path.join(h.diskRoot, "uploads/drawing.svg");
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, svg);
+    const { media } = await h.t.media.createMedia({
+      store: "default",
+      key: "uploads/drawing.svg",
+      contentType: "image/svg+xml",
+      sizeBytes: BigInt(svg.length),
+    });
+    assert.ok(media);
+    await page.goto(`${base}/media/${media.id}`);
+    const preview = page.getByTestId("preview");
+    await preview.waitFor();
+    const blobUrl = (await preview.getAttribute("src")) ?? "";
+    assert.match(blobUrl, /^blob:/);
+    // "Open image in new tab": a popup of the dashboard, on the blob URL.
+    const [tab] = await Promise.all([page.waitForEvent("popup"), page.evaluate((url) => window.open(url), blobUrl)]);
+    try {
+      const blocked: string[] = [];
+      tab.on("console", (message) => blocked.push(message.text()));
+      await tab.waitForLoadState();
+      await tab.reload();
+      assert.equal(await tab.evaluate(() => document.documentElement.tagName.toLowerCase()), "svg");
+      assert.equal(await tab.evaluate(() => document.documentElement.getAttribute("data-ran")), null);
+      assert.ok(
+        blocked.some((line) => /Content Security Policy/.test(line)),
+        blocked.join("\n"),
+      );
+    } finally {
+      await tab.close();
+    }
+  });
 });

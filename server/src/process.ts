@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { link, mkdir, readFile, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseEnv } from "node:util";
 import { type Config, ConfigError, loadConfig } from "./config.js";
@@ -73,24 +73,36 @@ export interface ConfigWithTokens {
 }
 
 /**
- * With no AUTH_TOKENS or AUTH_TOKENS_FILE, the service still has no open
- * door: it uses the admin token in DATA_DIR/admin-token, created (readable by
- * this user only) on first start.
+ * With no AUTH_TOKENS or AUTH_TOKENS_FILE, the laptop default (the embedded
+ * database) still has no open door: it uses the admin token in
+ * DATA_DIR/admin-token, created (readable by this user only) on first start.
+ * Against a shared database, tokens must be configured.
  */
 export async function withDefaultToken(config: Config): Promise<ConfigWithTokens> {
   if (config.tokens.length > 0) return { config, createdAdminToken: undefined };
+  if (config.databaseUrl !== undefined) {
+    throw new ConfigError(
+      "no API tokens: with DATABASE_URL set, configure AUTH_TOKENS or AUTH_TOKENS_FILE (see docs/operations.md, Authentication)",
+    );
+  }
   const file = adminTokenFile(config);
-  let secret = randomBytes(32).toString("base64url");
-  let created = true;
   await mkdir(config.dataDir, { recursive: true });
+  // Written whole under a temporary name, then linked into place: a process
+  // starting beside this one reads either no file or the complete token.
+  const candidate = randomBytes(32).toString("base64url");
+  const temporary = `${file}.${process.pid}.tmp`;
+  await writeFile(temporary, `${candidate}\n`, { mode: 0o600 });
+  let created = true;
   try {
-    await writeFile(file, `${secret}\n`, { mode: 0o600, flag: "wx" });
+    await link(temporary, file);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-    secret = (await readFile(file, "utf8")).trim();
     created = false;
-    if (secret.length < 24) throw new ConfigError(`${file} holds no valid token; delete it to have a new one made`);
+  } finally {
+    await unlink(temporary);
   }
+  const secret = created ? candidate : (await readFile(file, "utf8")).trim();
+  if (secret.length < 24) throw new ConfigError(`${file} holds no valid token; delete it to have a new one made`);
   const tokens = Object.freeze([Object.freeze({ name: "local-admin", scope: "admin" as const, secret })]);
   return { config: Object.freeze({ ...config, tokens }), createdAdminToken: created ? secret : undefined };
 }
@@ -121,8 +133,12 @@ export function stopOnSignals(log: Logger, stop: () => Promise<void>): void {
   process.on("SIGTERM", () => void onSignal("SIGTERM"));
 }
 
-/** Exits with a one-line reason when start-up fails. */
+/** Exits with a one-line reason when start-up fails (code 2 for a configuration problem, as loadConfigOrExit). */
 export function exitOnStartupFailure(error: unknown): never {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`configuration error: ${error.message}\n`);
+    process.exit(2);
+  }
   process.stderr.write(
     `media lifecycle service failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
   );
@@ -131,7 +147,14 @@ export function exitOnStartupFailure(error: unknown): never {
 
 export function banner(
   config: Config,
-  parts: { grpcPort?: number; httpPort?: number; worker: boolean; createdAdminToken?: string | undefined },
+  parts: {
+    grpcPort?: number;
+    httpPort?: number;
+    /** A worker alone: where its probes and metrics listen. */
+    probesPort?: number;
+    worker: boolean;
+    createdAdminToken?: string | undefined;
+  },
 ): string {
   const host = config.host === "0.0.0.0" ? "localhost" : config.host;
   const lines = ["", "media lifecycle service is up"];
@@ -142,6 +165,9 @@ export function banner(
   }
   if (parts.httpPort !== undefined)
     lines.push(`  dashboard       http://${host}:${parts.httpPort}  (and Connect / gRPC-Web)`);
+  if (parts.probesPort !== undefined) {
+    lines.push(`  probes, metrics http://${host}:${parts.probesPort}  (/healthz, /readyz, /metrics)`);
+  }
   lines.push(
     `  deletion worker ${parts.worker ? `running (sweep "${config.deletion.sweepSchedule}")` : "not in this process"}`,
     `  database        ${config.databaseUrl === undefined ? `embedded PostgreSQL in ${config.dataDir}/postgres` : "DATABASE_URL"}`,

@@ -36,12 +36,14 @@ describe("configuration", () => {
         ["prom", "metrics", "prom-0123456789abcdef0123456789"],
       ],
     );
+    writeFileSync(path.join(dir, "empty"), "# nothing yet\n\n");
+    assert.throws(() => loadConfig({ AUTH_TOKENS_FILE: "empty" }, dir), /AUTH_TOKENS_FILE="empty" holds no token/);
     writeFileSync(path.join(dir, "bad"), "ok:service:blog-0123456789abcdef0123456789\nx:admin:tooshort-secret\n");
     assert.throws(
       () => loadConfig({ AUTH_TOKENS_FILE: "bad" }, dir),
       (error: unknown) =>
         error instanceof ConfigError &&
-        /^AUTH_TOKENS_FILE line 2: token "x" needs a secret/.test(error.message) &&
+        /^AUTH_TOKENS_FILE line 2: the secret needs at least 24/.test(error.message) &&
         !error.message.includes("tooshort-secret"),
     );
   });
@@ -53,6 +55,20 @@ describe("configuration", () => {
       ),
     );
     assert.deepEqual(loadConfig(empty, "/srv/app"), loadConfig({}, "/srv/app"));
+  });
+
+  test("a malformed token entry is refused without quoting any part of it", () => {
+    const secret = "3f1c9a0b7d2e4f6a8c0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e";
+    for (const entries of [secret, `ops:${secret}`, `ops:admin`, `${secret}:admin:x`, `a:admin:${secret},${secret}`]) {
+      assert.throws(
+        () => loadConfig({ AUTH_TOKENS: entries }),
+        (error: unknown) =>
+          error instanceof ConfigError &&
+          /^AUTH_TOKENS entry \d( is not NAME:SCOPE:SECRET|: the secret needs)/.test(error.message) &&
+          !error.message.includes(secret.slice(0, 12)),
+        entries,
+      );
+    }
   });
 
   test("durations accept units and combinations", () => {
@@ -105,9 +121,9 @@ describe("configuration", () => {
     [{ STORES: "a=s3://bucket/x,b=s3://bucket/x/y" }, /stores "a" and "b" overlap/],
     [{ STORES: "a=s3://bucket/%zz" }, /not valid percent-encoding/],
     [{ GRACE_PERIOD: "100000d" }, /^GRACE_PERIOD="100000d" must be at most 3650d$/],
-    [{ AUTH_TOKENS: "ops:root:0123456789abcdef0123456789" }, /^AUTH_TOKENS: token "ops" has scope "root"/],
-    [{ AUTH_TOKENS: "ops:admin:short" }, /^AUTH_TOKENS: token "ops" needs a secret of at least 24 characters/],
-    [{ AUTH_TOKENS: "bad name:admin:0123456789abcdef0123456789" }, /^AUTH_TOKENS: token name "bad name"/],
+    [{ AUTH_TOKENS: "ops:root:0123456789abcdef0123456789" }, /^AUTH_TOKENS entry 1 is not NAME:SCOPE:SECRET/],
+    [{ AUTH_TOKENS: "ops:admin:short" }, /^AUTH_TOKENS entry 1: the secret needs at least 24 characters/],
+    [{ AUTH_TOKENS: "bad name:admin:0123456789abcdef0123456789" }, /^AUTH_TOKENS entry 1 is not NAME:SCOPE:SECRET/],
     [
       { AUTH_TOKENS: "a:admin:0123456789abcdef0123456789,a:service:abcdef0123456789abcdef0123" },
       /^token name "a" is used twice/,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, stat } from "node:fs/promises";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
@@ -33,6 +34,17 @@ async function startServer(
   return { proc, grpcPort, httpPort };
 }
 
+/** Whether a new TCP connection to the port is accepted. */
+const accepts = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+
 /** JSON log lines; the banner is the only other output. */
 const logLines = (output: string) =>
   output
@@ -44,7 +56,7 @@ test("SIGTERM: health turns NOT_SERVING first, in-flight calls on both ports fin
   const databaseUrl = await createTestDatabase();
   const { proc, grpcPort, httpPort } = await startServer({
     DATABASE_URL: databaseUrl,
-    SHUTDOWN_DELAY: "1s",
+    SHUTDOWN_DELAY: "2s",
     LOG_LEVEL: "info",
   });
   const sql = new pg.Pool({ connectionString: databaseUrl, max: 2 });
@@ -85,6 +97,15 @@ test("SIGTERM: health turns NOT_SERVING first, in-flight calls on both ports fin
     assert.equal(ready.status, 503);
     assert.equal(((await ready.json()) as { serving: string }).serving, "shutting down");
 
+    // Only once both listeners have closed do the calls get their row: they finish during the close.
+    for (const port of [httpPort, grpcPort]) {
+      const closeBy = Date.now() + 10_000;
+      while (await accepts(port)) {
+        assert.ok(Date.now() < closeBy, `port ${port} still accepts connections`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    assert.equal(proc.child.exitCode, null, "still running, waiting for its calls");
     await locker.query("COMMIT");
     locker.release();
     const results = await Promise.allSettled(inFlight);
@@ -152,9 +173,14 @@ test("logs are JSON with a request id per call, and never contain a token", asyn
   );
 });
 
-test("with no tokens configured, the first start creates an admin token in the data folder and prints it once", async () => {
+test("with no tokens configured, the laptop default creates an admin token in the data folder and prints it once", async () => {
   const dataDir = await mkdtemp(path.join(tmpdir(), "token-"));
-  const env = { DATABASE_URL: await createTestDatabase(), DATA_DIR: dataDir, AUTH_TOKENS: "" };
+  const env = {
+    DATABASE_URL: "",
+    DATA_DIR: dataDir,
+    EMBEDDED_POSTGRES_PORT: String(20000 + Math.floor(Math.random() * 20000)),
+    AUTH_TOKENS: "",
+  };
   const first = await startServer(env);
   const printed = /admin token +(\S+) +\(new; kept in (\S+)\)/.exec(first.proc.output());
   assert.ok(printed, first.proc.output());
@@ -169,7 +195,7 @@ test("with no tokens configured, the first start creates an admin token in the d
     Code.Unauthenticated,
   );
   first.proc.child.kill("SIGTERM");
-  await first.proc.exited;
+  assert.equal(await first.proc.exited, 0);
 
   const second = await startServer(env);
   assert.ok(!second.proc.output().includes(secret!), "printed only when created");
@@ -178,4 +204,13 @@ test("with no tokens configured, the first start creates an admin token in the d
   assert.ok((await again.getStats({})).states.length > 0);
   second.proc.child.kill("SIGTERM");
   assert.equal(await second.proc.exited, 0);
+});
+
+test("against a shared database, starting without tokens is a configuration error", async () => {
+  const env = { DATABASE_URL: await createTestDatabase(), AUTH_TOKENS: "", GRPC_PORT: "0", HTTP_PORT: "0" };
+  await assert.rejects(spawnServiceProcess(["server/src/main.ts"], env), (error: Error) => {
+    assert.match(error.message, /exited \(2\)/);
+    assert.match(error.message, /configuration error: no API tokens: with DATABASE_URL set, configure AUTH_TOKENS/);
+    return true;
+  });
 });

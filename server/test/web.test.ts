@@ -93,6 +93,7 @@ describe("dashboard", () => {
     const answer = await get(t.service.httpPort, "/media/1");
     assert.equal(answer.headers["x-frame-options"], "DENY");
     assert.match(String(answer.headers["content-security-policy"]), /frame-ancestors 'none'/);
+    assert.match(String(answer.headers["content-security-policy"]), /script-src 'self';/);
   });
 
   test("survives a request target that is not a URL", async () => {

@@ -1,7 +1,7 @@
 import { startService } from "@media/server/app";
 import { createLogger } from "@media/server/logger";
 import { createMetrics } from "@media/server/metrics";
-import { startProbeServer } from "@media/server/probe-server";
+import { type ProbeServer, startProbeServer } from "@media/server/probe-server";
 import {
   banner,
   exitOnStartupFailure,
@@ -26,12 +26,15 @@ async function main(): Promise<void> {
   // In stopping order: the API (NOT_SERVING, in-flight calls finish), the
   // worker (stops claiming, finishes its batches), then the database.
   const stops: Array<() => Promise<void>> = [];
+  let probes: ProbeServer | undefined;
   const stopAll = async () => {
+    // A worker alone reports not ready before it drains; its probes close last.
+    probes?.setNotReady();
     for (const stop of stops) await stop();
     await database.stop();
   };
   try {
-    let ports: { grpcPort?: number; httpPort?: number } = {};
+    let ports: { grpcPort?: number; httpPort?: number; probesPort?: number } = {};
     if (!workerOnly) {
       const service = await startService(config, database.url, log, metrics);
       stops.push(() => service.stop());
@@ -43,9 +46,10 @@ async function main(): Promise<void> {
       stops.push(() => worker.stop());
     }
     if (workerOnly && config.metricsPort !== 0) {
-      const probes = await startProbeServer(config, database.url, log, metrics);
-      stops.push(() => probes.close());
-      log.info({ port: probes.port }, "probes and metrics listening");
+      const started = await startProbeServer(config, database.url, log, metrics);
+      probes = started;
+      stops.push(() => started.close());
+      ports = { probesPort: started.port };
     }
     process.stdout.write(banner(config, { ...ports, worker: withWorker, createdAdminToken }));
   } catch (error) {

@@ -23,7 +23,14 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 const COMPRESSIBLE = new Set([".html", ".js", ".css", ".svg", ".json", ".txt"]);
 
 // The dashboard's buttons change what gets deleted: no other site may frame it.
-const HTML_HEADERS = { "x-frame-options": "DENY", "content-security-policy": "frame-ancestors 'none'" };
+// Scripts come only from its own files: an SVG preview shown from a blob: URL
+// (which inherits this policy), opened in a tab of its own, runs nothing.
+const HTML_HEADERS = {
+  "x-frame-options": "DENY",
+  "content-security-policy":
+    "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; img-src 'self' blob: data:; " +
+    "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+};
 
 interface CachedFile {
   readonly type: string;

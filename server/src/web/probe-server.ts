@@ -9,7 +9,9 @@ import { createWebRoutes, type MetricsSource } from "./routes.js";
 
 export interface ProbeServer {
   readonly port: number;
-  /** Reports not ready, closes the listener and its database connection. */
+  /** /readyz answers 503 from now on; /healthz and /metrics still answer. */
+  setNotReady(): void;
+  /** Closes the listener and its database connection. */
   close(): Promise<void>;
 }
 
@@ -43,6 +45,9 @@ export async function startProbeServer(
   }
   return {
     port: (server.address() as AddressInfo).port,
+    setNotReady() {
+      serving = false;
+    },
     async close() {
       serving = false;
       server.closeAllConnections();

@@ -21,10 +21,16 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** Ready when serving (not shutting down), the database answers, and every migration this code knows is applied. */
+/** How long one database check answers every probe: probes need no token, so they must stay cheap. */
+const REUSE_MS = 1000;
+
+/**
+ * Ready when serving (not shutting down), the database answers, and every
+ * migration this code knows is applied. Concurrent probes share one check.
+ */
 export function createReadinessCheck(db: Kysely<Database>, serving: () => boolean): () => Promise<Readiness> {
-  return async (): Promise<Readiness> => {
-    if (!serving()) return { ready: false, checks: { serving: "shutting down" } };
+  let last: { at: number; check: Promise<Readiness> } | undefined;
+  const checkDatabase = async (): Promise<Readiness> => {
     try {
       const pending = await withTimeout(
         sql`SELECT 1`.execute(db).then(() => pendingMigrations(db)),
@@ -36,5 +42,11 @@ export function createReadinessCheck(db: Kysely<Database>, serving: () => boolea
       // The probe answers without a token, so it names no host or error detail.
       return { ready: false, checks: { serving: "yes", database: "unreachable" } };
     }
+  };
+  return async () => {
+    if (!serving()) return { ready: false, checks: { serving: "shutting down" } };
+    const now = performance.now();
+    if (last === undefined || now - last.at >= REUSE_MS) last = { at: now, check: checkDatabase() };
+    return last.check;
   };
 }
