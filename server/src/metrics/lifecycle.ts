@@ -1,6 +1,7 @@
 import { performance } from "node:perf_hooks";
 import type pg from "pg";
 import { Gauge } from "prom-client";
+import { withDeadline } from "../deadline.js";
 import type { Logger } from "../logger.js";
 import { type LifecycleSnapshot, MEDIA_STATES, readLifecycleSnapshot } from "./lifecycle-snapshot.js";
 import type { Metrics } from "./metrics.js";
@@ -22,16 +23,6 @@ export interface LifecycleGaugeOptions {
   readonly queryTimeoutMs?: number;
   /** Told when reads start failing and when they recover (once each, not per scrape). */
   readonly log?: Logger;
-}
-
-/** Bounds a promise: rejects after ms. */
-function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
 /** Waits for a promise that never rejects, at most ms. */

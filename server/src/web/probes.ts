@@ -2,6 +2,7 @@ import type { Kysely } from "kysely";
 import { sql } from "kysely";
 import { pendingMigrations } from "../db/migrate.js";
 import type { Database } from "../db/schema.js";
+import { withDeadline } from "../deadline.js";
 
 // /readyz: whether this process should get traffic. /healthz (alive) needs no check.
 
@@ -12,14 +13,6 @@ export interface Readiness {
 
 /** How long the database gets to answer before the probe calls it unreachable. */
 const PROBE_TIMEOUT_MS = 1000;
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** How long one database check answers every probe: probes need no token, so they must stay cheap. */
 const REUSE_MS = 1000;
@@ -32,9 +25,10 @@ export function createReadinessCheck(db: Kysely<Database>, serving: () => boolea
   let last: { at: number; check: Promise<Readiness> } | undefined;
   const checkDatabase = async (): Promise<Readiness> => {
     try {
-      const pending = await withTimeout(
+      const pending = await withDeadline(
         sql`SELECT 1`.execute(db).then(() => pendingMigrations(db)),
         PROBE_TIMEOUT_MS,
+        "readiness check",
       );
       const migrations = pending.length === 0 ? "current" : `pending: ${pending.join(", ")}`;
       return { ready: pending.length === 0, checks: { serving: "yes", database: "reachable", migrations } };
