@@ -5,12 +5,11 @@
 # unset); docker-compose.yml runs the API and workers as separate services. Settings:
 # docs/operations.md, "Configuration".
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # --- build: the install CI runs (.ci/run), then the dashboard (admin/dist) -----------------------
 FROM ${NODE_IMAGE} AS build
-# npm 11 runs install scripts only for package.json's allowScripts, as in CI; Node 20 ships npm 10.
-RUN npm install -g npm@11 --no-audit --no-fund
+# Node 24 ships npm 11, which runs install scripts only for package.json's allowScripts, as in CI.
 WORKDIR /app
 # Manifests first, so that a source change reuses the installed dependencies.
 COPY package.json package-lock.json .npmrc ./
@@ -22,7 +21,7 @@ RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build
 
-# --- runtime dependencies only (tsx is one: the service runs its TypeScript through it) ----------
+# --- runtime dependencies only (Node 24 runs the TypeScript itself: no loader, no build step) -----
 FROM build AS prune
 RUN npm prune --omit=dev --no-audit --no-fund
 
@@ -45,4 +44,4 @@ EXPOSE 8080 50051 9464
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.HTTP_PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # package.json's "start" (its prestart build step is done above); `npm run worker` adds --worker-only.
-CMD ["node", "--import", "tsx", "worker/src/main.ts"]
+CMD ["node", "worker/src/main.ts"]

@@ -17,7 +17,7 @@ const GRPC_PORT = 50551;
 function startServer(databaseUrl: string): Promise<ChildProcess> {
   // BENCH_SERVER_NODE_ARGS="--cpu-prof" profiles the server while it is measured.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "server/src/main.ts"], {
+  const child = spawn(process.execPath, [...nodeArgs, "server/src/main.ts"], {
     cwd: root,
     env: {
       ...process.env,
@@ -50,16 +50,7 @@ interface LoadResult {
 function runLoad(scenario: string): Promise<LoadResult> {
   const child = spawn(
     process.execPath,
-    [
-      "--import",
-      "tsx",
-      "bench/load.ts",
-      String(GRPC_PORT),
-      scenario,
-      String(CONCURRENCY),
-      String(SECONDS),
-      String(ROWS),
-    ],
+    ["bench/load.ts", String(GRPC_PORT), scenario, String(CONCURRENCY), String(SECONDS), String(ROWS)],
     { cwd: root, stdio: ["ignore", "pipe", "inherit"] },
   );
   let output = "";

@@ -14,7 +14,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { AdminService } from "@media/proto/media/v1/admin_service_pb";
 import { type CompiledQuery, Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
-import { launchBrowser } from "../admin/test/browser.ts";
+import { launchBrowser, signIn } from "../admin/test/browser.ts";
 import { ensureDashboardBuilt } from "../scripts/dashboard-build.ts";
 import { startService } from "../server/src/app.ts";
 import { loadConfig } from "../server/src/config.ts";
@@ -415,6 +415,9 @@ async function timeFirstRender(httpPort: number): Promise<string[]> {
       const times: number[] = [];
       for (let run = 0; run <= RUNS; run++) {
         const page = await browser.newPage();
+        // Signed in first (the token stays in this tab's sessionStorage), so the timed load is a signed-in one.
+        await page.goto(`http://127.0.0.1:${httpPort}/`);
+        await signIn(page, BENCH_TOKEN);
         const started = performance.now();
         await page.goto(`http://127.0.0.1:${httpPort}${view}`);
         await page

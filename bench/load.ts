@@ -4,7 +4,7 @@
 // whose cores it shares with the server and PostgreSQL. Keeps `concurrency`
 // unary calls in flight on one HTTP/2 connection for `seconds`, then prints
 // one JSON line: calls, errors, req/s, p50, p99.
-//   node --import tsx bench/load.ts <port> <scenario> <concurrency> <seconds> [maxId]
+//   node bench/load.ts <port> <scenario> <concurrency> <seconds> [maxId]
 import http2 from "node:http2";
 import { create, type DescMessage, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import {

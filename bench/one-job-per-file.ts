@@ -1,6 +1,6 @@
 // The baseline the deletion benchmark compares against: the naive design, one
 // graphile-worker job per file (delete the file, then its row and event).
-//   node --import tsx bench/one-job-per-file.ts <databaseUrl> <diskRoot> <concurrency>
+//   node bench/one-job-per-file.ts <databaseUrl> <diskRoot> <concurrency>
 import { unlink } from "node:fs/promises";
 import path from "node:path";
 import { run } from "graphile-worker";

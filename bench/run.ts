@@ -11,7 +11,7 @@ for (const suite of chosen) {
     process.exit(2);
   }
   process.stdout.write(`\n=== bench: ${suite} ===\n`);
-  const result = spawnSync(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, `${suite}.ts`)], {
+  const result = spawnSync(process.execPath, [path.join(import.meta.dirname, `${suite}.ts`)], {
     stdio: "inherit",
   });
   if (result.status !== 0) process.exit(result.status ?? 1);

@@ -8,7 +8,7 @@ const root = path.resolve(import.meta.dirname, "..");
 const httpPort = process.env.HTTP_PORT ?? "8080";
 
 const children: ChildProcess[] = [
-  spawn(process.execPath, ["--import", "tsx", "worker/src/main.ts"], { cwd: root, stdio: "inherit" }),
+  spawn(process.execPath, ["worker/src/main.ts"], { cwd: root, stdio: "inherit" }),
   spawn("npm", ["run", "dev", "-w", "admin"], {
     cwd: root,
     stdio: "inherit",

@@ -23,7 +23,7 @@ const env = {
 const base = `http://127.0.0.1:${env.HTTP_PORT}`;
 
 function run(args: string[]): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", ...args], {
+  return spawn(process.execPath, [...args], {
     cwd: root,
     env,
     stdio: ["ignore", "inherit", "inherit"],

@@ -125,10 +125,12 @@ const png = (picture: PictureKind, variant: number, width: number, height: numbe
 /** Shared by the catalogue builders: the random source and the fates they hand out. */
 class Catalogue {
   private orphans = 0;
-  constructor(
-    readonly random: Random,
-    private readonly pendingTtl: number,
-  ) {}
+  readonly random: Random;
+  private readonly pendingTtl: number;
+  constructor(random: Random, pendingTtl: number) {
+    this.random = random;
+    this.pendingTtl = pendingTtl;
+  }
 
   /**
    * An orphan's fate. Cycles through "due within 7 days" (half), "due within

@@ -34,15 +34,11 @@ const postgres = await startEmbeddedPostgres({ dataDir, port });
 function runTests(group: string[], concurrency: number): Promise<number> {
   if (group.length === 0) return Promise.resolve(0);
   return new Promise<number>((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, ...group],
-      {
-        cwd: root,
-        stdio: "inherit",
-        env: { ...process.env, TEST_POSTGRES_URL: postgres.urlFor("postgres") },
-      },
-    );
+    const child = spawn(process.execPath, ["--test", `--test-concurrency=${concurrency}`, ...group], {
+      cwd: root,
+      stdio: "inherit",
+      env: { ...process.env, TEST_POSTGRES_URL: postgres.urlFor("postgres") },
+    });
     child.on("exit", (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0)));
   });
 }

@@ -1,5 +1,5 @@
-import { startService } from "./app.js";
-import { createLogger } from "./logger.js";
+import { startService } from "./app.ts";
+import { createLogger } from "./logger.ts";
 import {
   banner,
   exitOnStartupFailure,
@@ -7,7 +7,7 @@ import {
   resolveDatabase,
   stopOnSignals,
   withDefaultToken,
-} from "./process.js";
+} from "./process.ts";
 
 // `npm run server`: the API alone (gRPC and Connect), no deletion worker.
 // `npm start` (worker/src/main.ts) runs this and a worker in one process.

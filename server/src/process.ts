@@ -3,9 +3,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { link, mkdir, readFile, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseEnv } from "node:util";
-import { type Config, ConfigError, loadConfig } from "./config.js";
-import { attachedEmbeddedUrl, startEmbeddedPostgres } from "./db/embedded.js";
-import type { Logger } from "./logger.js";
+import { type Config, ConfigError, loadConfig } from "./config.ts";
+import { attachedEmbeddedUrl, startEmbeddedPostgres } from "./db/embedded.ts";
+import type { Logger } from "./logger.ts";
 
 // What every process of the service (API, worker, or both) does around its
 // work: read the config, find the database, stop cleanly on a signal.

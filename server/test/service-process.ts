@@ -19,7 +19,7 @@ const running = new Set<ServiceProcess>();
  * tokens, no worker metrics port unless asked) and waits for its banner.
  */
 export async function spawnServiceProcess(args: string[], env: Record<string, string>): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", ...args], {
+  const child = spawn(process.execPath, [...args], {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: "warn", METRICS_PORT: "0", ...TEST_TOKENS_ENV, ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -148,7 +148,8 @@ describe("settings", () => {
     const nodeMajor = /^ARG NODE_IMAGE=node:(\d+)-bookworm-slim$/m.exec(dockerfile)?.[1];
     assert.equal(nodeMajor, /\d+/.exec(pkg.engines.node)?.[0], "the image's Node major should be engines.node's");
     if (pkg.allowScripts !== undefined) {
-      const npmMajor = Number(/npm install -g npm@(\d+)/.exec(dockerfile)?.[1] ?? 0);
+      // Node 24 ships npm 11, which runs install scripts only for allowScripts; older images must upgrade npm.
+      const npmMajor = Number(/npm install -g npm@(\d+)/.exec(dockerfile)?.[1] ?? (Number(nodeMajor) >= 24 ? 11 : 0));
       assert.ok(npmMajor >= 11, "package.json's allowScripts needs npm 11 in the image, as in CI");
     }
 

@@ -10,7 +10,7 @@ import {
   stopOnSignals,
   withDefaultToken,
 } from "@media/server/process";
-import { startWorker } from "./worker.js";
+import { startWorker } from "./worker.ts";
 
 // `npm start`: the API and (unless RUN_WORKER=false) a deletion worker in one
 // process. `npm run worker` (--worker-only): a worker alone, with probes and

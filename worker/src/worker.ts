@@ -6,9 +6,9 @@ import { createMetrics, type Metrics } from "@media/server/metrics";
 import { createStores } from "@media/server/storage";
 import { Logger as GraphileLogger, type Runner, run } from "graphile-worker";
 import pg from "pg";
-import type { TaskContext } from "./tasks/context.js";
-import { createDeleteBatchTask } from "./tasks/delete-batch.js";
-import { createSweepTask } from "./tasks/sweep.js";
+import type { TaskContext } from "./tasks/context.ts";
+import { createDeleteBatchTask } from "./tasks/delete-batch.ts";
+import { createSweepTask } from "./tasks/sweep.ts";
 
 export interface RunningWorker {
   /** Stops taking jobs, lets running batches finish, closes connections. */

@@ -2,9 +2,9 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { AdminService } from "@media/proto/media/v1/admin_service_pb";
 import { MediaState } from "@media/proto/media/v1/media_pb";
-import type { MediaStateName } from "../db/schema.js";
-import * as actions from "../media/admin-actions.js";
-import * as deletion from "../media/deletion.js";
+import type { MediaStateName } from "../db/schema.ts";
+import * as actions from "../media/admin-actions.ts";
+import * as deletion from "../media/deletion.ts";
 import {
   eventToProto,
   MEDIA_STATES,
@@ -12,12 +12,12 @@ import {
   referenceToProto,
   stateFromProto,
   stateToProto,
-} from "../media/mapping.js";
-import * as media from "../media/repository.js";
-import { callerOf, type ServiceDeps } from "./context.js";
-import { actionRefused, guardNotConfirmed, invalidArgument, mediaNotFound, noWorkerYet } from "./errors.js";
-import { decodePageToken, ID_PART, MICROS_PART, pageOf, TEXT_PART } from "./page-token.js";
-import { optionalText, pageSize, requireId, requireLabels, requireText } from "./validation.js";
+} from "../media/mapping.ts";
+import * as media from "../media/repository.ts";
+import { callerOf, type ServiceDeps } from "./context.ts";
+import { actionRefused, guardNotConfirmed, invalidArgument, mediaNotFound, noWorkerYet } from "./errors.ts";
+import { decodePageToken, ID_PART, MICROS_PART, pageOf, TEXT_PART } from "./page-token.ts";
+import { optionalText, pageSize, requireId, requireLabels, requireText } from "./validation.ts";
 
 function stateFilter(state: MediaState): MediaStateName | undefined {
   if (state === MediaState.UNSPECIFIED) return undefined;

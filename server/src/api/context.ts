@@ -1,8 +1,8 @@
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import type pg from "pg";
-import type { Database } from "../db/schema.js";
-import type { MediaLoader } from "../media/media-loader.js";
+import type { Database } from "../db/schema.ts";
+import type { MediaLoader } from "../media/media-loader.ts";
 
 /** Who is calling, as recorded in events. The guard sets it from the token's name; "anonymous" only before that. */
 export const callerKey = createContextKey<string>("anonymous", { description: "caller name for audit events" });

@@ -1,9 +1,9 @@
 import { create, type DescMethod, type DescService, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ConnectError, createContextValues, createHandlerContext } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
-import type { GrpcTlsConfig } from "../config.js";
-import type { UnaryHandler } from "./guard.js";
-import { createHealth, type Health } from "./health.js";
+import type { GrpcTlsConfig } from "../config.ts";
+import type { UnaryHandler } from "./guard.ts";
+import { createHealth, type Health } from "./health.ts";
 
 /** A service descriptor and its (guarded) implementation, as served on both ports. */
 export interface ServiceBinding {
@@ -21,7 +21,10 @@ const CALL_FINISHED = new Error("call finished");
  * (as connect-node does on the other port).
  */
 class MalformedRequest {
-  constructor(readonly typeName: string) {}
+  readonly typeName: string;
+  constructor(typeName: string) {
+    this.typeName = typeName;
+  }
 }
 
 function metadataToHeaders(metadata: grpc.Metadata): Headers {

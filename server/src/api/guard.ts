@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
 import type { DescService } from "@bufbuild/protobuf";
 import { type Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { type Authenticator, grants, type Permission } from "../auth/tokens.js";
-import type { LimitsConfig } from "../config.js";
-import type { Logger } from "../logger.js";
-import { rpcCodeName } from "../metrics/rpc-code.js";
-import { callerKey } from "./context.js";
+import { type Authenticator, grants, type Permission } from "../auth/tokens.ts";
+import type { LimitsConfig } from "../config.ts";
+import type { Logger } from "../logger.ts";
+import { rpcCodeName } from "../metrics/rpc-code.ts";
+import { callerKey } from "./context.ts";
 import {
   databaseUnavailable,
   deadlineExceeded,
@@ -17,8 +17,8 @@ import {
   rateLimited,
   transientConflict,
   unauthenticated,
-} from "./errors.js";
-import type { RateLimiter } from "./rate-limit.js";
+} from "./errors.ts";
+import type { RateLimiter } from "./rate-limit.ts";
 
 /** A unary method of a service implementation, as both transports call it. */
 export type UnaryHandler = (request: unknown, ctx: HandlerContext) => Promise<unknown>;

@@ -1,7 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import type { ServiceBinding } from "./grpc-server.js";
+import type { ServiceBinding } from "./grpc-server.ts";
 
 export interface HttpServerOptions {
   readonly services: readonly ServiceBinding[];

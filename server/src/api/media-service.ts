@@ -1,9 +1,9 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MediaService } from "@media/proto/media/v1/media_service_pb";
-import { mediaToProto } from "../media/mapping.js";
-import * as media from "../media/repository.js";
-import { callerOf, type ServiceDeps } from "./context.js";
-import { mediaBeingDeleted, mediaConflict, mediaNotFound } from "./errors.js";
+import { mediaToProto } from "../media/mapping.ts";
+import * as media from "../media/repository.ts";
+import { callerOf, type ServiceDeps } from "./context.ts";
+import { mediaBeingDeleted, mediaConflict, mediaNotFound } from "./errors.ts";
 import {
   optionalText,
   requireId,
@@ -13,7 +13,7 @@ import {
   requireOwner,
   requireSize,
   requireStore,
-} from "./validation.js";
+} from "./validation.ts";
 
 /** Each handler validates, calls the repository, and maps the result. */
 export function createMediaService(deps: ServiceDeps): ServiceImpl<typeof MediaService> {

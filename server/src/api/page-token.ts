@@ -1,4 +1,4 @@
-import { invalidArgument } from "./errors.js";
+import { invalidArgument } from "./errors.ts";
 
 // Page tokens are opaque to callers: base64url of `<kind>:<JSON array of the
 // last row's sort values>`. The kind names the list and its order, so a token

@@ -1,4 +1,4 @@
-import { invalidArgument } from "./errors.js";
+import { invalidArgument } from "./errors.ts";
 
 // Boundary checks for every request field. Each throws INVALID_ARGUMENT naming
 // the field, before any side effect.

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { ApiToken, TokenScope } from "../config.js";
+import type { ApiToken, TokenScope } from "../config.ts";
 
 /** What a request needs: MediaService calls, AdminService calls (and previews), or /metrics. */
 export type Permission = "service" | "admin" | "metrics";

@@ -1,6 +1,6 @@
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
-import type { Database } from "./schema.js";
+import type { Database } from "./schema.ts";
 
 export interface DatabaseHandle {
   readonly db: Kysely<Database>;

@@ -1,7 +1,8 @@
-import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from "kysely";
-import * as initial from "./migrations/0001_initial.js";
-import * as deletion from "./migrations/0002_deletion.js";
-import * as dashboard from "./migrations/0003_dashboard.js";
+import { type Kysely, sql } from "kysely";
+import { type Migration, type MigrationProvider, Migrator } from "kysely/migration";
+import * as initial from "./migrations/0001_initial.ts";
+import * as deletion from "./migrations/0002_deletion.ts";
+import * as dashboard from "./migrations/0003_dashboard.ts";
 
 /** Every migration, in order. Listed statically so bundling and tsx need no directory scan. */
 const MIGRATIONS: Readonly<Record<string, Migration>> = {

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import type { MediaEventTypeName, MediaRow, MediaStateName } from "../db/schema.js";
+import type { MediaEventTypeName, MediaRow, MediaStateName } from "../db/schema.ts";
 
 // Admin actions on one media. Each runs in one transaction: lock the row,
 // check it may change, change it, write the event.

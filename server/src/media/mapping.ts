@@ -8,7 +8,7 @@ import {
   MediaReferenceSchema,
 } from "@media/proto/media/v1/admin_service_pb";
 import { type Media, MediaSchema, MediaState } from "@media/proto/media/v1/media_pb";
-import type { MediaEventRow, MediaEventTypeName, MediaReferenceRow, MediaRow, MediaStateName } from "../db/schema.js";
+import type { MediaEventRow, MediaEventTypeName, MediaReferenceRow, MediaRow, MediaStateName } from "../db/schema.ts";
 
 // The one place where database rows become API messages and back.
 

@@ -1,6 +1,6 @@
 import type pg from "pg";
-import type { MediaRow } from "../db/schema.js";
-import { findMediaByIds } from "./repository.js";
+import type { MediaRow } from "../db/schema.ts";
+import { findMediaByIds } from "./repository.ts";
 
 export interface MediaLoader {
   /** The row for id, or undefined when there is none. */

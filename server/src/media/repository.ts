@@ -1,6 +1,6 @@
 import { type Kysely, sql } from "kysely";
 import type pg from "pg";
-import type { Database, MediaEventRow, MediaReferenceRow, MediaRow, MediaStateName } from "../db/schema.js";
+import type { Database, MediaEventRow, MediaReferenceRow, MediaRow, MediaStateName } from "../db/schema.ts";
 
 // All SQL for media, references and events lives here. Functions take the
 // database first and return rows; callers map rows to API messages.

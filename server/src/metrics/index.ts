@@ -1,12 +1,12 @@
 // Prometheus metrics: the process's registry and series (metrics.ts), the
 // lifecycle gauges read from the database at scrape time (lifecycle.ts), and
 // the code label of the RPC series (rpc-code.ts).
-export { type LifecycleGaugeOptions, registerLifecycleGauges } from "./lifecycle.js";
+export { type LifecycleGaugeOptions, registerLifecycleGauges } from "./lifecycle.ts";
 export {
   createMetrics,
   type DeleteBatchObservation,
   type Metrics,
   type MetricsOptions,
   type SweepObservation,
-} from "./metrics.js";
-export { rpcCodeName } from "./rpc-code.js";
+} from "./metrics.ts";
+export { rpcCodeName } from "./rpc-code.ts";

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import type { MediaStateName } from "../db/schema.js";
+import type { MediaStateName } from "../db/schema.ts";
 
 // The SQL behind the lifecycle gauges: one read-only transaction (so the three
 // reads see the same now()), bounded by a statement timeout.

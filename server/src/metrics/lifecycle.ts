@@ -1,10 +1,10 @@
 import { performance } from "node:perf_hooks";
 import type pg from "pg";
 import { Gauge } from "prom-client";
-import { withDeadline } from "../deadline.js";
-import type { Logger } from "../logger.js";
-import { type LifecycleSnapshot, MEDIA_STATES, readLifecycleSnapshot } from "./lifecycle-snapshot.js";
-import type { Metrics } from "./metrics.js";
+import { withDeadline } from "../deadline.ts";
+import type { Logger } from "../logger.ts";
+import { type LifecycleSnapshot, MEDIA_STATES, readLifecycleSnapshot } from "./lifecycle-snapshot.ts";
+import type { Metrics } from "./metrics.ts";
 
 // Gauges read from the shared database at scrape time, so every process that
 // registers them reports the same cluster-wide values (aggregate with max(),

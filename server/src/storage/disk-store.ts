@@ -1,7 +1,7 @@
 import { constants, realpathSync } from "node:fs";
 import { open, realpath, unlink } from "node:fs/promises";
 import path from "node:path";
-import { assertSafeKey, forEachLimited, type ObjectStore, UnsafeKeyError } from "./object-store.js";
+import { assertSafeKey, forEachLimited, type ObjectStore, UnsafeKeyError } from "./object-store.ts";
 
 export interface DiskStoreOptions {
   /** Unlinks in flight at once. */

@@ -1,12 +1,12 @@
-import type { StoreConfig } from "../config.js";
-import { createDiskStore } from "./disk-store.js";
-import type { ObjectStore } from "./object-store.js";
-import { createS3Store } from "./s3-store.js";
+import type { StoreConfig } from "../config.ts";
+import { createDiskStore } from "./disk-store.ts";
+import type { ObjectStore } from "./object-store.ts";
+import { createS3Store } from "./s3-store.ts";
 
-export { createDiskStore } from "./disk-store.js";
-export type { ObjectStore, StoredObject } from "./object-store.js";
-export { forEachLimited } from "./object-store.js";
-export { createS3Client, createS3Store } from "./s3-store.js";
+export { createDiskStore } from "./disk-store.ts";
+export type { ObjectStore, StoredObject } from "./object-store.ts";
+export { forEachLimited } from "./object-store.ts";
+export { createS3Client, createS3Store } from "./s3-store.ts";
 
 /** One ObjectStore per configured store, by name. */
 export function createStores(configs: ReadonlyMap<string, StoreConfig>): Map<string, ObjectStore> {

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { DeleteObjectsCommand, GetObjectCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
-import { assertSafeKey, type ObjectStore, UnsafeKeyError } from "./object-store.js";
+import { assertSafeKey, type ObjectStore, UnsafeKeyError } from "./object-store.ts";
 
 export interface S3StoreOptions {
   readonly bucket: string;

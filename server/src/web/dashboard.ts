@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import type http from "node:http";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../logger.ts";
 
 // Serves the built dashboard (admin/dist) on the HTTP port, so one process and
 // one URL give both the API and the UI. Assets are read once and kept, with a

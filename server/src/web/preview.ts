@@ -1,8 +1,8 @@
 import type http from "node:http";
 import { pipeline } from "node:stream/promises";
-import type { Logger } from "../logger.js";
-import type { MediaLoader } from "../media/media-loader.js";
-import type { ObjectStore, StoredObject } from "../storage/index.js";
+import type { Logger } from "../logger.ts";
+import type { MediaLoader } from "../media/media-loader.ts";
+import type { ObjectStore, StoredObject } from "../storage/index.ts";
 
 // GET /preview/<id>: the bytes of an image media, for the dashboard's detail
 // view. content_type is whatever the caller registered, so it is never echoed:

@@ -1,11 +1,11 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { createAuthenticator } from "../auth/tokens.js";
-import type { Config } from "../config.js";
-import { connectDatabase } from "../db/connect.js";
-import type { Logger } from "../logger.js";
-import { createReadinessCheck } from "./probes.js";
-import { createWebRoutes, type MetricsSource } from "./routes.js";
+import { createAuthenticator } from "../auth/tokens.ts";
+import type { Config } from "../config.ts";
+import { connectDatabase } from "../db/connect.ts";
+import type { Logger } from "../logger.ts";
+import { createReadinessCheck } from "./probes.ts";
+import { createWebRoutes, type MetricsSource } from "./routes.ts";
 
 export interface ProbeServer {
   readonly port: number;

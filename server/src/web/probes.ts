@@ -1,8 +1,8 @@
 import type { Kysely } from "kysely";
 import { sql } from "kysely";
-import { pendingMigrations } from "../db/migrate.js";
-import type { Database } from "../db/schema.js";
-import { withDeadline } from "../deadline.js";
+import { pendingMigrations } from "../db/migrate.ts";
+import type { Database } from "../db/schema.ts";
+import { withDeadline } from "../deadline.ts";
 
 // /readyz: whether this process should get traffic. /healthz (alive) needs no check.
 

@@ -1,10 +1,10 @@
 import type http from "node:http";
-import type { HttpServerOptions } from "../api/http-server.js";
-import { type Authenticator, grants, type Permission } from "../auth/tokens.js";
-import type { Logger } from "../logger.js";
-import type { DashboardHandler } from "./dashboard.js";
-import { isPreviewPath, type PreviewHandler } from "./preview.js";
-import type { Readiness } from "./probes.js";
+import type { HttpServerOptions } from "../api/http-server.ts";
+import { type Authenticator, grants, type Permission } from "../auth/tokens.ts";
+import type { Logger } from "../logger.ts";
+import type { DashboardHandler } from "./dashboard.ts";
+import { isPreviewPath, type PreviewHandler } from "./preview.ts";
+import type { Readiness } from "./probes.ts";
 
 // Everything on the HTTP port that is not an RPC: probes, metrics, previews, the dashboard.
 

@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { claimedFiles, finishBatch, getDeletionControl, releaseBatch } from "@media/server/deletion";
 import type { JobHelpers } from "graphile-worker";
-import { jobLogger, type TaskContext } from "./context.js";
+import { jobLogger, type TaskContext } from "./context.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

@@ -8,7 +8,7 @@ import {
 } from "@media/server/deletion";
 import type { Logger } from "@media/server/logger";
 import type { JobHelpers } from "graphile-worker";
-import { BATCH_JOB_ATTEMPTS, jobLogger, type TaskContext } from "./context.js";
+import { BATCH_JOB_ATTEMPTS, jobLogger, type TaskContext } from "./context.ts";
 
 /** Batches claimed per sweep at most; the next sweep carries on. */
 const MAX_BATCHES_PER_SWEEP = 10_000;
