@@ -2,9 +2,10 @@
 // table of BENCH_SMALL_ROWS (100,000) rows and of BENCH_LARGE_ROWS (10,000,000)
 // rows, each with the same 10,000 due orphans among rows that are linked or not
 // yet due. The claim reads the partial due index, so it should cost the same.
+
+import { claimDueBatch, DUE_NOW } from "@media/server/deletion";
 import { runMigrations } from "graphile-worker";
 import pg from "pg";
-import { claimDueBatch } from "../server/src/media/deletion.ts";
 import { benchDatabase, fmt, log } from "./shared.ts";
 
 const SMALL = Number(process.env.BENCH_SMALL_ROWS ?? 100_000);
@@ -44,14 +45,13 @@ async function measure(rows: number) {
     await fill(sql, rows);
     const plan = await sql.query(
       `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT id, state, delete_time FROM media
-       WHERE state IN ('PENDING', 'ORPHANED') AND hold_reason IS NULL AND delete_time <= now()
-       ORDER BY delete_time, id LIMIT 1000 FOR UPDATE SKIP LOCKED`,
+       WHERE ${DUE_NOW} ORDER BY delete_time, id LIMIT 1000 FOR UPDATE SKIP LOCKED`,
     );
     const times: number[] = [];
     let cursor: Awaited<ReturnType<typeof claimDueBatch>>["cursor"];
     for (let i = 0; i < CLAIMS; i++) {
       const started = performance.now();
-      const result = await claimDueBatch(sql, 1000, 25, cursor);
+      const result = await claimDueBatch(sql, 1000, 600, cursor);
       times.push(performance.now() - started);
       cursor = result.cursor;
       if (result.claimed !== 1000) throw new Error(`claimed ${result.claimed}, expected 1000`);

@@ -8,13 +8,14 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { ClaimLease, finishBatch } from "@media/server/deletion";
+import { type ObjectStore, openStores } from "@media/server/storage";
 import type { Config } from "../server/src/config.ts";
 import { connectDatabase, type DatabaseHandle } from "../server/src/db/connect.ts";
 import { migrateToLatest } from "../server/src/db/migrate.ts";
 import type { MediaStateName } from "../server/src/db/schema.ts";
 import { createLogger, type Logger } from "../server/src/logger.ts";
 import { holdMedia } from "../server/src/media/admin-actions.ts";
-import { finishBatch } from "../server/src/media/deletion.ts";
 import {
   createMedia,
   getStats,
@@ -23,8 +24,6 @@ import {
   unlinkMedia,
 } from "../server/src/media/repository.ts";
 import { type DatabaseLocation, loadConfigOrExit, resolveDatabase } from "../server/src/process.ts";
-import { createDiskStore } from "../server/src/storage/disk-store.ts";
-import type { ObjectStore } from "../server/src/storage/object-store.ts";
 import { demoPng, type PictureKind } from "./demo-images.ts";
 
 const STORE = "default";
@@ -584,38 +583,45 @@ function expectChange(outcome: ReferenceOutcome, what: string): void {
 
 /**
  * Claims one orphan the way a sweep does (DELETING, a fresh token, a CLAIMED
- * event in the same statement) but without enqueuing a delete_batch job.
+ * event, a lease of leaseSeconds from now, negative for one already expired)
+ * but without enqueuing a delete_batch job.
  */
-async function claimAsWorker(handle: DatabaseHandle, id: string): Promise<string> {
+async function claimAsWorker(handle: DatabaseHandle, id: string, leaseSeconds: number): Promise<string> {
   const token = randomUUID();
-  const { rowCount } = await handle.pool.query(
+  const { rows } = await handle.pool.query(
     `WITH claimed AS (
        UPDATE media SET state = 'DELETING', claim_token = $2, claim_time = now(), update_time = now()
        WHERE id = $1 AND state = 'ORPHANED' AND hold_reason IS NULL AND reference_count = 0
        RETURNING id
+     ), events AS (
+       INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason)
+       SELECT id, 'CLAIMED', 'ORPHANED', 'DELETING', 'worker', 'due for deletion' FROM claimed
+     ), lease AS (
+       INSERT INTO deletion_claims (token, lease_expire_time)
+       SELECT $2, now() + make_interval(secs => $3) FROM claimed
      )
-     INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason)
-     SELECT id, 'CLAIMED', 'ORPHANED', 'DELETING', 'worker', 'due for deletion' FROM claimed`,
-    [id, token],
+     SELECT count(*)::int AS n FROM claimed`,
+    [id, token, leaseSeconds],
   );
-  if (rowCount !== 1) throw new Error(`media ${id} could not be claimed (did a running worker take it?)`);
+  if (rows[0].n !== 1) throw new Error(`media ${id} could not be claimed (did a running worker take it?)`);
   return token;
 }
 
 /**
  * Runs the worker's deletion attempts until the media is FAILED: each claims
- * it, asks the real disk adapter to delete the folder (which fails), and
- * records that with the worker's own finishBatch (DELETE_FAILED events,
- * delete_attempts, last_error, the hourly tally).
+ * it, confirms the lease, asks the real disk adapter to delete the folder
+ * (which fails), and records that with the worker's own finishBatch
+ * (DELETE_FAILED events, delete_attempts, last_error, the hourly tally).
  */
 async function failForReal(ctx: SeedContext, id: string, key: string): Promise<void> {
-  const policy = {
-    maxAttempts: ctx.config.deletion.maxAttempts,
-    baseDelaySeconds: ctx.config.deletion.retryDelaySeconds,
-  };
+  const { deletion } = ctx.config;
+  const policy = { maxAttempts: deletion.maxAttempts, baseDelaySeconds: deletion.retryDelaySeconds };
+  const timing = { leaseSeconds: deletion.claimTimeoutSeconds, storageTimeoutSeconds: deletion.storageTimeoutSeconds };
   for (let attempt = 1; attempt <= policy.maxAttempts; attempt++) {
-    const token = await claimAsWorker(ctx.handle, id);
-    const error = (await ctx.store.deleteMany([key])).get(key);
+    const token = await claimAsWorker(ctx.handle, id, deletion.claimTimeoutSeconds);
+    const noted = await ctx.store.note([key]);
+    const window = await new ClaimLease(ctx.handle.pool, token, timing).confirm();
+    const error = (await ctx.store.deleteMany([key], window, noted)).failed.get(key);
     if (error === undefined) throw new Error(`deleting ${key}, a folder, unexpectedly succeeded`);
     await finishBatch(ctx.handle.pool, token, [], new Map([[id, error]]), policy);
   }
@@ -665,7 +671,8 @@ async function seedOne(ctx: SeedContext, item: DemoMedia, times: Timeline): Prom
     if (held.kind !== "ok") throw new Error(`holding ${item.key} failed (${held.kind})`);
   }
   if (item.fate.kind === "failed") await failForReal(ctx, id, item.key);
-  if (item.fate.kind === "stuck") await claimAsWorker(ctx.handle, id);
+  // Its lease ran out a second ago: the next sweep takes it back.
+  if (item.fate.kind === "stuck") await claimAsWorker(ctx.handle, id, -1);
   await backDate(ctx.handle, id, times, FINAL_STATE[item.fate.kind]);
   return size;
 }
@@ -882,7 +889,7 @@ async function main(): Promise<void> {
   try {
     const applied = await migrateToLatest(handle.db);
     if (applied.length > 0) say(`database schema: applied ${applied.join(", ")}`);
-    const ctx: SeedContext = { config, handle, root, store: createDiskStore(STORE, root) };
+    const ctx: SeedContext = { config, handle, root, store: openStores(config.stores).get(STORE) as ObjectStore };
     const existing = await demoIds(handle);
     let since: Date | undefined;
     if (existing.length > 0) {

@@ -14,7 +14,7 @@ import { migrateToLatest } from "./db/migrate.ts";
 import type { Logger } from "./logger.ts";
 import { createMediaLoader } from "./media/media-loader.ts";
 import { createMetrics, type Metrics, registerLifecycleGauges } from "./metrics/index.ts";
-import { createStores } from "./storage/index.ts";
+import { openStores } from "./storage/index.ts";
 import { createDashboardHandler } from "./web/dashboard.ts";
 import { createPreviewHandler } from "./web/preview.ts";
 import { createReadinessCheck } from "./web/probes.ts";
@@ -45,6 +45,8 @@ export async function startService(
   metrics: Metrics = createMetrics(),
 ): Promise<RunningService> {
   if (config.tokens.length === 0) throw new Error("no API tokens configured: set AUTH_TOKENS or AUTH_TOKENS_FILE");
+  // First: overlapping or missing stores stop start-up before anything connects.
+  const stores = openStores(config.stores);
   const database = connectDatabase({
     url: databaseUrl,
     poolSize: config.databasePoolSize,
@@ -90,7 +92,7 @@ export async function startService(
     readiness: createReadinessCheck(database.db, () => grpcServer.health.serving),
     metrics,
     dashboard: createDashboardHandler(config.dashboardDir, log),
-    preview: createPreviewHandler(deps.mediaLoader, createStores(config.stores), log),
+    preview: createPreviewHandler(deps.mediaLoader, stores, log),
   });
   const httpServer = createHttpServer({ services, maxMessageBytes, fallback: web });
   try {

@@ -3,7 +3,13 @@ import path from "node:path";
 
 /** A named place where media files live. */
 export type StoreConfig =
-  | { readonly name: string; readonly kind: "disk"; readonly root: string }
+  | {
+      readonly name: string;
+      readonly kind: "disk";
+      readonly root: string;
+      /** Create the folder when missing: only the default store's (DATA_DIR/files); a configured folder must exist. */
+      readonly createRoot: boolean;
+    }
   | {
       readonly name: string;
       readonly kind: "s3";
@@ -23,8 +29,10 @@ export interface DeletionConfig {
   readonly batchSize: number;
   /** A sweep that finds more due files than this deletes none and waits for an admin. */
   readonly blastRadiusLimit: number;
-  /** A claim older than this is assumed orphaned by a dead worker and reclaimed. */
+  /** A claim's lease: taken back only this long after its job last renewed it (or, before that, after the claim). */
   readonly claimTimeoutSeconds: number;
+  /** The longest one storage request may take; a job stops acting on storage twice this long before its lease ends. */
+  readonly storageTimeoutSeconds: number;
   readonly maxAttempts: number;
   readonly retryDelaySeconds: number;
   /** Start with deletions paused. */
@@ -172,7 +180,7 @@ function parseStore(name: string, url: string, cwd: string): StoreConfig {
   if (url.startsWith("file:")) {
     const root = url.slice("file:".length).replace(/^\/\/(?=\/)/, "");
     if (root === "") throw new ConfigError(`STORES: store "${name}" needs a folder after file:`);
-    return Object.freeze({ name, kind: "disk", root: path.resolve(cwd, root) });
+    return Object.freeze({ name, kind: "disk", root: path.resolve(cwd, root), createRoot: false });
   }
   if (url.startsWith("s3://")) {
     if (!URL.canParse(url)) throw new ConfigError(`STORES: store "${name}" URL "${url}" is not a valid URL`);
@@ -216,7 +224,10 @@ function parseStore(name: string, url: string, cwd: string): StoreConfig {
 function parseStores(raw: string | undefined, dataDir: string, cwd: string): ReadonlyMap<string, StoreConfig> {
   const stores = new Map<string, StoreConfig>();
   if (raw === undefined || raw.trim() === "") {
-    stores.set("default", Object.freeze({ name: "default", kind: "disk", root: path.join(dataDir, "files") }));
+    stores.set(
+      "default",
+      Object.freeze({ name: "default", kind: "disk", root: path.join(dataDir, "files"), createRoot: true }),
+    );
     return stores;
   }
   for (const entry of raw.split(",")) {
@@ -230,29 +241,8 @@ function parseStores(raw: string | undefined, dataDir: string, cwd: string): Rea
     if (stores.has(name)) throw new ConfigError(`STORES names "${name}" twice`);
     stores.set(name, parseStore(name, entry.slice(eq + 1).trim(), cwd));
   }
-  assertNoOverlap([...stores.values()]);
+  // Overlapping stores are refused when the stores are opened (storage/index.ts): by identity, which needs the file system.
   return stores;
-}
-
-/** Where a store's objects live, as a path-like string: nested locations overlap. */
-function location(store: StoreConfig): string {
-  return store.kind === "disk"
-    ? `disk:${path.join(store.root, "/")}`
-    : `s3:${store.endpoint ?? "aws"}:${store.region}:${store.bucket}/${store.prefix}`;
-}
-
-/**
- * Two stores over the same files would give one file two rows, and deleting
- * the orphaned row would remove a file the other still references.
- */
-function assertNoOverlap(stores: StoreConfig[]): void {
-  for (const a of stores) {
-    for (const b of stores) {
-      if (a !== b && location(b).startsWith(location(a))) {
-        throw new ConfigError(`STORES: stores "${a.name}" and "${b.name}" overlap; each file must belong to one store`);
-      }
-    }
-  }
 }
 
 const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -340,6 +330,19 @@ function parseGrpcTls(env: Env, cwd: string): GrpcTlsConfig | undefined {
   });
 }
 
+/** CLAIM_TIMEOUT and STORAGE_TIMEOUT: a lease must outlast its safety margin (twice STORAGE_TIMEOUT) by a request. */
+function leaseTiming(env: Env): { claimTimeoutSeconds: number; storageTimeoutSeconds: number } {
+  const claimTimeoutSeconds = duration(env, "CLAIM_TIMEOUT", "10m");
+  const storageTimeoutSeconds = duration(env, "STORAGE_TIMEOUT", "30s");
+  if (storageTimeoutSeconds <= 0) throw new ConfigError("STORAGE_TIMEOUT must be more than 0");
+  if (claimTimeoutSeconds < 3 * storageTimeoutSeconds) {
+    throw new ConfigError(
+      `CLAIM_TIMEOUT="${env.CLAIM_TIMEOUT ?? "10m"}" must be at least three times STORAGE_TIMEOUT="${env.STORAGE_TIMEOUT ?? "30s"}": a job stops touching storage twice STORAGE_TIMEOUT before its lease ends`,
+    );
+  }
+  return { claimTimeoutSeconds, storageTimeoutSeconds };
+}
+
 /** Where `npm run build` puts the dashboard, wherever the service is started from. */
 const BUILT_DASHBOARD = path.resolve(import.meta.dirname, "../../admin/dist");
 
@@ -391,7 +394,7 @@ export function loadConfig(rawEnv: Env = process.env, cwd: string = process.cwd(
       workerConcurrency: integer(env, "WORKER_CONCURRENCY", 4, 1, 64),
       batchSize: integer(env, "DELETE_BATCH_SIZE", 1000, 1, 1000),
       blastRadiusLimit: integer(env, "BLAST_RADIUS_LIMIT", 10_000, 1, 1_000_000_000),
-      claimTimeoutSeconds: duration(env, "CLAIM_TIMEOUT", "10m"),
+      ...leaseTiming(env),
       maxAttempts: integer(env, "DELETE_MAX_ATTEMPTS", 5, 1, 100),
       retryDelaySeconds: duration(env, "DELETE_RETRY_DELAY", "1m"),
       startPaused: boolean(env, "DELETIONS_PAUSED", false),

@@ -14,7 +14,10 @@ describe("configuration", () => {
     assert.equal(config.dataDir, "/srv/app/.data");
     assert.equal(config.gracePeriodSeconds, 7 * 86400);
     assert.equal(config.pendingTtlSeconds, 86400);
-    assert.deepEqual([...config.stores.values()], [{ name: "default", kind: "disk", root: "/srv/app/.data/files" }]);
+    assert.deepEqual(
+      [...config.stores.values()],
+      [{ name: "default", kind: "disk", root: "/srv/app/.data/files", createRoot: true }],
+    );
     assert.ok(Object.isFrozen(config));
   });
 
@@ -80,11 +83,6 @@ describe("configuration", () => {
     assert.equal(parseDurationSeconds("-1h"), undefined);
   });
 
-  test("stores side by side do not count as overlapping", () => {
-    const config = loadConfig({ STORES: "a=file:/srv/media,b=file:/srv/media2,c=s3://bucket/x,d=s3://bucket/xy" });
-    assert.equal(config.stores.size, 4);
-  });
-
   test("named stores parse from file: and s3:// URLs", () => {
     const config = loadConfig(
       {
@@ -93,7 +91,12 @@ describe("configuration", () => {
       },
       "/srv/app",
     );
-    assert.deepEqual(config.stores.get("local"), { name: "local", kind: "disk", root: "/srv/app/media" });
+    assert.deepEqual(config.stores.get("local"), {
+      name: "local",
+      kind: "disk",
+      root: "/srv/app/media",
+      createRoot: false,
+    });
     assert.deepEqual(config.stores.get("photos"), {
       name: "photos",
       kind: "s3",
@@ -117,8 +120,11 @@ describe("configuration", () => {
     [{ STORES: "a=ftp://x" }, /^STORES: store "a" URL "ftp:\/\/x" must start with file: or s3:\/\//],
     [{ STORES: "a=s3://b?colour=red" }, /^STORES: store "a" has unknown option "colour"/],
     [{ STORES: "a=s3://b?forcePathStyle=yes" }, /forcePathStyle must be true or false/],
-    [{ STORES: "a=file:/srv/media,b=file:/srv/media/photos" }, /stores "a" and "b" overlap/],
-    [{ STORES: "a=s3://bucket/x,b=s3://bucket/x/y" }, /stores "a" and "b" overlap/],
+    [
+      { CLAIM_TIMEOUT: "1m", STORAGE_TIMEOUT: "30s" },
+      /^CLAIM_TIMEOUT="1m" must be at least three times STORAGE_TIMEOUT="30s"/,
+    ],
+    [{ STORAGE_TIMEOUT: "0s" }, /^STORAGE_TIMEOUT must be more than 0/],
     [{ STORES: "a=s3://bucket/%zz" }, /not valid percent-encoding/],
     [{ GRACE_PERIOD: "100000d" }, /^GRACE_PERIOD="100000d" must be at most 3650d$/],
     [{ AUTH_TOKENS: "ops:root:0123456789abcdef0123456789" }, /^AUTH_TOKENS entry 1 is not NAME:SCOPE:SECRET/],

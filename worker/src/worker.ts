@@ -1,9 +1,9 @@
 import type { Config } from "@media/server/config";
 import { connectDatabase, migrateToLatest, SESSION_OPTIONS } from "@media/server/db";
-import { pauseDeletions } from "@media/server/deletion";
+import { pauseDeletions, SWEEP_JOB_KEY, TASKS } from "@media/server/deletion";
 import type { Logger } from "@media/server/logger";
 import { createMetrics, type Metrics } from "@media/server/metrics";
-import { createStores } from "@media/server/storage";
+import { openStores } from "@media/server/storage";
 import { Logger as GraphileLogger, type Runner, run } from "graphile-worker";
 import pg from "pg";
 import type { TaskContext } from "./tasks/context.ts";
@@ -35,6 +35,8 @@ export async function startWorker(
   log: Logger,
   metrics: Metrics = createMetrics({ defaultMetrics: false }),
 ): Promise<RunningWorker> {
+  // First: overlapping or missing stores stop start-up before anything connects.
+  const stores = openStores(config.stores);
   // A worker may start before any API process, or after an upgrade: its SQL
   // needs the schema its code was written for (migrations take an advisory lock).
   const schema = connectDatabase({ url: databaseUrl, poolSize: 1 });
@@ -52,7 +54,7 @@ export async function startWorker(
   pool.on("connect", (client) => client.on("error", () => {}));
   const ctx: TaskContext = {
     pool,
-    stores: createStores(config.stores),
+    stores,
     settings: config.deletion,
     log: log.child({ component: "worker" }),
     metrics,
@@ -66,8 +68,8 @@ export async function startWorker(
       noHandleSignals: true,
       pollInterval: 1000,
       logger: graphileLogger(ctx.log),
-      taskList: { sweep: createSweepTask(ctx), delete_batch: createDeleteBatchTask(ctx) },
-      crontab: `${config.deletion.sweepSchedule} sweep ?max=1&jobKey=sweep`,
+      taskList: { [TASKS.sweep]: createSweepTask(ctx), [TASKS.deleteBatch]: createDeleteBatchTask(ctx) },
+      crontab: `${config.deletion.sweepSchedule} ${TASKS.sweep} ?max=1&jobKey=${SWEEP_JOB_KEY}`,
     });
     if (config.deletion.startPaused) await pauseDeletions(pool, "paused by DELETIONS_PAUSED at start");
   } catch (error) {

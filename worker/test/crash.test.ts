@@ -4,16 +4,19 @@ import { Code } from "@connectrpc/connect";
 import { MediaState } from "@media/proto/media/v1/media_pb";
 import { killAllProcesses, killProcess } from "../../server/test/service-process.ts";
 import { expectCode } from "../../server/test/support.ts";
-import { type DeletionHarness, startDeletionHarness, waitFor } from "./support.ts";
+import { type DeletionHarness, expireLeases, startDeletionHarness, waitFor } from "./support.ts";
 import { spawnWorker } from "./worker-process.ts";
 
 // A worker child process is killed with SIGKILL while frozen at a chosen point
 // (the S3 proxy holds its DeleteObjects request, or the answer to it). After a
 // new worker starts, everything converges: nothing lost, nothing wrongly deleted.
 
+// The SIGTERM test's answers take 1.5 s: within STORAGE_TIMEOUT.
+const LEASE = { CLAIM_TIMEOUT: "15s", STORAGE_TIMEOUT: "5s" };
+
 let h: DeletionHarness;
 before(async () => {
-  h = await startDeletionHarness({ CLAIM_TIMEOUT: "1s" });
+  h = await startDeletionHarness(LEASE);
   // This suite runs its workers as child processes only.
   await h.worker?.stop();
   h.worker = undefined;
@@ -23,7 +26,7 @@ after(async () => {
   await h.stop();
 });
 
-const workerEnv = () => ({ DATABASE_URL: h.t.databaseUrl, ...h.env, CLAIM_TIMEOUT: "1s", WORKER_CONCURRENCY: "2" });
+const workerEnv = () => ({ DATABASE_URL: h.t.databaseUrl, ...h.env, ...LEASE, WORKER_CONCURRENCY: "2" });
 
 async function states(ids: bigint[]): Promise<Array<string | undefined>> {
   const { rows } = await h.t.sql.query("SELECT id, state FROM media WHERE id = ANY($1::bigint[]) ORDER BY id", [
@@ -61,7 +64,7 @@ for (const point of ["request", "response"] as const) {
 
     const second = await spawnWorker(workerEnv());
     try {
-      await new Promise((r) => setTimeout(r, 1100)); // let the claim time out
+      await expireLeases(h.t.sql); // the killed worker's lease, as if it had run out
       await h.t.admin.runSweep({});
       await waitFor(async () => (await states(ids)).every((s) => s === undefined), "the rows to be deleted");
     } finally {

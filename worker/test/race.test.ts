@@ -14,12 +14,13 @@ import { spawnWorker, type WorkerProcess } from "./worker-process.ts";
 
 let h: DeletionHarness;
 before(async () => {
-  // CLAIM_TIMEOUT: the first deterministic test leaves a hand-made claim with no job; the workers reclaim it.
+  // The first deterministic test leaves a hand-made claim with no job and an expired lease; the workers reclaim it.
   h = await startDeletionHarness({
     GRACE_PERIOD: "0s",
     PENDING_TTL: "0s",
     BLAST_RADIUS_LIMIT: "1000000",
     CLAIM_TIMEOUT: "2s",
+    STORAGE_TIMEOUT: "500ms",
   });
   await h.worker?.stop();
   h.worker = undefined;
@@ -48,7 +49,11 @@ describe("deterministic", () => {
       // What the sweep's claim does: lock the due row and mark it DELETING.
       await claim.query("SELECT id FROM media WHERE id = $1 FOR UPDATE", [id.toString()]);
       await claim.query(
-        "UPDATE media SET state = 'DELETING', claim_token = gen_random_uuid(), claim_time = now() WHERE id = $1",
+        `WITH claimed AS (
+           UPDATE media SET state = 'DELETING', claim_token = gen_random_uuid(), claim_time = now() WHERE id = $1
+           RETURNING claim_token
+         )
+         INSERT INTO deletion_claims (token, lease_expire_time) SELECT claim_token, now() FROM claimed`,
         [id.toString()],
       );
       const link = h.t.media.linkMedia({ mediaId: id, owner: "post/late" });
@@ -73,7 +78,7 @@ describe("deterministic", () => {
       const link = h.t.media.linkMedia({ mediaId: id, owner: "post/early" });
       assert.equal(await settledWithin(link, 200), "pending");
       // The real claim skips the locked row instead of waiting or claiming it.
-      const claimedWhileLocked = (await claimDueBatch(h.t.sql, 1000, 5)).claimed;
+      const claimedWhileLocked = (await claimDueBatch(h.t.sql, 1000, 2)).claimed;
       const mine = await h.t.sql.query("SELECT state FROM media WHERE id = $1", [id.toString()]);
       assert.equal(
         mine.rows[0].state,
@@ -85,7 +90,7 @@ describe("deterministic", () => {
     } finally {
       holder.release();
     }
-    assert.equal((await claimDueBatch(h.t.sql, 1000, 5)).claimed, 0, "a linked media is never due");
+    assert.equal((await claimDueBatch(h.t.sql, 1000, 2)).claimed, 0, "a linked media is never due");
     assert.equal(await h.exists("default", "race/link-first.jpg"), true);
   });
 });

@@ -1,33 +1,60 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { createDiskStore, createS3Store } from "@media/server/storage";
+import { ConfigError, loadConfig } from "@media/server/config";
+import {
+  createDiskStore,
+  createS3Store,
+  type DeleteResult,
+  fixedWindow,
+  type ObjectStore,
+  openStores,
+  resolveDiskRoot,
+} from "@media/server/storage";
 import { type S3FaultProxy, startS3FaultProxy } from "./s3-fault-proxy.ts";
 import { objectExists, putObject, S3RVER_CREDENTIALS, s3rverClient, startS3rver } from "./s3-server.ts";
+
+/** Notes, then deletes in one window (a minute: these tests do not hold a claim). */
+async function noteAndDelete(store: ObjectStore, keys: string[]): Promise<DeleteResult> {
+  return store.deleteMany(keys, fixedWindow(60), await store.note(keys));
+}
+
+/** A window that closed before the call. */
+const closedWindow = () => fixedWindow(-1);
+
+const readAll = async (store: ObjectStore, key: string) => {
+  const object = await store.open(key);
+  if (object === undefined) return undefined;
+  const chunks: Buffer[] = [];
+  for await (const chunk of object.body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString();
+};
 
 describe("disk store", () => {
   let dir: string;
   let root: string;
   let outside: string;
+  let store: ObjectStore;
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "disk-store-"));
     root = path.join(dir, "root");
     outside = path.join(dir, "outside");
     await mkdir(path.join(root, "a/b"), { recursive: true });
     await mkdir(outside, { recursive: true });
+    store = createDiskStore("d", resolveDiskRoot(root));
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
   test("deletes files, and a missing file or folder counts as deleted", async () => {
     await writeFile(path.join(root, "a/b/one.jpg"), "1");
     await writeFile(path.join(root, "two.jpg"), "2");
-    const store = createDiskStore("d", root);
-    const failures = await store.deleteMany(["a/b/one.jpg", "two.jpg", "a/b/never.jpg", "no/such/folder.jpg"]);
-    assert.deepEqual([...failures], []);
+    const result = await noteAndDelete(store, ["a/b/one.jpg", "two.jpg", "a/b/never.jpg", "no/such/folder.jpg"]);
+    assert.deepEqual([...result.failed], []);
+    assert.deepEqual(result.notAttempted, []);
     assert.equal(existsSync(path.join(root, "a/b/one.jpg")), false);
     assert.equal(existsSync(path.join(root, "two.jpg")), false);
   });
@@ -36,7 +63,6 @@ describe("disk store", () => {
     const victim = path.join(outside, "victim.txt");
     await writeFile(victim, "keep me");
     await writeFile(path.join(root, "a/ok.txt"), "keep me too");
-    const store = createDiskStore("d", root);
     const bad = [
       "../outside/victim.txt",
       "a/../../outside/victim.txt",
@@ -46,28 +72,83 @@ describe("disk store", () => {
       "a//ok.txt",
       "./a/ok.txt",
     ];
-    const failures = await store.deleteMany(bad);
-    assert.deepEqual([...failures.keys()].sort(), [...bad].sort());
+    const result = await noteAndDelete(store, bad);
+    assert.deepEqual([...result.failed.keys()].sort(), [...bad].sort());
     assert.equal(existsSync(victim), true);
     assert.equal(existsSync(path.join(root, "a/ok.txt")), true);
   });
 
-  test("refuses a symlinked folder that leads outside the root", async () => {
+  test("never follows a symlinked folder, whether it leads outside the store or inside it", async () => {
     const victim = path.join(outside, "linked.txt");
     await writeFile(victim, "keep me");
     await symlink(outside, path.join(root, "escape"));
-    const failures = await createDiskStore("d", root).deleteMany(["escape/linked.txt"]);
-    assert.match(failures.get("escape/linked.txt") ?? "", /outside the store through a symbolic link/);
+    // An alias inside the store (current -> 2026-12 is ordinary): the file it reaches is another media's.
+    await mkdir(path.join(root, "real"), { recursive: true });
+    await writeFile(path.join(root, "real/shared.png"), "referenced elsewhere");
+    await symlink("real", path.join(root, "alias"));
+    const result = await noteAndDelete(store, ["escape/linked.txt", "alias/shared.png"]);
+    assert.match(result.failed.get("escape/linked.txt") ?? "", /passes through a symbolic link at "escape"/);
+    assert.match(result.failed.get("alias/shared.png") ?? "", /passes through a symbolic link at "alias"/);
     assert.equal(existsSync(victim), true);
+    assert.equal(existsSync(path.join(root, "real/shared.png")), true);
+    await assert.rejects(store.open("alias/shared.png"), /symbolic link/);
+    await assert.rejects(store.open("escape/linked.txt"), /symbolic link/);
   });
 
-  test("a symlink at the key itself is removed, its target kept", async () => {
+  test("a symlink at the key itself is removed, its target kept; a preview refuses it", async () => {
     const target = path.join(outside, "target.txt");
     await writeFile(target, "keep me");
     await symlink(target, path.join(root, "a/link.txt"));
-    assert.deepEqual([...(await createDiskStore("d", root).deleteMany(["a/link.txt"]))], []);
+    await assert.rejects(store.open("a/link.txt"), /is a symbolic link/);
+    assert.deepEqual([...(await noteAndDelete(store, ["a/link.txt"])).failed], []);
     assert.equal(existsSync(path.join(root, "a/link.txt")), false);
     assert.equal(existsSync(target), true);
+  });
+
+  test("a file replaced, or one that appeared, after it was noted is left in place", async () => {
+    await writeFile(path.join(root, "a/swapped.jpg"), "old");
+    const noted = await store.note(["a/swapped.jpg", "a/late.jpg"]);
+    // What a caller re-registering the keys does while a stopped worker sleeps.
+    await unlink(path.join(root, "a/swapped.jpg"));
+    await writeFile(path.join(root, "a/swapped.jpg"), "new and referenced");
+    await writeFile(path.join(root, "a/late.jpg"), "new too");
+    const result = await store.deleteMany(["a/swapped.jpg", "a/late.jpg"], fixedWindow(60), noted);
+    assert.match(result.failed.get("a/swapped.jpg") ?? "", /was replaced after its deletion began/);
+    assert.match(result.failed.get("a/late.jpg") ?? "", /appeared at key "a\/late.jpg" after its deletion began/);
+    assert.equal(readFileSync(path.join(root, "a/swapped.jpg"), "utf8"), "new and referenced");
+    assert.equal(existsSync(path.join(root, "a/late.jpg")), true);
+  });
+
+  test("nothing is touched once the window has closed", async () => {
+    await writeFile(path.join(root, "a/kept.jpg"), "keep");
+    const noted = await store.note(["a/kept.jpg"]);
+    const result = await store.deleteMany(["a/kept.jpg"], closedWindow(), noted);
+    assert.deepEqual(result.notAttempted, ["a/kept.jpg"]);
+    assert.equal(existsSync(path.join(root, "a/kept.jpg")), true);
+  });
+
+  test("previews read regular files only", async () => {
+    await writeFile(path.join(root, "a/b/pic.png"), "png bytes");
+    assert.equal(await readAll(store, "a/b/pic.png"), "png bytes");
+    assert.equal(await store.open("a/b/missing.png"), undefined);
+    assert.equal(await store.open("no/folder.png"), undefined);
+    await assert.rejects(store.open("a/b"), /not a regular file/);
+  });
+
+  test("the root may be a symlink, resolved once; a root replaced later fails every key", async () => {
+    const real = path.join(dir, "real-root");
+    await mkdir(path.join(real, "x"), { recursive: true });
+    await writeFile(path.join(real, "x/1.jpg"), "1");
+    await symlink(real, path.join(dir, "root-link"));
+    const linked = createDiskStore("l", resolveDiskRoot(path.join(dir, "root-link")));
+    assert.equal(await readAll(linked, "x/1.jpg"), "1");
+    // The folder is moved away and another put at its path: the store must not act on the newcomer.
+    await rename(real, path.join(dir, "moved-root"));
+    await mkdir(path.join(real, "x"), { recursive: true });
+    await writeFile(path.join(real, "x/1.jpg"), "someone else's");
+    const result = await noteAndDelete(linked, ["x/1.jpg"]);
+    assert.match(result.failed.get("x/1.jpg") ?? "", /no longer the folder it was at start-up/);
+    assert.equal(existsSync(path.join(real, "x/1.jpg")), true);
   });
 });
 
@@ -96,24 +177,24 @@ describe("S3 store (s3rver behind a fault-injecting proxy)", () => {
     await s3.stop();
   });
 
-  test("deletes under the prefix in requests of up to 1000 keys; missing keys count as deleted", async () => {
+  test("deletes under the prefix, 1000 keys in one request; missing keys count as deleted", async () => {
     const client = direct();
-    const keys = Array.from({ length: 1500 }, (_, i) => `photos/${i}.jpg`);
-    for (let i = 0; i < 1400; i += 100) {
+    const keys = Array.from({ length: 1000 }, (_, i) => `photos/${i}.jpg`);
+    for (let i = 0; i < 900; i += 100) {
       await Promise.all(keys.slice(i, i + 100).map((k) => putObject(client, bucket, `tenant/${k}`)));
     }
     await putObject(client, bucket, "photos/0.jpg"); // same key outside the prefix: must survive
     proxy.deleteRequests.length = 0;
-    const failures = await store().deleteMany(keys);
-    assert.deepEqual([...failures], []);
-    // A full batch is one request of 1000 keys (the SDK may resend a request on a transient error).
+    const result = await noteAndDelete(store(), keys);
+    assert.deepEqual([...result.failed], []);
+    // One request of 1000 keys (the SDK may resend it after a transient error).
     assert.ok(
-      proxy.deleteRequests.every((n) => n === 1000 || n === 500),
-      `requests: ${proxy.deleteRequests}`,
+      proxy.deleteRequests.length >= 1 && proxy.deleteRequests.every((n) => n === 1000),
+      `${proxy.deleteRequests}`,
     );
-    assert.ok(proxy.deleteRequests.includes(1000) && proxy.deleteRequests.includes(500));
     assert.equal(await objectExists(client, bucket, "tenant/photos/5.jpg"), false);
     assert.equal(await objectExists(client, bucket, "photos/0.jpg"), true);
+    await assert.rejects(noteAndDelete(store(), [...keys, "one-too-many"]), /at most 1000 keys a call/);
   });
 
   test("per-key Errors in a 200 answer are reported as failures and those objects remain", async () => {
@@ -121,9 +202,9 @@ describe("S3 store (s3rver behind a fault-injecting proxy)", () => {
     await Promise.all(["x/1", "x/2", "x/3"].map((k) => putObject(client, bucket, `tenant/${k}`)));
     proxy.failingKeys.add("tenant/x/2");
     try {
-      const failures = await store().deleteMany(["x/1", "x/2", "x/3"]);
-      assert.deepEqual([...failures.keys()], ["x/2"]);
-      assert.match(failures.get("x/2") ?? "", /InternalError/);
+      const { failed } = await noteAndDelete(store(), ["x/1", "x/2", "x/3"]);
+      assert.deepEqual([...failed.keys()], ["x/2"]);
+      assert.match(failed.get("x/2") ?? "", /InternalError/);
       assert.equal(await objectExists(client, bucket, "tenant/x/2"), true);
       assert.equal(await objectExists(client, bucket, "tenant/x/1"), false);
     } finally {
@@ -135,31 +216,44 @@ describe("S3 store (s3rver behind a fault-injecting proxy)", () => {
     const client = direct();
     await putObject(client, bucket, "tenant/slow/1");
     proxy.slowDown(2);
-    assert.deepEqual([...(await store().deleteMany(["slow/1"]))], []);
+    assert.deepEqual([...(await noteAndDelete(store(), ["slow/1"])).failed], []);
     assert.equal(await objectExists(client, bucket, "tenant/slow/1"), false);
 
     await putObject(client, bucket, "tenant/slow/2");
     proxy.slowDown(10);
-    const failures = await store(2).deleteMany(["slow/2"]);
+    const { failed } = await noteAndDelete(store(2), ["slow/2"]);
     proxy.slowDown(0);
-    assert.match(failures.get("slow/2") ?? "", /SlowDown|reduce your request rate/);
+    assert.match(failed.get("slow/2") ?? "", /SlowDown|reduce your request rate/);
     assert.equal(await objectExists(client, bucket, "tenant/slow/2"), true);
   });
 
-  test("slow answers still complete", async () => {
+  test("slow answers still complete within the timeout; a request that outlasts it is abandoned", async () => {
     const client = direct();
     await putObject(client, bucket, "tenant/late/1");
     proxy.delayMs = 300;
     try {
-      assert.deepEqual([...(await store().deleteMany(["late/1"]))], []);
+      assert.deepEqual([...(await noteAndDelete(store(), ["late/1"])).failed], []);
+      // A window whose STORAGE_TIMEOUT (its signal) is shorter than the answer's delay.
+      const short = { ...fixedWindow(60), signal: AbortSignal.timeout(50) };
+      const { failed } = await store().deleteMany(["late/2"], short, undefined);
+      assert.match(failed.get("late/2") ?? "", /abandoned after STORAGE_TIMEOUT/);
     } finally {
       proxy.delayMs = 0;
     }
     assert.equal(await objectExists(client, bucket, "tenant/late/1"), false);
   });
 
+  test("no request is sent once the window has closed", async () => {
+    await putObject(direct(), bucket, "tenant/closed/1");
+    proxy.deleteRequests.length = 0;
+    const result = await store().deleteMany(["closed/1"], closedWindow(), undefined);
+    assert.deepEqual(result.notAttempted, ["closed/1"]);
+    assert.deepEqual(proxy.deleteRequests, []);
+    assert.equal(await objectExists(direct(), bucket, "tenant/closed/1"), true);
+  });
+
   test("DeleteObjects carries a Content-MD5 of its body and no CRC32 checksum header", async () => {
-    await store().deleteMany(["md5/1"]);
+    await noteAndDelete(store(), ["md5/1"]);
     const sent = proxy.lastDelete;
     assert.ok(sent);
     assert.equal(sent.headers["content-md5"], createHash("md5").update(sent.body).digest("base64"));
@@ -168,8 +262,62 @@ describe("S3 store (s3rver behind a fault-injecting proxy)", () => {
 
   test("unsafe keys are refused before any request", async () => {
     proxy.deleteRequests.length = 0;
-    const failures = await store().deleteMany(["../escape", "/abs"]);
-    assert.equal(failures.size, 2);
+    const { failed } = await noteAndDelete(store(), ["../escape", "/abs"]);
+    assert.equal(failed.size, 2);
     assert.deepEqual(proxy.deleteRequests, []);
+  });
+});
+
+describe("stores overlap by identity, not by spelling", () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "overlap-"));
+    await mkdir(path.join(dir, "a/sub"), { recursive: true });
+    await mkdir(path.join(dir, "b"), { recursive: true });
+    await symlink(path.join(dir, "a"), path.join(dir, "link-to-a"));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  const open = (stores: string) => openStores(loadConfig({ STORES: stores }, dir).stores);
+  const S3 = "s3://media/photos/?region=us-east-1";
+
+  const overlapping: Array<[string, string]> = [
+    ["a folder and a symlink to it", "one=file:a,two=file:link-to-a"],
+    ["a folder and a folder below a symlink to it", "one=file:a,two=file:link-to-a/sub"],
+    ["a folder inside another", "one=file:a,two=file:a/sub"],
+    ["the same folder written with a trailing slash and ..", "one=file:a/,two=file:b/../a"],
+    ["the same bucket and prefix in another region", `one=${S3},two=s3://media/photos/?region=eu-west-1`],
+    ["a prefix inside another", `one=${S3},two=s3://media/photos/2026/`],
+    ["a whole bucket and a prefix of it", `one=s3://media,two=${S3}`],
+    [
+      "endpoints spelled 127.0.0.1 and localhost, one with a trailing /",
+      "one=s3://media/p/?endpoint=http://127.0.0.1:9000&forcePathStyle=true,two=s3://media/p?endpoint=http://localhost:9000/&forcePathStyle=true",
+    ],
+    [
+      "the default AWS endpoint and the explicit one",
+      "one=s3://media/p/,two=s3://media/p/?endpoint=https://s3.us-east-1.amazonaws.com",
+    ],
+  ];
+  for (const [what, stores] of overlapping) {
+    test(`refuses ${what}, naming both stores`, () => {
+      assert.throws(
+        () => open(stores),
+        (error: unknown) =>
+          error instanceof ConfigError && /stores "one" \(.*\) and "two" \(.*\) overlap/.test(error.message),
+      );
+    });
+  }
+
+  test("accepts folders and prefixes side by side, and a disk store beside an S3 one", () => {
+    const stores = open(`one=file:a,two=file:b,three=${S3},four=s3://media/photos2/,five=s3://other/photos/`);
+    assert.deepEqual([...stores.keys()], ["one", "two", "three", "four", "five"]);
+  });
+
+  test("refuses a configured folder that does not exist, and creates only the default one", async () => {
+    assert.throws(() => open("one=file:nowhere"), /disk store "one", .*nowhere, does not exist/);
+    const dataDir = path.join(dir, "data");
+    const stores = openStores(loadConfig({ DATA_DIR: dataDir }, dir).stores);
+    assert.deepEqual([...stores.keys()], ["default"]);
+    assert.equal(existsSync(path.join(dataDir, "files")), true);
   });
 });

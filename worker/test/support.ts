@@ -10,6 +10,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { loadConfig } from "@media/server/config";
 import { createLogger } from "@media/server/logger";
 import type { Metrics } from "@media/server/metrics";
+import type pg from "pg";
 import { startTestService, type TestService } from "../../server/test/support.ts";
 import { type RunningWorker, startWorker } from "../src/worker.ts";
 import { type S3FaultProxy, startS3FaultProxy } from "./s3-fault-proxy.ts";
@@ -108,6 +109,11 @@ export async function startDeletionHarness(
   };
   await harness.startWorker();
   return harness;
+}
+
+/** Makes every claim's lease run out now, as if its job had stopped renewing it CLAIM_TIMEOUT ago. */
+export async function expireLeases(sql: pg.Pool): Promise<void> {
+  await sql.query("UPDATE deletion_claims SET lease_expire_time = now() - interval '1 second'");
 }
 
 /** Polls until check() is true, failing after timeoutMs with what it waited for. */

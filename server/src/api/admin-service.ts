@@ -3,8 +3,8 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import type { AdminService } from "@media/proto/media/v1/admin_service_pb";
 import { MediaState } from "@media/proto/media/v1/media_pb";
 import type { MediaStateName } from "../db/schema.ts";
+import * as deletion from "../deletion/index.ts";
 import * as actions from "../media/admin-actions.ts";
-import * as deletion from "../media/deletion.ts";
 import {
   eventToProto,
   MEDIA_STATES,

@@ -3,12 +3,14 @@ import { type Migration, type MigrationProvider, Migrator } from "kysely/migrati
 import * as initial from "./migrations/0001_initial.ts";
 import * as deletion from "./migrations/0002_deletion.ts";
 import * as dashboard from "./migrations/0003_dashboard.ts";
+import * as leases from "./migrations/0004_leases.ts";
 
 /** Every migration, in order. Listed statically so bundling and tsx need no directory scan. */
 const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001_initial": initial,
   "0002_deletion": deletion,
   "0003_dashboard": dashboard,
+  "0004_leases": leases,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) };

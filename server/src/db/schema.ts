@@ -71,6 +71,14 @@ export interface DeletionControlTable {
   update_time: Date;
 }
 
+/** One claim (a batch of DELETING media sharing claim_token) and its lease. */
+export interface DeletionClaimTable {
+  token: string;
+  lease_expire_time: Date;
+  create_time: GeneratedTimestamp;
+  renew_time: Date | null;
+}
+
 export interface DeletionHourlyTable {
   hour: Date;
   deleted_count: Int8;
@@ -79,6 +87,7 @@ export interface DeletionHourlyTable {
 }
 
 export interface Database {
+  deletion_claims: DeletionClaimTable;
   deletion_control: DeletionControlTable;
   deletion_hourly: DeletionHourlyTable;
   media: MediaTable;

@@ -1,5 +1,8 @@
 import type pg from "pg";
 import type { MediaEventTypeName, MediaRow, MediaStateName } from "../db/schema.ts";
+import { withTransaction } from "../db/transaction.ts";
+import { dueBy } from "../deletion/due.ts";
+import { ENQUEUE_SWEEP } from "../deletion/jobs.ts";
 
 // Admin actions on one media. Each runs in one transaction: lock the row,
 // check it may change, change it, write the event.
@@ -20,20 +23,12 @@ interface Change {
 }
 
 async function changeMedia(pool: pg.Pool, id: string, actor: string, change: Change): Promise<ActionOutcome> {
-  const client = await pool.connect();
-  try {
-    await client.query("BEGIN");
+  return withTransaction(pool, async (client): Promise<ActionOutcome> => {
     const found = await client.query<MediaRow>("SELECT * FROM media WHERE id = $1 FOR UPDATE", [id]);
     const before = found.rows[0];
-    if (before === undefined) {
-      await client.query("ROLLBACK");
-      return { kind: "not_found" };
-    }
+    if (before === undefined) return { kind: "not_found" };
     const why = change.refuse(before);
-    if (why !== undefined) {
-      await client.query("ROLLBACK");
-      return { kind: "refused", media: before, why };
-    }
+    if (why !== undefined) return { kind: "refused", media: before, why };
     const updated = await client.query<MediaRow>(
       `UPDATE media SET ${change.set}, update_time = now() WHERE id = $1 RETURNING *`,
       [id, ...change.params],
@@ -44,14 +39,8 @@ async function changeMedia(pool: pg.Pool, id: string, actor: string, change: Cha
        VALUES ($1, $2, $3, $4, $5, $6)`,
       [id, change.event, before.state, after.state, actor, change.reason(before)],
     );
-    await client.query("COMMIT");
     return { kind: "ok", media: after };
-  } catch (error) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 const refuseIn = (states: MediaStateName[], why: string) => (row: MediaRow) =>
@@ -108,8 +97,7 @@ export interface DeletionPlan {
 
 /** What is due within `hours` (overdue included), per store, with the soonest samples. */
 export async function deletionPlan(pool: pg.Pool, hours: number, sampleSize: number): Promise<DeletionPlan> {
-  const due = `state IN ('PENDING', 'ORPHANED') AND hold_reason IS NULL
-               AND delete_time <= now() + make_interval(hours => $1)`;
+  const due = dueBy("now() + make_interval(hours => $1)");
   const stores = await pool.query(
     `SELECT store, count(*)::bigint AS count, coalesce(sum(size_bytes), 0)::bigint AS size_bytes
      FROM media WHERE ${due} GROUP BY store ORDER BY store`,
@@ -128,7 +116,7 @@ export async function deletionPlan(pool: pg.Pool, hours: number, sampleSize: num
 /** Queues a sweep now. False when no worker has ever started here (no job queue yet). */
 export async function requestSweep(pool: pg.Pool): Promise<boolean> {
   try {
-    await pool.query("SELECT graphile_worker.add_job('sweep', job_key := 'sweep', run_at := now())");
+    await pool.query(`SELECT ${ENQUEUE_SWEEP}`);
     return true;
   } catch (error) {
     const code = (error as { code?: string }).code;

@@ -1,6 +1,7 @@
 import { type Kysely, sql } from "kysely";
 import type pg from "pg";
 import type { Database, MediaEventRow, MediaReferenceRow, MediaRow, MediaStateName } from "../db/schema.ts";
+import { dueBy } from "../deletion/due.ts";
 
 // All SQL for media, references and events lives here. Functions take the
 // database first and return rows; callers map rows to API messages.
@@ -355,8 +356,7 @@ export async function getStats(db: Kysely<Database>): Promise<MediaStats> {
            count(*)::bigint AS count_7d,
            coalesce(sum(size_bytes), 0)::bigint AS bytes_7d
     FROM media
-    WHERE state IN ('PENDING', 'ORPHANED') AND hold_reason IS NULL
-      AND delete_time <= now() + interval '7 days'`.execute(db);
+    WHERE ${sql.raw(dueBy("now() + interval '7 days'"))}`.execute(db);
   const row = due.rows[0];
   return {
     states: states.rows.map((r) => ({ state: r.state, count: r.count, sizeBytes: r.size_bytes })),

@@ -1,5 +1,7 @@
 import type pg from "pg";
 import type { MediaStateName } from "../db/schema.ts";
+import { withTransaction } from "../db/transaction.ts";
+import { DUE_NOW } from "../deletion/due.ts";
 
 // The SQL behind the lifecycle gauges: one read-only transaction (so the three
 // reads see the same now()), bounded by a statement timeout.
@@ -26,46 +28,37 @@ export interface LifecycleSnapshot {
 }
 
 export async function readLifecycleSnapshot(pool: pg.Pool, statementTimeoutMs: number): Promise<LifecycleSnapshot> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query("BEGIN READ ONLY");
-    await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(statementTimeoutMs))}`);
-    // A full scan (seconds at 10M rows): the caller caches the result.
-    const states = await client.query<{ state: MediaStateName; files: number; bytes: number }>(
-      "SELECT state, count(*)::float8 AS files, coalesce(sum(size_bytes), 0)::float8 AS bytes FROM media GROUP BY state",
-    );
-    // The predicate is the sweep's claim predicate, so media_due_idx (partial,
-    // on delete_time) serves it; claimed rows are DELETING and drop out.
-    const overdue = await client.query<{ files: number; age: number }>(
-      `SELECT count(*)::float8 AS files, coalesce(extract(epoch FROM now() - min(delete_time)), 0)::float8 AS age
-       FROM media WHERE state IN ('PENDING', 'ORPHANED') AND hold_reason IS NULL AND delete_time <= now()`,
-    );
-    const control = await client.query<{ paused: boolean; tripped: boolean }>(
-      "SELECT paused, guard_tripped_time IS NOT NULL AS tripped FROM deletion_control",
-    );
-    await client.query("COMMIT");
-    const files = new Map<MediaStateName, number>(MEDIA_STATES.map((s) => [s, 0]));
-    const bytes = new Map<MediaStateName, number>(MEDIA_STATES.map((s) => [s, 0]));
-    for (const row of states.rows) {
-      files.set(row.state, row.files);
-      bytes.set(row.state, row.bytes);
-    }
-    return {
-      files,
-      bytes,
-      overdueFiles: overdue.rows[0]?.files ?? 0,
-      oldestOverdueAgeSeconds: Math.max(0, overdue.rows[0]?.age ?? 0),
-      paused: control.rows[0]?.paused ?? false,
-      blastRadiusTripped: control.rows[0]?.tripped ?? false,
-    };
-  } catch (error) {
-    // A connection that cannot even roll back is discarded, not returned to the pool.
-    await client.query("ROLLBACK").catch((e: Error) => {
-      broken = e;
-    });
-    throw error;
-  } finally {
-    client.release(broken);
-  }
+  return withTransaction(
+    pool,
+    async (client) => {
+      await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(statementTimeoutMs))}`);
+      // A full scan (seconds at 10M rows): the caller caches the result.
+      const states = await client.query<{ state: MediaStateName; files: number; bytes: number }>(
+        "SELECT state, count(*)::float8 AS files, coalesce(sum(size_bytes), 0)::float8 AS bytes FROM media GROUP BY state",
+      );
+      // What a sweep would claim (media_due_idx serves it); claimed rows are DELETING and drop out.
+      const overdue = await client.query<{ files: number; age: number }>(
+        `SELECT count(*)::float8 AS files, coalesce(extract(epoch FROM now() - min(delete_time)), 0)::float8 AS age
+         FROM media WHERE ${DUE_NOW}`,
+      );
+      const control = await client.query<{ paused: boolean; tripped: boolean }>(
+        "SELECT paused, guard_tripped_time IS NOT NULL AS tripped FROM deletion_control",
+      );
+      const files = new Map<MediaStateName, number>(MEDIA_STATES.map((s) => [s, 0]));
+      const bytes = new Map<MediaStateName, number>(MEDIA_STATES.map((s) => [s, 0]));
+      for (const row of states.rows) {
+        files.set(row.state, row.files);
+        bytes.set(row.state, row.bytes);
+      }
+      return {
+        files,
+        bytes,
+        overdueFiles: overdue.rows[0]?.files ?? 0,
+        oldestOverdueAgeSeconds: Math.max(0, overdue.rows[0]?.age ?? 0),
+        paused: control.rows[0]?.paused ?? false,
+        blastRadiusTripped: control.rows[0]?.tripped ?? false,
+      };
+    },
+    "BEGIN READ ONLY",
+  );
 }

@@ -1,103 +1,88 @@
-import { constants, realpathSync } from "node:fs";
-import { open, realpath, unlink } from "node:fs/promises";
-import path from "node:path";
-import { assertSafeKey, forEachLimited, type ObjectStore, UnsafeKeyError } from "./object-store.ts";
+import { createReadStream, realpathSync, statSync } from "node:fs";
+import { Worker } from "node:worker_threads";
+import type { DiskReply, DiskRequest } from "./disk-thread.ts";
+import type { DiskDeleteResult, DiskRoot, OpenedFile } from "./disk-tree.ts";
+import { type ObjectStore, UnsafeKeyError } from "./object-store.ts";
 
-export interface DiskStoreOptions {
-  /** Unlinks in flight at once. */
-  readonly concurrency?: number;
-}
-
-const isMissing = (error: unknown) => (error as NodeJS.ErrnoException).code === "ENOENT";
+/** Files per deleteMany call: a chunk the thread deletes in milliseconds, with a lease confirmed before each. */
+const KEYS_PER_REQUEST = 1000;
 
 /**
- * Files under one root folder. A key is resolved lexically (it must stay under
- * the root) and then by real path (no symlinked folder may lead out of the
- * root) before anything is unlinked. A symlink at the key itself is unlinked,
- * never followed.
+ * The store root's real path and identity, resolved once (the root may itself
+ * be a symlink; nothing below it may). Throws when it is not a folder.
  */
-export function createDiskStore(name: string, root: string, options: DiskStoreOptions = {}): ObjectStore {
-  const concurrency = options.concurrency ?? 32;
-  const absoluteRoot = path.resolve(root);
-  let realRoot: string | undefined;
+export function resolveDiskRoot(root: string): DiskRoot {
+  const real = realpathSync(root);
+  const stats = statSync(real, { bigint: true });
+  if (!stats.isDirectory()) throw new Error(`${root} is not a folder`);
+  return { path: real, dev: `${stats.dev}`, ino: `${stats.ino}` };
+}
 
-  /** The real root, resolved once it exists (a fresh store may not have it yet). */
-  function rootReal(): string {
-    realRoot ??= realpathSync(absoluteRoot);
-    return realRoot;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/**
+ * The one disk thread of this process, started on first use and restarted if
+ * it ever dies. It never keeps the process alive.
+ */
+class DiskThread {
+  #worker: Worker | undefined;
+  #next = 0;
+  readonly #pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
+
+  call<T>(request: DistributiveOmit<DiskRequest, "id">): Promise<T> {
+    const worker = this.#start();
+    const id = this.#next++;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      if (this.#pending.size === 1) worker.ref();
+      worker.postMessage({ ...request, id });
+    });
   }
 
-  function within(parent: string, child: string): boolean {
-    const relative = path.relative(parent, child);
-    return relative === "" || (!relative.startsWith("..") && !path.isAbsolute(relative));
+  #start(): Worker {
+    if (this.#worker !== undefined) return this.#worker;
+    // The thread hands opened files to this one (previews): it must not track, or close, them itself.
+    const worker = new Worker(new URL("./disk-thread.ts", import.meta.url), { trackUnmanagedFds: false });
+    worker.unref();
+    worker.on("message", (reply: DiskReply) => {
+      const call = this.#pending.get(reply.id);
+      this.#pending.delete(reply.id);
+      if (this.#pending.size === 0) worker.unref();
+      if (reply.ok) call?.resolve(reply.value);
+      else call?.reject(reply.name === "UnsafeKeyError" ? new UnsafeKeyError(reply.message) : new Error(reply.message));
+    });
+    const fail = (error: Error) => {
+      this.#worker = undefined;
+      for (const call of this.#pending.values()) call.reject(error);
+      this.#pending.clear();
+    };
+    worker.on("error", fail);
+    worker.on("exit", (exitCode) => fail(new Error(`the disk thread exited (code ${exitCode})`)));
+    this.#worker = worker;
+    return worker;
   }
+}
 
-  /**
-   * The file's path, or undefined when its folder does not exist (so the file
-   * does not either). `folders` caches real paths within one call: a batch
-   * usually has many files per folder.
-   */
-  async function resolveKey(key: string, folders: Map<string, Promise<string>>): Promise<string | undefined> {
-    assertSafeKey(key);
-    const lexical = path.join(absoluteRoot, ...key.split("/"));
-    if (!within(absoluteRoot, lexical) || lexical === absoluteRoot) {
-      throw new UnsafeKeyError(`key ${JSON.stringify(key)} resolves outside the store`);
-    }
-    const parent = path.dirname(lexical);
-    let real = folders.get(parent);
-    if (real === undefined) {
-      real = realpath(parent);
-      folders.set(parent, real);
-    }
-    let folder: string;
-    try {
-      folder = await real;
-    } catch (error) {
-      if (isMissing(error)) return undefined;
-      throw error;
-    }
-    if (!within(rootReal(), folder)) {
-      throw new UnsafeKeyError(`key ${JSON.stringify(key)} leads outside the store through a symbolic link`);
-    }
-    return path.join(folder, path.basename(lexical));
-  }
+const thread = new DiskThread();
 
+/**
+ * Files under one root folder (see disk-tree.ts for how keys are resolved
+ * without following symlinks or racing renames). The file work runs on the
+ * process's disk thread.
+ */
+export function createDiskStore(name: string, root: DiskRoot): ObjectStore {
   return {
     name,
-    async deleteMany(keys) {
-      const failures = new Map<string, string>();
-      const folders = new Map<string, Promise<string>>();
-      await forEachLimited(keys, concurrency, async (key) => {
-        try {
-          const file = await resolveKey(key, folders);
-          if (file !== undefined) await unlink(file);
-        } catch (error) {
-          if (isMissing(error)) return;
-          failures.set(key, error instanceof Error ? error.message : String(error));
-        }
-      });
-      return failures;
+    keysPerRequest: KEYS_PER_REQUEST,
+    note: (keys) => thread.call<Map<string, string>>({ op: "note", root, keys }),
+    async deleteMany(keys, window, noted) {
+      if (noted === undefined) throw new Error(`disk store ${name}: deleteMany needs the files noted first`);
+      return thread.call<DiskDeleteResult>({ op: "delete", root, keys, closes: window.closes, noted });
     },
     async open(key) {
-      const file = await resolveKey(key, new Map());
+      const file = await thread.call<OpenedFile | undefined>({ op: "open", root, key });
       if (file === undefined) return undefined;
-      // O_NOFOLLOW: a symlink at the key itself could point anywhere; never read through it.
-      // O_NONBLOCK: opening a FIFO must not hold a thread of the pool until a writer appears.
-      const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(
-        (error) => {
-          if (isMissing(error)) return undefined;
-          throw error;
-        },
-      );
-      if (handle === undefined) return undefined;
-      try {
-        const stats = await handle.stat();
-        if (!stats.isFile()) throw new UnsafeKeyError(`key ${JSON.stringify(key)} is not a regular file`);
-        return { body: handle.createReadStream(), size: stats.size };
-      } catch (error) {
-        await handle.close();
-        throw error;
-      }
+      return { body: createReadStream("", { fd: file.fd }), size: file.size };
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { StorageWindow } from "./window.ts";
 
 /** An object being read: its bytes as a stream, and their count when the store knows it. */
 export interface StoredObject {
@@ -6,16 +7,37 @@ export interface StoredObject {
   readonly size: number | undefined;
 }
 
-/** Where media files live. One small interface; disk and S3 implement it. */
+/**
+ * What a store noted about objects before deleting them (disk: each file's
+ * device, inode and change time; keys missing then are left out), so that it
+ * can leave alone an object put in place since. Undefined where the store
+ * cannot tell one object from another at the same key (S3): its deletions
+ * rely on the lease alone.
+ */
+export type NotedObjects = ReadonlyMap<string, string> | undefined;
+
+export interface DeleteResult {
+  /** Keys whose objects could not be deleted, and why. Every other attempted key is gone. */
+  readonly failed: Map<string, string>;
+  /** Keys left untried because the window closed first: confirm the lease again, or stop. */
+  readonly notAttempted: readonly string[];
+}
+
+/** Where media files live. Disk and S3 implement it. */
 export interface ObjectStore {
   /** The configured store name (media.store). */
   readonly name: string;
+  /** At most this many keys per deleteMany call: one storage request, one lease confirmation. */
+  readonly keysPerRequest: number;
+  /** Notes what is at these keys now, for deleteMany to compare. */
+  note(keys: readonly string[]): Promise<NotedObjects>;
   /**
-   * Deletes the objects at these keys. A missing object counts as deleted.
-   * Resolves with the keys that could not be deleted and why; every other key
-   * is gone. Never rejects for a per-key problem.
+   * Deletes the objects at these keys (at most keysPerRequest), acting only
+   * while the window is open and, where the store noted objects, only on the
+   * object noted. A missing object counts as deleted. Never rejects for a
+   * per-key problem.
    */
-  deleteMany(keys: readonly string[]): Promise<Map<string, string>>;
+  deleteMany(keys: readonly string[], window: StorageWindow, noted: NotedObjects): Promise<DeleteResult>;
   /** Opens the object for reading (dashboard previews); undefined when it does not exist. */
   open(key: string): Promise<StoredObject | undefined>;
 }

@@ -14,9 +14,6 @@ export interface TaskContext {
   readonly metrics: Metrics;
 }
 
-/** graphile-worker's own retries of a delete_batch job (a crash between steps, a database blip). */
-export const BATCH_JOB_ATTEMPTS = 25;
-
 /** A logger for one job run: every line carries the task name and graphile-worker's job id. */
 export function jobLogger(log: Logger, helpers: JobHelpers): Logger {
   return log.child({ task: helpers.job.task_identifier, jobId: helpers.job.id });

@@ -1,69 +1,132 @@
 import { performance } from "node:perf_hooks";
-import { claimedFiles, finishBatch, getDeletionControl, releaseBatch } from "@media/server/deletion";
+import {
+  type ClaimedFile,
+  ClaimLease,
+  claimedFiles,
+  finishBatch,
+  getDeletionControl,
+  LeaseLostError,
+  parseDeleteBatchPayload,
+  releaseBatch,
+} from "@media/server/deletion";
+import type { ObjectStore } from "@media/server/storage";
 import type { JobHelpers } from "graphile-worker";
 import { jobLogger, type TaskContext } from "./context.ts";
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** What storage did to one claim's files. */
+interface StorageOutcome {
+  readonly deleted: string[];
+  readonly failures: Map<string, string>;
+  readonly failedByStore: Map<string, number>;
+}
 
 /**
  * Deletes one claimed batch: files first, outside any transaction, then in one
- * transaction the rows still claimed with this job's token. Idempotent: run
+ * transaction the rows still claimed with this job's token. Storage is touched
+ * only inside a confirmed lease: the job renews it before every storage
+ * request and stops, touching nothing more, once it cannot. Idempotent: run
  * again after a crash, it finds the rows still claimed (a missing file counts
  * as deleted) or none at all.
  */
 export function createDeleteBatchTask(ctx: TaskContext) {
-  const { pool, stores, settings, metrics } = ctx;
+  const { pool, settings, metrics } = ctx;
+  const timing = { leaseSeconds: settings.claimTimeoutSeconds, storageTimeoutSeconds: settings.storageTimeoutSeconds };
   return async function deleteBatch(payload: unknown, helpers: JobHelpers): Promise<void> {
-    const log = jobLogger(ctx.log, helpers);
+    const { token } = parseDeleteBatchPayload(payload);
+    const log = jobLogger(ctx.log, helpers).child({ claim: token });
     const started = performance.now();
-    const token = (payload as { token?: unknown } | null)?.token;
-    if (typeof token !== "string" || !UUID.test(token)) throw new Error("delete_batch needs a claim token");
-
-    if ((await getDeletionControl(pool)).paused) {
-      const released = await releaseBatch(pool, token, "deletions paused before the batch ran");
-      log.info({ claim: token, released }, "deletions paused: batch handed back");
+    const lease = new ClaimLease(pool, token, timing);
+    let outcome: StorageOutcome;
+    try {
+      // The lease first: a job whose claim was taken back stops before reading anything.
+      await lease.confirm();
+      if ((await getDeletionControl(pool)).paused) {
+        const released = await releaseBatch(pool, lease.token, "deletions paused before the batch ran");
+        log.info({ released }, "deletions paused: batch handed back");
+        return;
+      }
+      const files = await claimedFiles(pool, lease.token);
+      if (files.length === 0) return;
+      outcome = await deleteFiles(ctx, lease, files);
+    } catch (error) {
+      if (!(error instanceof LeaseLostError)) throw error;
+      log.warn({ reason: error.message }, "lease lost: stopped without touching storage again; the new owner finishes");
       return;
     }
-    const files = await claimedFiles(pool, token);
-    if (files.length === 0) return;
-
-    const deleted: string[] = [];
-    const failures = new Map<string, string>();
-    const failedByStore = new Map<string, number>();
-    const byStore = new Map<string, typeof files>();
-    for (const f of files) {
-      const group = byStore.get(f.store);
-      if (group === undefined) byStore.set(f.store, [f]);
-      else group.push(f);
-    }
-    for (const [storeName, group] of byStore) {
-      const store = stores.get(storeName);
-      if (store === undefined) {
-        for (const f of group) failures.set(f.id, `store "${storeName}" is not configured on this worker`);
-        failedByStore.set(storeName, group.length);
-        continue;
-      }
-      const failedKeys = await store.deleteMany(group.map((f) => f.key));
-      for (const f of group) {
-        const error = failedKeys.get(f.key);
-        if (error === undefined) deleted.push(f.id);
-        else failures.set(f.id, error);
-      }
-      if (failedKeys.size > 0) failedByStore.set(storeName, group.filter((f) => failedKeys.has(f.key)).length);
-    }
-    const outcome = await finishBatch(pool, token, deleted, failures, {
+    const result = await finishBatch(pool, lease.token, outcome.deleted, outcome.failures, {
       maxAttempts: settings.maxAttempts,
       baseDelaySeconds: settings.retryDelaySeconds,
     });
     metrics.observeDeleteBatch({
       seconds: (performance.now() - started) / 1000,
-      deleted: outcome.deletedByStore,
-      failedByStore,
-      retried: outcome.retried,
-      exhausted: outcome.failed,
+      deleted: result.deletedByStore,
+      failedByStore: outcome.failedByStore,
+      retried: result.retried,
+      exhausted: result.failed,
     });
-    const { deleted: deletedFiles, retried, failed } = outcome;
-    const bytes = outcome.deletedByStore.reduce((sum, s) => sum + s.bytes, 0);
-    log.info({ claim: token, files: files.length, deleted: deletedFiles, bytes, retried, failed }, "batch finished");
+    const bytes = result.deletedByStore.reduce((sum, s) => sum + s.bytes, 0);
+    log.info(
+      {
+        files: outcome.deleted.length + outcome.failures.size,
+        deleted: result.deleted,
+        bytes,
+        retried: result.retried,
+        failed: result.failed,
+      },
+      "batch finished",
+    );
   };
+}
+
+/**
+ * Per store: notes what is at each key, then deletes in requests of the
+ * store's size, confirming the lease before each (the authoritative check,
+ * after the noting, so a job stopped in between finds out) and again for any
+ * keys a request left untried because its window closed.
+ */
+async function deleteFiles(
+  ctx: TaskContext,
+  lease: ClaimLease,
+  files: readonly ClaimedFile[],
+): Promise<StorageOutcome> {
+  const outcome: StorageOutcome = { deleted: [], failures: new Map(), failedByStore: new Map() };
+  const byStore = new Map<string, ClaimedFile[]>();
+  for (const f of files) byStore.set(f.store, [...(byStore.get(f.store) ?? []), f]);
+  for (const [storeName, group] of byStore) {
+    const store = ctx.stores.get(storeName);
+    const failed =
+      store === undefined
+        ? new Map(group.map((f) => [f.key, `store "${storeName}" is not configured on this worker`]))
+        : await deleteFromStore(
+            store,
+            lease,
+            group.map((f) => f.key),
+          );
+    for (const f of group) {
+      const error = failed.get(f.key);
+      if (error === undefined) outcome.deleted.push(f.id);
+      else outcome.failures.set(f.id, error);
+    }
+    if (failed.size > 0) outcome.failedByStore.set(storeName, failed.size);
+  }
+  return outcome;
+}
+
+async function deleteFromStore(
+  store: ObjectStore,
+  lease: ClaimLease,
+  keys: readonly string[],
+): Promise<Map<string, string>> {
+  const failed = new Map<string, string>();
+  const noted = await store.note(keys);
+  for (let i = 0; i < keys.length; i += store.keysPerRequest) {
+    let pending = keys.slice(i, i + store.keysPerRequest);
+    while (pending.length > 0) {
+      const window = await lease.confirm();
+      const result = await store.deleteMany(pending, window, noted);
+      for (const [key, error] of result.failed) failed.set(key, error);
+      pending = [...result.notAttempted];
+    }
+  }
+  return failed;
 }

@@ -4,11 +4,11 @@ import {
   checkBlastRadius,
   claimDueBatch,
   getDeletionControl,
-  reclaimStaleBatch,
+  reclaimExpiredClaim,
 } from "@media/server/deletion";
 import type { Logger } from "@media/server/logger";
 import type { JobHelpers } from "graphile-worker";
-import { BATCH_JOB_ATTEMPTS, jobLogger, type TaskContext } from "./context.ts";
+import { jobLogger, type TaskContext } from "./context.ts";
 
 /** Batches claimed per sweep at most; the next sweep carries on. */
 const MAX_BATCHES_PER_SWEEP = 10_000;
@@ -19,8 +19,8 @@ interface SweepCounts {
 }
 
 /**
- * The sweep (crontab, or triggered by an admin): reclaims claims whose worker
- * died, applies the blast-radius guard, then claims due rows batch by batch,
+ * The sweep (crontab, or triggered by an admin): takes back claims whose lease
+ * expired (their job died, hung or was stopped), applies the blast-radius guard, then claims due rows batch by batch,
  * each batch in its own transaction with its delete_batch job. Safe to run in
  * several workers at once: claims skip rows another sweep has locked.
  */
@@ -39,11 +39,11 @@ export function createSweepTask(ctx: TaskContext) {
 async function runSweep({ pool, settings }: TaskContext, log: Logger, counts: SweepCounts): Promise<void> {
   if ((await getDeletionControl(pool)).paused) return;
   for (;;) {
-    const n = await reclaimStaleBatch(pool, settings.claimTimeoutSeconds, settings.batchSize, BATCH_JOB_ATTEMPTS);
-    counts.reclaimed += n;
-    if (n < settings.batchSize) break;
+    const reclaimed = await reclaimExpiredClaim(pool, settings.claimTimeoutSeconds);
+    if (!reclaimed.found) break;
+    counts.reclaimed += reclaimed.media;
   }
-  if (counts.reclaimed > 0) log.warn({ reclaimed: counts.reclaimed }, "reclaimed claims whose worker stopped");
+  if (counts.reclaimed > 0) log.warn({ reclaimed: counts.reclaimed }, "reclaimed media whose claim's lease expired");
 
   const verdict = await checkBlastRadius(pool, settings.blastRadiusLimit);
   if (!verdict.proceed) {
@@ -56,7 +56,7 @@ async function runSweep({ pool, settings }: TaskContext, log: Logger, counts: Sw
   let cursor: ClaimCursor | undefined;
   for (let batch = 0; batch < MAX_BATCHES_PER_SWEEP; batch++) {
     if (batch > 0 && (await getDeletionControl(pool)).paused) break;
-    const result = await claimDueBatch(pool, settings.batchSize, BATCH_JOB_ATTEMPTS, cursor);
+    const result = await claimDueBatch(pool, settings.batchSize, settings.claimTimeoutSeconds, cursor);
     counts.claimed += result.claimed;
     cursor = result.cursor;
     if (cursor === undefined) break;

@@ -1,0 +1,251 @@
+import { type BigIntStats, closeSync, constants, fstatSync, lstatSync, openSync, unlinkSync } from "node:fs";
+import { assertSafeKey, UnsafeKeyError } from "./object-store.ts";
+import { type Instant, isBefore } from "./window.ts";
+
+// What a disk store does to files, synchronously (it runs on the disk
+// thread, disk-thread.ts). A key is resolved from the store root one
+// component at a time, each folder opened with O_DIRECTORY | O_NOFOLLOW
+// through the folder above it (/proc/self/fd/<fd>/<name> names an entry of
+// the open folder itself, not of whatever its path leads to now), and the file
+// is acted on the same way. So no symlink is ever followed, inside the store
+// or out, and no rename after a check can redirect the act: the folders are
+// held open from the check to the act. Linux only (/proc).
+
+/** The store root as resolved at start-up: its real path and what it was (device, inode). */
+export interface DiskRoot {
+  readonly path: string;
+  readonly dev: string;
+  readonly ino: string;
+}
+
+const DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+/** Opening for a preview: never through a symlink, never blocking on a FIFO. */
+const READ_FILE = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/** An entry of the open folder `fd`, resolved by the kernel from that folder. */
+const entryOf = (fd: number, name: string) => `/proc/self/fd/${fd}/${name}`;
+
+const code = (error: unknown) => (error as NodeJS.ErrnoException).code;
+
+/** What a file is: device, inode and change time. A file put in its place has another. */
+export const identityOf = (stats: BigIntStats) => `${stats.dev}:${stats.ino}:${stats.ctimeNs}`;
+
+function lstatIn(fd: number, name: string): BigIntStats | undefined {
+  try {
+    return lstatSync(entryOf(fd, name), { bigint: true });
+  } catch (error) {
+    if (code(error) === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+/**
+ * The open folders from the root to the folder being worked in. Keys in the
+ * same folder reuse the chain; moving to another folder closes what is no
+ * longer on the way, so a batch holds at most its depth of descriptors.
+ */
+class FolderChain {
+  readonly #fds: number[];
+  readonly #names: string[] = [];
+
+  constructor(root: DiskRoot) {
+    const fd = openSync(root.path, constants.O_RDONLY | constants.O_DIRECTORY);
+    const stats = fstatSync(fd, { bigint: true });
+    if (`${stats.dev}` !== root.dev || `${stats.ino}` !== root.ino) {
+      closeSync(fd);
+      throw new Error(`the store root ${root.path} is no longer the folder it was at start-up; restart the service`);
+    }
+    this.#fds = [fd];
+  }
+
+  /** The folder holding the key's file, or undefined when a folder on the way does not exist. */
+  enter(key: string, folders: readonly string[]): number | undefined {
+    let same = 0;
+    while (same < folders.length && same < this.#names.length && folders[same] === this.#names[same]) same++;
+    while (this.#names.length > same) {
+      this.#names.pop();
+      closeSync(this.#fds.pop() as number);
+    }
+    for (let i = same; i < folders.length; i++) {
+      const parent = this.#fds.at(-1) as number;
+      const name = folders[i] as string;
+      let fd: number;
+      try {
+        fd = openSync(entryOf(parent, name), DIRECTORY);
+      } catch (error) {
+        // ENOTDIR: a symlink (O_NOFOLLOW) or a file where a folder would be.
+        if (code(error) === "ENOENT") return undefined;
+        if (code(error) !== "ENOTDIR" && code(error) !== "ELOOP") throw error;
+        const found = lstatIn(parent, name);
+        const at = JSON.stringify(folders.slice(0, i + 1).join("/"));
+        if (found?.isSymbolicLink()) {
+          throw new UnsafeKeyError(
+            `key ${JSON.stringify(key)} passes through a symbolic link at ${at}; links inside a store are never followed`,
+          );
+        }
+        // A folder again by now: something is swapping it. Not "missing": that would drop a live file's row.
+        if (found?.isDirectory())
+          throw new UnsafeKeyError(`the folder ${at} changed while key ${JSON.stringify(key)} was resolved`);
+        return undefined;
+      }
+      this.#fds.push(fd);
+      this.#names.push(name);
+    }
+    return this.#fds.at(-1);
+  }
+
+  close(): void {
+    for (const fd of this.#fds.splice(0)) closeSync(fd);
+    this.#names.length = 0;
+  }
+}
+
+interface SplitKey {
+  readonly key: string;
+  readonly folders: readonly string[];
+  readonly name: string;
+}
+
+function split(key: string): SplitKey {
+  assertSafeKey(key);
+  const parts = key.split("/");
+  const name = parts.pop() as string;
+  return { key, folders: parts, name };
+}
+
+/** Keys in folder order, so that each folder is opened once per call; unsafe keys go to failed. */
+function byFolder(keys: readonly string[], failed: Map<string, string>): SplitKey[] {
+  const safe: SplitKey[] = [];
+  for (const key of keys) {
+    try {
+      safe.push(split(key));
+    } catch (error) {
+      failed.set(key, (error as Error).message);
+    }
+  }
+  return safe.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/** Why an act on a key failed, naming the key rather than the /proc path it went through. */
+function reason(error: unknown, key: string): string {
+  const errno = error as NodeJS.ErrnoException;
+  if (errno.code === undefined) return error instanceof Error ? error.message : String(error);
+  return `${errno.code}: ${errno.syscall ?? "acting on"} key ${JSON.stringify(key)} failed`;
+}
+
+/**
+ * What is at each key now. Missing keys, and keys that cannot be resolved
+ * safely, are left out: deleteFiles then says why for each.
+ */
+export function noteFiles(root: DiskRoot, keys: readonly string[]): Map<string, string> {
+  const noted = new Map<string, string>();
+  let chain: FolderChain;
+  try {
+    chain = new FolderChain(root);
+  } catch {
+    return noted;
+  }
+  try {
+    for (const k of byFolder(keys, new Map())) {
+      try {
+        const folder = chain.enter(k.key, k.folders);
+        const stats = folder === undefined ? undefined : lstatIn(folder, k.name);
+        if (stats !== undefined) noted.set(k.key, identityOf(stats));
+      } catch (error) {
+        if (!(error instanceof UnsafeKeyError)) throw error;
+      }
+    }
+  } finally {
+    chain.close();
+  }
+  return noted;
+}
+
+export interface DiskDeleteResult {
+  readonly failed: Map<string, string>;
+  readonly notAttempted: string[];
+}
+
+/**
+ * Unlinks each key's file if it is still the one noted (a key noted missing
+ * must still be missing), while the window is open. A missing file counts as
+ * deleted; a symlink at the key is unlinked itself, its target untouched.
+ */
+export function deleteFiles(
+  root: DiskRoot,
+  keys: readonly string[],
+  closes: Instant,
+  noted: ReadonlyMap<string, string>,
+): DiskDeleteResult {
+  const failed = new Map<string, string>();
+  const notAttempted: string[] = [];
+  const sorted = byFolder(keys, failed);
+  let chain: FolderChain;
+  try {
+    chain = new FolderChain(root);
+  } catch (error) {
+    for (const k of sorted) failed.set(k.key, (error as Error).message);
+    return { failed, notAttempted };
+  }
+  try {
+    for (const [i, k] of sorted.entries()) {
+      if (!isBefore(closes)) {
+        notAttempted.push(...sorted.slice(i).map((s) => s.key));
+        break;
+      }
+      try {
+        const folder = chain.enter(k.key, k.folders);
+        if (folder === undefined) continue;
+        const stats = lstatIn(folder, k.name);
+        if (stats === undefined) continue;
+        const was = noted.get(k.key);
+        if (identityOf(stats) !== was) {
+          failed.set(
+            k.key,
+            was === undefined
+              ? `a file appeared at key ${JSON.stringify(k.key)} after its deletion began; left in place`
+              : `the file at key ${JSON.stringify(k.key)} was replaced after its deletion began; left in place`,
+          );
+          continue;
+        }
+        unlinkSync(entryOf(folder, k.name));
+      } catch (error) {
+        if (code(error) !== "ENOENT") failed.set(k.key, reason(error, k.key));
+      }
+    }
+  } finally {
+    chain.close();
+  }
+  return { failed, notAttempted };
+}
+
+export interface OpenedFile {
+  readonly fd: number;
+  readonly size: number;
+}
+
+/** Opens the key's regular file for reading (the caller closes fd), or undefined when it does not exist. */
+export function openFile(root: DiskRoot, key: string): OpenedFile | undefined {
+  const k = split(key);
+  const chain = new FolderChain(root);
+  try {
+    const folder = chain.enter(k.key, k.folders);
+    if (folder === undefined) return undefined;
+    let fd: number;
+    try {
+      fd = openSync(entryOf(folder, k.name), READ_FILE);
+    } catch (error) {
+      if (code(error) === "ENOENT") return undefined;
+      if (code(error) === "ELOOP") throw new UnsafeKeyError(`key ${JSON.stringify(key)} is a symbolic link`);
+      throw error;
+    }
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) {
+      closeSync(fd);
+      throw new UnsafeKeyError(`key ${JSON.stringify(key)} is not a regular file`);
+    }
+    return { fd, size: stats.size };
+  } finally {
+    chain.close();
+  }
+}

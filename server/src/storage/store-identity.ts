@@ -1,0 +1,104 @@
+import { readFileSync, statSync } from "node:fs";
+import path from "node:path";
+import type { StoreConfig } from "../config.ts";
+import type { DiskRoot } from "./disk-tree.ts";
+
+// Stores must not overlap: a file reachable through two stores could get two
+// rows, and deleting the orphaned one would remove a file the other still
+// references. Overlap is judged by identity, not by how a store is spelled:
+// a disk root by where it lies on its file system (whatever symlink or bind
+// mount reaches it), an S3 store by bucket and prefix alone (whatever the
+// region, endpoint or its spelling: the same bucket name is assumed to be the
+// same bucket).
+
+/** A store's place, as compared for overlap. */
+export type StorePlace =
+  | {
+      readonly name: string;
+      readonly kind: "disk";
+      /** st_dev of the root's file system, and the root's path within that file system. */
+      readonly device: string;
+      readonly fsPath: string;
+      readonly inode: string;
+      readonly shown: string;
+    }
+  | {
+      readonly name: string;
+      readonly kind: "s3";
+      readonly bucket: string;
+      readonly prefix: string;
+      readonly shown: string;
+    };
+
+export interface Mount {
+  /** Where the mount is attached, and which folder of its file system appears there. */
+  readonly point: string;
+  readonly root: string;
+}
+
+/** /proc/self/mountinfo's fields 4 (root) and 5 (mount point), octal escapes decoded. */
+export function readMounts(): Mount[] {
+  const decode = (field: string) =>
+    field.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(Number.parseInt(octal, 8)));
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => {
+      const fields = line.split(" ");
+      return { root: decode(fields[3] ?? "/"), point: decode(fields[4] ?? "/") };
+    });
+}
+
+const within = (parent: string, child: string) => {
+  const relative = path.relative(parent, child);
+  return relative === "" || (!relative.startsWith("..") && !path.isAbsolute(relative));
+};
+
+/** The path of a real folder within its file system: below the deepest mount that contains it. */
+function fileSystemPath(real: string, mounts: readonly Mount[]): string {
+  const mount = mounts.filter((m) => within(m.point, real)).sort((a, b) => b.point.length - a.point.length)[0];
+  return mount === undefined ? real : path.join(mount.root, path.relative(mount.point, real));
+}
+
+export function placeOf(config: StoreConfig, diskRoot: DiskRoot | undefined, mounts: readonly Mount[]): StorePlace {
+  switch (config.kind) {
+    case "disk": {
+      const root = diskRoot as DiskRoot;
+      const stats = statSync(root.path, { bigint: true });
+      return {
+        name: config.name,
+        kind: "disk",
+        device: `${stats.dev}`,
+        fsPath: fileSystemPath(root.path, mounts),
+        inode: `${stats.dev}:${stats.ino}`,
+        shown: root.path,
+      };
+    }
+    case "s3":
+      return {
+        name: config.name,
+        kind: "s3",
+        bucket: config.bucket.toLowerCase(),
+        prefix: config.prefix,
+        shown: `s3://${config.bucket}/${config.prefix}`,
+      };
+  }
+}
+
+export function overlap(a: StorePlace, b: StorePlace): boolean {
+  if (a.kind === "disk" && b.kind === "disk") {
+    return a.inode === b.inode || (a.device === b.device && (within(a.fsPath, b.fsPath) || within(b.fsPath, a.fsPath)));
+  }
+  if (a.kind === "s3" && b.kind === "s3") {
+    return a.bucket === b.bucket && (a.prefix.startsWith(b.prefix) || b.prefix.startsWith(a.prefix));
+  }
+  return false;
+}
+
+/** The first pair of places that overlap, or undefined. */
+export function findOverlap(places: readonly StorePlace[]): [StorePlace, StorePlace] | undefined {
+  for (const [i, a] of places.entries()) {
+    for (const b of places.slice(i + 1)) if (overlap(a, b)) return [a, b];
+  }
+  return undefined;
+}

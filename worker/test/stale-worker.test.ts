@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { MediaState } from "@media/proto/media/v1/media_pb";
+import { killAllProcesses, killProcess } from "../../server/test/service-process.ts";
+import { startTcpProxy, type TcpProxy } from "../../server/test/tcp-proxy.ts";
+import { type DeletionHarness, startDeletionHarness, waitFor } from "./support.ts";
+import { spawnWorker, type WorkerProcess } from "./worker-process.ts";
+
+// A worker frozen (SIGSTOP) in the middle of a batch, past its lease. Another
+// worker takes the claim back and finishes; the caller registers the same keys
+// again with new files and links them; then the first worker wakes up. It
+// must not delete one of the new files, and its log must say why it stopped.
+//
+// It is frozen at a known point: a TCP proxy between it and PostgreSQL holds
+// back the answer to one of its statements (the database has run it, the
+// worker has not heard), and the test stops the process while it waits.
+
+const LEASE = { CLAIM_TIMEOUT: "3s", STORAGE_TIMEOUT: "1s" };
+const FILES = 40;
+
+let h: DeletionHarness;
+let proxy: TcpProxy;
+before(async () => {
+  h = await startDeletionHarness({ ...LEASE, BLAST_RADIUS_LIMIT: "1000000" });
+  // Workers run as child processes here.
+  await h.worker?.stop();
+  h.worker = undefined;
+  const direct = new URL(h.t.databaseUrl);
+  proxy = await startTcpProxy(direct.hostname, Number(direct.port));
+});
+after(async () => {
+  await killAllProcesses();
+  await proxy.close();
+  await h.stop();
+});
+
+const workerEnv = (databaseUrl: string) => ({
+  ...h.env,
+  ...LEASE,
+  DATABASE_URL: databaseUrl,
+  WORKER_CONCURRENCY: "1",
+  // Sweeps only when the test asks, so that the takeover happens when it says.
+  SWEEP_SCHEDULE: "0 0 1 1 *",
+});
+
+const key = (variant: string, i: number) => `stale/${variant}/${i}.jpg`;
+
+async function rowsLeft(ids: readonly bigint[]): Promise<number> {
+  const { rows } = await h.t.sql.query("SELECT count(*)::int AS n FROM media WHERE id = ANY($1::bigint[])", [
+    ids.map(String),
+  ]);
+  return rows[0].n;
+}
+
+const cases = [
+  {
+    variant: "file-list",
+    frozen: "with the list of its files on the way to it",
+    // The answer to claimedFiles: it then notes what is at the keys (the new files) and must
+    // learn from its next lease confirmation that the claim is gone.
+    marker: "SELECT id, store, key FROM media WHERE claim_token",
+    occurrence: 1,
+    reason: /no longer held: its lease expired and the claim was taken back/,
+  },
+  {
+    variant: "confirmation",
+    frozen: "with a lease renewal that succeeded on its way to it",
+    // The second renewal (the first is at the job's start): the database extended the lease,
+    // but the answer arrives after the lease ran out, too late to leave the safety margin.
+    marker: "renew_time = now()",
+    occurrence: 2,
+    reason: /lease renewal of claim .* took \d+\.\d s: less than the safety margin/,
+  },
+];
+
+for (const c of cases) {
+  test(`a worker stopped past its lease ${c.frozen} deletes none of the files registered again meanwhile`, async () => {
+    const ids: bigint[] = [];
+    for (let i = 0; i < FILES; i++) {
+      const id = await h.put("default", key(c.variant, i));
+      await h.t.admin.deleteMediaNow({ mediaId: id });
+      ids.push(id);
+    }
+    const viaProxy = new URL(h.t.databaseUrl);
+    viaProxy.port = String(proxy.port);
+    const held = proxy.holdAnswerTo(c.marker, c.occurrence);
+    const first = await spawnWorker(workerEnv(viaProxy.toString()));
+    let second: WorkerProcess | undefined;
+    try {
+      await h.t.admin.runSweep({});
+      await held.holding;
+      first.child.kill("SIGSTOP");
+
+      // Its lease runs out for real (the frozen worker's clocks go on), then another worker takes over.
+      await waitFor(
+        async () =>
+          (await h.t.sql.query("SELECT 1 FROM deletion_claims WHERE lease_expire_time < now()")).rowCount === 1,
+        "the frozen worker's lease to expire",
+      );
+      second = await spawnWorker(workerEnv(h.t.databaseUrl));
+      await h.t.admin.runSweep({});
+      await waitFor(async () => (await rowsLeft(ids)) === 0, "the second worker to delete the files and rows");
+      for (let i = 0; i < FILES; i++) assert.equal(await h.exists("default", key(c.variant, i)), false);
+
+      // The caller stores new files under the same keys, registers and links them.
+      const again: bigint[] = [];
+      for (let i = 0; i < FILES; i++) {
+        const id = await h.put("default", key(c.variant, i));
+        await writeFile(path.join(h.diskRoot, key(c.variant, i)), `new file ${i}`);
+        await h.t.media.linkMedia({ mediaId: id, owner: `album/${i}` });
+        again.push(id);
+      }
+
+      held.release();
+      first.child.kill("SIGCONT");
+      await waitFor(async () => c.reason.test(first.output()), "the first worker to say why it stopped", 15_000);
+      assert.match(first.output(), /lease lost: stopped without touching storage again/);
+
+      for (let i = 0; i < FILES; i++) {
+        const file = path.join(h.diskRoot, key(c.variant, i));
+        assert.equal(await readFile(file, "utf8"), `new file ${i}`, `the new file at ${key(c.variant, i)} is intact`);
+        const media = (await h.t.media.getMedia({ id: again[i]! })).media;
+        assert.equal(media?.state, MediaState.LINKED);
+      }
+    } finally {
+      held.release();
+      first.child.kill("SIGCONT");
+      await killProcess(first, "SIGTERM");
+      if (second !== undefined) await killProcess(second, "SIGTERM");
+    }
+  });
+}
