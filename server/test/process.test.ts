@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, symlink } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -213,4 +213,27 @@ test("against a shared database, starting without tokens is a configuration erro
     assert.match(error.message, /configuration error: no API tokens: with DATABASE_URL set, configure AUTH_TOKENS/);
     return true;
   });
+});
+
+test("the API and a worker alone refuse to start with overlapping stores, naming both", async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), "overlap-process-"));
+  try {
+    await mkdir(path.join(dir, "media"));
+    await symlink(path.join(dir, "media"), path.join(dir, "alias"));
+    const env = {
+      DATABASE_URL: await createTestDatabase(),
+      GRPC_PORT: "0",
+      HTTP_PORT: "0",
+      STORES: `a=file:${dir}/media,b=file:${dir}/alias`,
+    };
+    for (const entry of [["server/src/main.ts"], ["worker/src/main.ts", "--worker-only"]]) {
+      await assert.rejects(spawnServiceProcess(entry, env), (error: Error) => {
+        assert.match(error.message, /exited \(2\)/);
+        assert.match(error.message, /configuration error: STORES: stores "a" \(.*\) and "b" \(.*\) overlap/);
+        return true;
+      });
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { symlink } from "node:fs/promises";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { MediaEventType } from "@media/proto/media/v1/admin_service_pb";
@@ -127,6 +129,23 @@ describe("deletion end to end", () => {
     await h.sweep();
     assert.equal(await h.exists("s3", key), false);
     await expectCode(h.t.media.getMedia({ id }), Code.NotFound);
+  });
+
+  test("a key through an in-store symlink never deletes the file it aliases, and ends FAILED saying why", async () => {
+    // current -> 2026-12 is an ordinary thing to find in a store.
+    const real = await h.put("default", "e2e/2026-12/shared.png");
+    await h.t.media.linkMedia({ mediaId: real, owner: "post/shared" });
+    await symlink("2026-12", path.join(h.diskRoot, "e2e/current"));
+    const { media } = await h.t.media.createMedia({ store: "default", key: "e2e/current/shared.png", sizeBytes: 10n });
+    assert.ok(media);
+    await h.t.admin.deleteMediaNow({ mediaId: media.id });
+    await h.sweep();
+    await h.sweep(); // DELETE_MAX_ATTEMPTS=2, DELETE_RETRY_DELAY=0s
+    const alias = (await h.t.media.getMedia({ id: media.id })).media;
+    assert.equal(alias?.state, MediaState.FAILED);
+    assert.match(alias?.lastError ?? "", /passes through a symbolic link at "e2e\/current"/);
+    assert.equal(await h.exists("default", "e2e/2026-12/shared.png"), true);
+    assert.equal(await state(real), MediaState.LINKED);
   });
 
   test("admin actions refuse media in the wrong state", async () => {

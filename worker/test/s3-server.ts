@@ -1,8 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { createS3Client } from "@media/server/storage";
+import { HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import S3rver from "s3rver";
 
 /** s3rver, a real S3 HTTP server, on loopback with one bucket. Credentials are s3rver's fixed pair. */
@@ -29,13 +28,13 @@ export const S3RVER_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3R
 
 /** A client straight to s3rver (no proxy), for putting and checking objects. */
 export const s3rverClient = (port: number): S3Client =>
-  createS3Client({
-    bucket: "",
-    prefix: "",
+  new S3Client({
     region: "us-east-1",
     endpoint: `http://127.0.0.1:${port}`,
     forcePathStyle: true,
     credentials: S3RVER_CREDENTIALS,
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
   });
 
 export async function putObject(client: S3Client, bucket: string, key: string, body = "x"): Promise<void> {

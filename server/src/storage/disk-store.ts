@@ -4,8 +4,10 @@ import type { DiskReply, DiskRequest } from "./disk-thread.ts";
 import type { DiskDeleteResult, DiskRoot, OpenedFile } from "./disk-tree.ts";
 import { type ObjectStore, UnsafeKeyError } from "./object-store.ts";
 
-/** Files per deleteMany call: a chunk the thread deletes in milliseconds, with a lease confirmed before each. */
+/** Files per deleteMany call: a chunk a thread deletes in milliseconds, with a lease confirmed before each. */
 const KEYS_PER_REQUEST = 1000;
+/** Threads doing file work; each is an isolate of its own (about 10 MiB). */
+const DISK_THREADS = 2;
 
 /**
  * The store root's real path and identity, resolved once (the root may itself
@@ -20,20 +22,22 @@ export function resolveDiskRoot(root: string): DiskRoot {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-/**
- * The one disk thread of this process, started on first use and restarted if
- * it ever dies. It never keeps the process alive.
- */
+/** One thread doing a disk store's file work, started on first use and again if it ever dies. */
 class DiskThread {
   #worker: Worker | undefined;
   #next = 0;
   readonly #pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
+
+  get load(): number {
+    return this.#pending.size;
+  }
 
   call<T>(request: DistributiveOmit<DiskRequest, "id">): Promise<T> {
     const worker = this.#start();
     const id = this.#next++;
     return new Promise<T>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      // Kept alive only while it has work: an idle thread never holds the process open.
       if (this.#pending.size === 1) worker.ref();
       worker.postMessage({ ...request, id });
     });
@@ -41,8 +45,13 @@ class DiskThread {
 
   #start(): Worker {
     if (this.#worker !== undefined) return this.#worker;
-    // The thread hands opened files to this one (previews): it must not track, or close, them itself.
-    const worker = new Worker(new URL("./disk-thread.ts", import.meta.url), { trackUnmanagedFds: false });
+    const worker = new Worker(new URL("./disk-thread.ts", import.meta.url), {
+      // It hands opened files to this thread (previews): it must not track, or close, them itself.
+      trackUnmanagedFds: false,
+      // A call holds at most a request's worth of keys; V8's default young generation per
+      // isolate (tens of MiB) would make each thread cost more memory than the work needs.
+      resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
+    });
     worker.unref();
     worker.on("message", (reply: DiskReply) => {
       const call = this.#pending.get(reply.id);
@@ -63,24 +72,30 @@ class DiskThread {
   }
 }
 
-const thread = new DiskThread();
+/**
+ * The process's disk threads, shared by its disk stores. Each call (up to a
+ * request's worth of keys) goes to the least busy one, so concurrent batches
+ * overlap their waits on the disk, as libuv's thread pool would.
+ */
+const threads = Array.from({ length: DISK_THREADS }, () => new DiskThread());
+const leastBusy = () => threads.reduce((a, b) => (b.load < a.load ? b : a));
 
 /**
  * Files under one root folder (see disk-tree.ts for how keys are resolved
  * without following symlinks or racing renames). The file work runs on the
- * process's disk thread.
+ * process's disk threads.
  */
 export function createDiskStore(name: string, root: DiskRoot): ObjectStore {
   return {
     name,
     keysPerRequest: KEYS_PER_REQUEST,
-    note: (keys) => thread.call<Map<string, string>>({ op: "note", root, keys }),
+    note: (keys) => leastBusy().call<Map<string, string>>({ op: "note", root, keys }),
     async deleteMany(keys, window, noted) {
       if (noted === undefined) throw new Error(`disk store ${name}: deleteMany needs the files noted first`);
-      return thread.call<DiskDeleteResult>({ op: "delete", root, keys, closes: window.closes, noted });
+      return leastBusy().call<DiskDeleteResult>({ op: "delete", root, keys, closes: window.closes, noted });
     },
     async open(key) {
-      const file = await thread.call<OpenedFile | undefined>({ op: "open", root, key });
+      const file = await leastBusy().call<OpenedFile | undefined>({ op: "open", root, key });
       if (file === undefined) return undefined;
       return { body: createReadStream("", { fd: file.fd }), size: file.size };
     },

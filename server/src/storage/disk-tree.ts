@@ -1,4 +1,5 @@
 import { type BigIntStats, closeSync, constants, fstatSync, lstatSync, openSync, unlinkSync } from "node:fs";
+import path from "node:path";
 import { assertSafeKey, UnsafeKeyError } from "./object-store.ts";
 import { type Instant, isBefore } from "./window.ts";
 
@@ -134,29 +135,20 @@ function reason(error: unknown, key: string): string {
 }
 
 /**
- * What is at each key now. Missing keys, and keys that cannot be resolved
- * safely, are left out: deleteFiles then says why for each.
+ * What is at each key now; missing keys are left out. Noting only reads, so it
+ * goes by path (one lstat per file, no folders opened): whatever a symlink or
+ * a swap makes it see, deleteFiles resolves the key safely and leaves alone
+ * any file that is not the one noted.
  */
 export function noteFiles(root: DiskRoot, keys: readonly string[]): Map<string, string> {
   const noted = new Map<string, string>();
-  let chain: FolderChain;
-  try {
-    chain = new FolderChain(root);
-  } catch {
-    return noted;
-  }
-  try {
-    for (const k of byFolder(keys, new Map())) {
-      try {
-        const folder = chain.enter(k.key, k.folders);
-        const stats = folder === undefined ? undefined : lstatIn(folder, k.name);
-        if (stats !== undefined) noted.set(k.key, identityOf(stats));
-      } catch (error) {
-        if (!(error instanceof UnsafeKeyError)) throw error;
-      }
+  for (const key of keys) {
+    try {
+      assertSafeKey(key);
+      noted.set(key, identityOf(lstatSync(path.join(root.path, key), { bigint: true })));
+    } catch {
+      // Missing, unsafe or unreadable: deleteFiles says which.
     }
-  } finally {
-    chain.close();
   }
   return noted;
 }

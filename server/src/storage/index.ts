@@ -10,7 +10,7 @@ export { createDiskStore, resolveDiskRoot } from "./disk-store.ts";
 export type { DiskRoot } from "./disk-tree.ts";
 export type { DeleteResult, NotedObjects, ObjectStore, StoredObject } from "./object-store.ts";
 export { forEachLimited, UnsafeKeyError } from "./object-store.ts";
-export { createS3Client, createS3Store } from "./s3-store.ts";
+export { createS3Store } from "./s3-store.ts";
 export { fixedWindow, type StorageWindow } from "./window.ts";
 
 /** A disk store's root, resolved once at start-up; the default store's folder is created when missing. */

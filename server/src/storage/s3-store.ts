@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import { DeleteObjectsCommand, GetObjectCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+import type { S3Client, S3ClientConfig } from "@aws-sdk/client-s3";
 import { assertSafeKey, type ObjectStore, UnsafeKeyError } from "./object-store.ts";
 import { isBefore, type StorageWindow } from "./window.ts";
 
@@ -19,8 +19,16 @@ export interface S3StoreOptions {
 /** S3 allows at most 1000 keys per DeleteObjects request. */
 export const MAX_KEYS_PER_REQUEST = 1000;
 
+/** The AWS SDK, loaded on first use: a process with only disk stores never pays its 30-odd MiB. */
+let sdk: Promise<typeof import("@aws-sdk/client-s3")> | undefined;
+const loadSdk = () => {
+  sdk ??= import("@aws-sdk/client-s3");
+  return sdk;
+};
+
 /** The client as we configure it for S3 and S3-compatible stores. */
-export function createS3Client(options: S3StoreOptions): S3Client {
+async function createS3Client(options: S3StoreOptions): Promise<S3Client> {
+  const { S3Client } = await loadSdk();
   return new S3Client({
     region: options.region,
     endpoint: options.endpoint,
@@ -41,9 +49,14 @@ export function createS3Client(options: S3StoreOptions): S3Client {
  * 1000 keys a request. A 200 answer can still carry per-key Errors: those keys
  * are reported as failed, never as deleted.
  */
-export function createS3Store(name: string, options: S3StoreOptions, client = createS3Client(options)): ObjectStore {
+export function createS3Store(name: string, options: S3StoreOptions): ObjectStore {
   const prefix = options.prefix;
   if (prefix !== "" && !prefix.endsWith("/")) throw new Error(`S3 store ${name}: prefix must end with "/"`);
+  let client: Promise<S3Client> | undefined;
+  const s3 = () => {
+    client ??= createS3Client(options);
+    return client;
+  };
 
   async function deleteChunk(
     keys: readonly string[],
@@ -51,7 +64,8 @@ export function createS3Store(name: string, options: S3StoreOptions, client = cr
     failures: Map<string, string>,
   ): Promise<void> {
     try {
-      const response = await client.send(
+      const { DeleteObjectsCommand } = await loadSdk();
+      const response = await (await s3()).send(
         new DeleteObjectsCommand({
           Bucket: options.bucket,
           Delete: { Objects: keys.map((key) => ({ Key: prefix + key })), Quiet: true },
@@ -105,8 +119,9 @@ export function createS3Store(name: string, options: S3StoreOptions, client = cr
     },
     async open(key) {
       assertSafeKey(key);
+      const { GetObjectCommand } = await loadSdk();
       try {
-        const response = await client.send(new GetObjectCommand({ Bucket: options.bucket, Key: prefix + key }));
+        const response = await (await s3()).send(new GetObjectCommand({ Bucket: options.bucket, Key: prefix + key }));
         // In Node the SDK's body is an http.IncomingMessage, a Readable.
         return { body: response.Body as Readable, size: response.ContentLength };
       } catch (error) {

@@ -91,7 +91,11 @@ async function deleteFiles(
 ): Promise<StorageOutcome> {
   const outcome: StorageOutcome = { deleted: [], failures: new Map(), failedByStore: new Map() };
   const byStore = new Map<string, ClaimedFile[]>();
-  for (const f of files) byStore.set(f.store, [...(byStore.get(f.store) ?? []), f]);
+  for (const f of files) {
+    const group = byStore.get(f.store);
+    if (group === undefined) byStore.set(f.store, [f]);
+    else group.push(f);
+  }
   for (const [storeName, group] of byStore) {
     const store = ctx.stores.get(storeName);
     const failed =
