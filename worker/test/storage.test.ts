@@ -119,6 +119,17 @@ describe("disk store", () => {
     assert.equal(existsSync(path.join(root, "a/late.jpg")), true);
   });
 
+  test("a folder moved away after its files were noted is retried, not counted deleted", async () => {
+    await mkdir(path.join(root, "moving"), { recursive: true });
+    await writeFile(path.join(root, "moving/1.jpg"), "still here");
+    const noted = await store.note(["moving/1.jpg"]);
+    await rename(path.join(root, "moving"), path.join(root, "moved-for-a-moment"));
+    const result = await store.deleteMany(["moving/1.jpg"], fixedWindow(60), noted);
+    assert.match(result.failed.get("moving/1.jpg") ?? "", /vanished after its deletion began/);
+    await rename(path.join(root, "moved-for-a-moment"), path.join(root, "moving"));
+    assert.equal(existsSync(path.join(root, "moving/1.jpg")), true);
+  });
+
   test("nothing is touched once the window has closed", async () => {
     await writeFile(path.join(root, "a/kept.jpg"), "keep");
     const noted = await store.note(["a/kept.jpg"]);
@@ -243,6 +254,22 @@ describe("S3 store (s3rver behind a fault-injecting proxy)", () => {
     assert.equal(await objectExists(client, bucket, "tenant/late/1"), false);
   });
 
+  test("a retry is not sent once the window has closed during its backoff", async () => {
+    await putObject(direct(), bucket, "tenant/retry/1");
+    // The first attempt is sent at once and answered 503 after 100 ms; the window closes at 50 ms.
+    proxy.delayMs = 100;
+    proxy.slowDown(1);
+    try {
+      const window = { ...fixedWindow(0.05), signal: AbortSignal.timeout(60_000) };
+      const result = await store().deleteMany(["retry/1"], window, undefined);
+      assert.match(result.failed.get("retry/1") ?? "", /not sent: the lease's storage window had closed/);
+    } finally {
+      proxy.delayMs = 0;
+    }
+    assert.doesNotMatch(proxy.lastDelete?.body.toString() ?? "", /retry\/1/, "no retry reached s3rver");
+    assert.equal(await objectExists(direct(), bucket, "tenant/retry/1"), true);
+  });
+
   test("no request is sent once the window has closed", async () => {
     await putObject(direct(), bucket, "tenant/closed/1");
     proxy.deleteRequests.length = 0;
@@ -273,6 +300,7 @@ describe("stores overlap by identity, not by spelling", () => {
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "overlap-"));
     await mkdir(path.join(dir, "a/sub"), { recursive: true });
+    await mkdir(path.join(dir, "a/..cache"), { recursive: true });
     await mkdir(path.join(dir, "b"), { recursive: true });
     await symlink(path.join(dir, "a"), path.join(dir, "link-to-a"));
   });
@@ -285,6 +313,7 @@ describe("stores overlap by identity, not by spelling", () => {
     ["a folder and a symlink to it", "one=file:a,two=file:link-to-a"],
     ["a folder and a folder below a symlink to it", "one=file:a,two=file:link-to-a/sub"],
     ["a folder inside another", "one=file:a,two=file:a/sub"],
+    ["a folder inside another whose name starts with ..", "one=file:a,two=file:a/..cache"],
     ["the same folder written with a trailing slash and ..", "one=file:a/,two=file:b/../a"],
     ["the same bucket and prefix in another region", `one=${S3},two=s3://media/photos/?region=eu-west-1`],
     ["a prefix inside another", `one=${S3},two=s3://media/photos/2026/`],

@@ -48,6 +48,7 @@ function lstatIn(fd: number, name: string): BigIntStats | undefined {
 class FolderChain {
   readonly #fds: number[];
   readonly #names: string[] = [];
+  readonly #device: bigint;
 
   constructor(root: DiskRoot) {
     const fd = openSync(root.path, constants.O_RDONLY | constants.O_DIRECTORY);
@@ -57,6 +58,7 @@ class FolderChain {
       throw new Error(`the store root ${root.path} is no longer the folder it was at start-up; restart the service`);
     }
     this.#fds = [fd];
+    this.#device = stats.dev;
   }
 
   /** The folder holding the key's file, or undefined when a folder on the way does not exist. */
@@ -88,6 +90,13 @@ class FolderChain {
         if (found?.isDirectory())
           throw new UnsafeKeyError(`the folder ${at} changed while key ${JSON.stringify(key)} was resolved`);
         return undefined;
+      }
+      // Another file system mounted inside the store (perhaps another store's): never crossed.
+      if (fstatSync(fd, { bigint: true }).dev !== this.#device) {
+        closeSync(fd);
+        throw new UnsafeKeyError(
+          `key ${JSON.stringify(key)} passes through a mount point at ${JSON.stringify(folders.slice(0, i + 1).join("/"))}; a store stays on its own file system`,
+        );
       }
       this.#fds.push(fd);
       this.#names.push(name);
@@ -186,11 +195,17 @@ export function deleteFiles(
         break;
       }
       try {
+        const was = noted.get(k.key);
         const folder = chain.enter(k.key, k.folders);
-        if (folder === undefined) continue;
+        if (folder === undefined) {
+          // Its folder is gone although the file was there when noted: moved away, perhaps for a
+          // moment. Counting it deleted could drop the row of a file that still exists.
+          if (was !== undefined)
+            failed.set(k.key, `the folder of key ${JSON.stringify(k.key)} vanished after its deletion began; retried`);
+          continue;
+        }
         const stats = lstatIn(folder, k.name);
         if (stats === undefined) continue;
-        const was = noted.get(k.key);
         if (identityOf(stats) !== was) {
           failed.set(
             k.key,

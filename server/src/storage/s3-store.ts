@@ -63,26 +63,37 @@ export function createS3Store(name: string, options: S3StoreOptions): ObjectStor
     window: StorageWindow,
     failures: Map<string, string>,
   ): Promise<void> {
+    const { DeleteObjectsCommand } = await loadSdk();
+    const command = new DeleteObjectsCommand({
+      Bucket: options.bucket,
+      Delete: { Objects: keys.map((key) => ({ Key: prefix + key })), Quiet: true },
+      // DeleteObjects requires a body checksum. Content-MD5 is what the S3 API
+      // documents and what every S3-compatible store accepts (older MinIO, for
+      // one, answers MissingContentMD5 to the SDK's default CRC32).
+      ChecksumAlgorithm: "MD5",
+    });
+    // Inside the SDK's retry loop, so every attempt (a retry after a 503 included) is sent only
+    // while the window is open: a process stopped during a retry's backoff sends nothing after.
+    command.middlewareStack.add(
+      (next) => async (args) => {
+        if (!isBefore(window.closes)) throw new Error("not sent: the lease's storage window had closed");
+        return next(args);
+      },
+      { step: "finalizeRequest", priority: "low", name: "mediaStorageWindow" },
+    );
     try {
-      const { DeleteObjectsCommand } = await loadSdk();
-      const response = await (await s3()).send(
-        new DeleteObjectsCommand({
-          Bucket: options.bucket,
-          Delete: { Objects: keys.map((key) => ({ Key: prefix + key })), Quiet: true },
-          // DeleteObjects requires a body checksum. Content-MD5 is what the S3 API
-          // documents and what every S3-compatible store accepts (older MinIO, for
-          // one, answers MissingContentMD5 to the SDK's default CRC32).
-          ChecksumAlgorithm: "MD5",
-        }),
-        // STORAGE_TIMEOUT, retries included: past it the lease may be running out.
-        { abortSignal: window.signal },
-      );
+      // STORAGE_TIMEOUT, retries included: past it the lease may be running out.
+      const response = await (await s3()).send(command, { abortSignal: window.signal });
+      const sent = new Set(keys);
       for (const error of response.Errors ?? []) {
         const key = error.Key?.startsWith(prefix) ? error.Key.slice(prefix.length) : error.Key;
-        // NoSuchKey means already gone: that is success.
-        if (key !== undefined && error.Code !== "NoSuchKey") {
-          failures.set(key, `${error.Code ?? "Error"}: ${error.Message ?? "no message"}`);
+        if (key === undefined || !sent.has(key)) {
+          // An error we cannot pin on a key we sent: no key of the request is known deleted.
+          for (const k of keys) failures.set(k, `DeleteObjects answered an error for an unknown key: ${error.Code}`);
+          return;
         }
+        // NoSuchKey means already gone: that is success.
+        if (error.Code !== "NoSuchKey") failures.set(key, `${error.Code ?? "Error"}: ${error.Message ?? "no message"}`);
       }
     } catch (error) {
       const message = window.signal.aborted
@@ -113,8 +124,11 @@ export function createS3Store(name: string, options: S3StoreOptions): ObjectStor
           failed.set(key, error.message);
         }
       }
+      if (safe.length === 0) return { failed, notAttempted: [] };
+      // The SDK and the client (credentials) first, so the window check is the last thing before sending.
+      await s3();
       if (!isBefore(window.closes)) return { failed, notAttempted: safe };
-      if (safe.length > 0) await deleteChunk(safe, window, failed);
+      await deleteChunk(safe, window, failed);
       return { failed, notAttempted: [] };
     },
     async open(key) {

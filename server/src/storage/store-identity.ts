@@ -16,7 +16,8 @@ export type StorePlace =
   | {
       readonly name: string;
       readonly kind: "disk";
-      /** st_dev of the root's file system, and the root's path within that file system. */
+      /** The root's real path; st_dev of its file system, and its path within that file system. */
+      readonly realPath: string;
       readonly device: string;
       readonly fsPath: string;
       readonly inode: string;
@@ -49,14 +50,24 @@ export function readMounts(): Mount[] {
     });
 }
 
+/** True when child is parent or below it ("..cache" is a name below it, ".." is not). */
 const within = (parent: string, child: string) => {
   const relative = path.relative(parent, child);
-  return relative === "" || (!relative.startsWith("..") && !path.isAbsolute(relative));
+  return relative === "" || (relative !== ".." && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative));
 };
 
-/** The path of a real folder within its file system: below the deepest mount that contains it. */
+/**
+ * The path of a real folder within its file system: below the deepest mount
+ * that contains it (of mounts stacked on one point, the last listed is the
+ * one visible).
+ */
 function fileSystemPath(real: string, mounts: readonly Mount[]): string {
-  const mount = mounts.filter((m) => within(m.point, real)).sort((a, b) => b.point.length - a.point.length)[0];
+  const mount = mounts
+    .filter((m) => within(m.point, real))
+    .reduce<Mount | undefined>(
+      (best, m) => (best === undefined || m.point.length >= best.point.length ? m : best),
+      undefined,
+    );
   return mount === undefined ? real : path.join(mount.root, path.relative(mount.point, real));
 }
 
@@ -68,6 +79,7 @@ export function placeOf(config: StoreConfig, diskRoot: DiskRoot | undefined, mou
       return {
         name: config.name,
         kind: "disk",
+        realPath: root.path,
         device: `${stats.dev}`,
         fsPath: fileSystemPath(root.path, mounts),
         inode: `${stats.dev}:${stats.ino}`,
@@ -87,7 +99,12 @@ export function placeOf(config: StoreConfig, diskRoot: DiskRoot | undefined, mou
 
 export function overlap(a: StorePlace, b: StorePlace): boolean {
   if (a.kind === "disk" && b.kind === "disk") {
-    return a.inode === b.inode || (a.device === b.device && (within(a.fsPath, b.fsPath) || within(b.fsPath, a.fsPath)));
+    // Real paths nest whatever the devices (a folder mounted inside another store); the file
+    // system paths catch a bind mount of one store's folder elsewhere.
+    const nested = (x: string, y: string) => within(x, y) || within(y, x);
+    return (
+      a.inode === b.inode || nested(a.realPath, b.realPath) || (a.device === b.device && nested(a.fsPath, b.fsPath))
+    );
   }
   if (a.kind === "s3" && b.kind === "s3") {
     return a.bucket === b.bucket && (a.prefix.startsWith(b.prefix) || b.prefix.startsWith(a.prefix));
