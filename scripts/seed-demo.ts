@@ -597,8 +597,8 @@ async function claimAsWorker(handle: DatabaseHandle, id: string, leaseSeconds: n
        INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason)
        SELECT id, 'CLAIMED', 'ORPHANED', 'DELETING', 'worker', 'due for deletion' FROM claimed
      ), lease AS (
-       INSERT INTO deletion_claims (token, lease_expire_time)
-       SELECT $2, now() + make_interval(secs => $3) FROM claimed
+       INSERT INTO deletion_claims (token, lease_expire_time, media_ids)
+       SELECT $2, now() + make_interval(secs => $3), ARRAY[id] FROM claimed
      )
      SELECT count(*)::int AS n FROM claimed`,
     [id, token, leaseSeconds],

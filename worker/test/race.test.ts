@@ -51,9 +51,9 @@ describe("deterministic", () => {
       await claim.query(
         `WITH claimed AS (
            UPDATE media SET state = 'DELETING', claim_token = gen_random_uuid(), claim_time = now() WHERE id = $1
-           RETURNING claim_token
+           RETURNING id, claim_token
          )
-         INSERT INTO deletion_claims (token, lease_expire_time) SELECT claim_token, now() FROM claimed`,
+         INSERT INTO deletion_claims (token, lease_expire_time, media_ids) SELECT claim_token, now(), ARRAY[id] FROM claimed`,
         [id.toString()],
       );
       const link = h.t.media.linkMedia({ mediaId: id, owner: "post/late" });

@@ -60,7 +60,7 @@ const cases = [
     frozen: "with the list of its files on the way to it",
     // The answer to claimedFiles: it then notes what is at the keys (the new files) and must
     // learn from its next lease confirmation that the claim is gone.
-    marker: "SELECT id, store, key FROM media WHERE claim_token",
+    marker: "SELECT m.id, m.store, m.key FROM deletion_claims",
     occurrence: 1,
     reason: /no longer held: its lease expired and the claim was taken back/,
   },
@@ -90,7 +90,15 @@ for (const c of cases) {
     let second: WorkerProcess | undefined;
     try {
       await h.t.admin.runSweep({});
-      await held.holding;
+      await Promise.race([
+        held.holding,
+        new Promise((_, reject) =>
+          setTimeout(
+            () => reject(new Error(`no statement with ${JSON.stringify(c.marker)} went through the proxy`)),
+            15_000,
+          ),
+        ),
+      ]);
       first.child.kill("SIGSTOP");
 
       // Its lease runs out for real (the frozen worker's clocks go on), then another worker takes over.

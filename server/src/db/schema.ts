@@ -75,6 +75,7 @@ export interface DeletionControlTable {
 export interface DeletionClaimTable {
   token: string;
   lease_expire_time: Date;
+  media_ids: string[];
   create_time: GeneratedTimestamp;
   renew_time: Date | null;
 }

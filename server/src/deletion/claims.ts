@@ -61,8 +61,8 @@ export async function claimDueBatch(
        SELECT id, 'CLAIMED', from_state, 'DELETING', 'worker', 'due for deletion' FROM claimed
      ), counted AS (SELECT count(*)::int AS n FROM claimed),
      lease AS (
-       INSERT INTO deletion_claims (token, lease_expire_time)
-       SELECT $2, now() + make_interval(secs => $3) FROM counted WHERE n > 0
+       INSERT INTO deletion_claims (token, lease_expire_time, media_ids)
+       SELECT $2, now() + make_interval(secs => $3), array_agg(id) FROM claimed HAVING count(*) > 0
      ),
      last AS (SELECT delete_time::text AS delete_time, id FROM due ORDER BY delete_time DESC, id DESC LIMIT 1)
      SELECT n, last.delete_time, last.id, (SELECT ${enqueueDeleteBatch("$2")} WHERE n > 0) IS NOT NULL AS queued
@@ -95,18 +95,18 @@ export async function reclaimExpiredClaim(pool: pg.Pool, leaseSeconds: number): 
        SELECT token FROM deletion_claims WHERE lease_expire_time < now()
        ORDER BY lease_expire_time LIMIT 1 FOR UPDATE SKIP LOCKED
      ), dropped AS (
-       DELETE FROM deletion_claims c USING expired WHERE c.token = expired.token RETURNING c.token
+       DELETE FROM deletion_claims c USING expired WHERE c.token = expired.token RETURNING c.token, c.media_ids
      ), moved AS (
        UPDATE media m SET claim_token = $1, claim_time = now(), update_time = now()
-       FROM dropped WHERE m.claim_token = dropped.token AND m.state = 'DELETING'
+       FROM dropped WHERE m.id = ANY(dropped.media_ids) AND m.claim_token = dropped.token AND m.state = 'DELETING'
        RETURNING m.id
      ), events AS (
        INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason)
        SELECT id, 'CLAIMED', 'DELETING', 'DELETING', 'worker', 'reclaimed: the previous lease expired' FROM moved
      ), counted AS (SELECT (SELECT count(*) FROM dropped)::int AS found, (SELECT count(*) FROM moved)::int AS n),
      lease AS (
-       INSERT INTO deletion_claims (token, lease_expire_time)
-       SELECT $1, now() + make_interval(secs => $2) FROM counted WHERE n > 0
+       INSERT INTO deletion_claims (token, lease_expire_time, media_ids)
+       SELECT $1, now() + make_interval(secs => $2), array_agg(id) FROM moved HAVING count(*) > 0
      )
      SELECT found, n, (SELECT ${enqueueDeleteBatch("$1")} WHERE n > 0) IS NOT NULL AS queued FROM counted`,
     [randomUUID(), leaseSeconds],
@@ -133,10 +133,11 @@ export interface ClaimedFile {
   readonly key: string;
 }
 
-/** The files still claimed with this token. */
+/** The files still claimed with this token (none when the claim is gone). */
 export async function claimedFiles(pool: pg.Pool, token: string): Promise<ClaimedFile[]> {
   const { rows } = await pool.query(
-    "SELECT id, store, key FROM media WHERE claim_token = $1 AND state = 'DELETING' ORDER BY id",
+    `SELECT m.id, m.store, m.key FROM deletion_claims c JOIN media m ON m.id = ANY(c.media_ids)
+     WHERE c.token = $1 AND m.claim_token = $1 AND m.state = 'DELETING' ORDER BY m.id`,
     [token],
   );
   return rows;
@@ -145,14 +146,15 @@ export async function claimedFiles(pool: pg.Pool, token: string): Promise<Claime
 /** Hands a batch back unprocessed (deletions were paused after it was claimed), and ends its lease. */
 export async function releaseBatch(pool: pg.Pool, token: string, reason: string): Promise<number> {
   const { rows } = await pool.query(
-    `WITH released AS (
-       UPDATE media SET state = 'ORPHANED', claim_token = NULL, claim_time = NULL, update_time = now(),
-         orphan_time = coalesce(orphan_time, now())
-       WHERE claim_token = $1 AND state = 'DELETING' RETURNING id
+    `WITH ended AS (DELETE FROM deletion_claims WHERE token = $1 RETURNING media_ids),
+     released AS (
+       UPDATE media m SET state = 'ORPHANED', claim_token = NULL, claim_time = NULL, update_time = now(),
+         orphan_time = coalesce(m.orphan_time, now())
+       FROM ended WHERE m.id = ANY(ended.media_ids) AND m.claim_token = $1 AND m.state = 'DELETING' RETURNING m.id
      ), events AS (
        INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason)
        SELECT id, 'CLAIM_RELEASED', 'DELETING', 'ORPHANED', 'worker', $2 FROM released
-     ), ended AS (DELETE FROM deletion_claims WHERE token = $1)
+     )
      SELECT count(*)::int AS n FROM released`,
     [token, reason],
   );

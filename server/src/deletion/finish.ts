@@ -28,8 +28,8 @@ export interface BatchOutcome {
  * Records what storage did, in one transaction: rows whose files are gone are
  * deleted (with their DELETED events); rows whose files could not be deleted
  * go back to ORPHANED with a backoff delete_time, or to FAILED when out of
- * attempts. Only rows still claimed with this token are touched; once none
- * is left, the claim's lease ends with it.
+ * attempts; the claim and its lease end. deletedIds and failures together are
+ * every file of the claim. Only rows still claimed with this token are touched.
  */
 export async function finishBatch(
   pool: pg.Pool,
@@ -72,12 +72,8 @@ export async function finishBatch(
        FROM updated`,
       [[...failures.keys()], [...failures.values()], token, policy.maxAttempts, policy.baseDelaySeconds],
     );
-    // Rows of this claim left DELETING (none, unless the job was given only part of them) keep the lease.
-    await client.query(
-      `DELETE FROM deletion_claims WHERE token = $1
-       AND NOT EXISTS (SELECT 1 FROM media WHERE claim_token = $1 AND state = 'DELETING')`,
-      [token],
-    );
+    // The job reports on every file its claim held (claimedFiles), so the claim is done with.
+    await client.query("DELETE FROM deletion_claims WHERE token = $1", [token]);
     // Exact total for the hourly tally; the per-store figures are numbers (metrics).
     const deletedBytes = gone.rows.reduce((sum, r: { bytes: string }) => sum + BigInt(r.bytes), 0n);
     const deletedByStore: StoreDeletions[] = gone.rows.map((r: { store: string; files: number; bytes: string }) => ({

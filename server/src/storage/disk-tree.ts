@@ -23,8 +23,11 @@ const DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOL
 /** Opening for a preview: never through a symlink, never blocking on a FIFO. */
 const READ_FILE = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
-/** An entry of the open folder `fd`, resolved by the kernel from that folder. */
-const entryOf = (fd: number, name: string) => `/proc/self/fd/${fd}/${name}`;
+/**
+ * An entry of the open folder `fd`, resolved by the kernel from that folder.
+ * /proc/<pid> rather than /proc/self: one lookup fewer per call (the threads share the pid).
+ */
+const entryOf = (fd: number, name: string) => `/proc/${process.pid}/fd/${fd}/${name}`;
 
 const code = (error: unknown) => (error as NodeJS.ErrnoException).code;
 
@@ -91,17 +94,21 @@ class FolderChain {
           throw new UnsafeKeyError(`the folder ${at} changed while key ${JSON.stringify(key)} was resolved`);
         return undefined;
       }
-      // Another file system mounted inside the store (perhaps another store's): never crossed.
-      if (fstatSync(fd, { bigint: true }).dev !== this.#device) {
-        closeSync(fd);
-        throw new UnsafeKeyError(
-          `key ${JSON.stringify(key)} passes through a mount point at ${JSON.stringify(folders.slice(0, i + 1).join("/"))}; a store stays on its own file system`,
-        );
-      }
       this.#fds.push(fd);
       this.#names.push(name);
     }
     return this.#fds.at(-1);
+  }
+
+  /**
+   * Throws unless a file found in the chain is on the root's file system:
+   * another file system mounted inside the store (another store's, say) is
+   * never acted on.
+   */
+  assertSameFileSystem(key: string, stats: BigIntStats): void {
+    if (stats.dev !== this.#device) {
+      throw new UnsafeKeyError(`key ${JSON.stringify(key)} lies on another file system mounted inside the store`);
+    }
   }
 
   close(): void {
@@ -123,7 +130,11 @@ function split(key: string): SplitKey {
   return { key, folders: parts, name };
 }
 
-/** Keys in folder order, so that each folder is opened once per call; unsafe keys go to failed. */
+/**
+ * Keys in folder order, so that each folder is opened once per call, starting
+ * at a random place: two threads working at once then rarely queue on the same
+ * folder's lock. Unsafe keys go to failed.
+ */
 function byFolder(keys: readonly string[], failed: Map<string, string>): SplitKey[] {
   const safe: SplitKey[] = [];
   for (const key of keys) {
@@ -133,7 +144,9 @@ function byFolder(keys: readonly string[], failed: Map<string, string>): SplitKe
       failed.set(key, (error as Error).message);
     }
   }
-  return safe.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  safe.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const start = Math.floor(Math.random() * safe.length);
+  return [...safe.slice(start), ...safe.slice(0, start)];
 }
 
 /** Why an act on a key failed, naming the key rather than the /proc path it went through. */
@@ -206,6 +219,7 @@ export function deleteFiles(
         }
         const stats = lstatIn(folder, k.name);
         if (stats === undefined) continue;
+        chain.assertSameFileSystem(k.key, stats);
         if (identityOf(stats) !== was) {
           failed.set(
             k.key,
@@ -246,12 +260,15 @@ export function openFile(root: DiskRoot, key: string): OpenedFile | undefined {
       if (code(error) === "ELOOP") throw new UnsafeKeyError(`key ${JSON.stringify(key)} is a symbolic link`);
       throw error;
     }
-    const stats = fstatSync(fd);
-    if (!stats.isFile()) {
+    try {
+      const stats = fstatSync(fd, { bigint: true });
+      if (!stats.isFile()) throw new UnsafeKeyError(`key ${JSON.stringify(key)} is not a regular file`);
+      chain.assertSameFileSystem(key, stats);
+      return { fd, size: Number(stats.size) };
+    } catch (error) {
       closeSync(fd);
-      throw new UnsafeKeyError(`key ${JSON.stringify(key)} is not a regular file`);
+      throw error;
     }
-    return { fd, size: stats.size };
   } finally {
     chain.close();
   }
