@@ -14,6 +14,17 @@ import { enqueueDeleteBatch } from "./jobs.ts";
 // renewal succeeded knows no other worker can act on its media for the
 // lease's length from when it asked (see lease.ts for the margin it keeps).
 
+/**
+ * SQL condition: the media row `alias` is still claimed with the token in
+ * `tokenSql`. Written so that no index on state or claim_token can serve it,
+ * and every statement using it finds its rows by primary key (the claim's
+ * media_ids): a mass claim leaves the statistics believing almost nothing is
+ * DELETING, and plans built on that belief scanned every DELETING row,
+ * hundreds of milliseconds per statement at a million.
+ */
+export const stillClaimed = (alias: string, tokenSql: string): string =>
+  `${alias}.claim_token IS NOT DISTINCT FROM ${tokenSql} AND ${alias}.state IS NOT DISTINCT FROM 'DELETING'`;
+
 /** Where a sweep's previous claim ended, in the due order (delete_time as text keeps microseconds). */
 export interface ClaimCursor {
   readonly deleteTime: string;
@@ -98,7 +109,7 @@ export async function reclaimExpiredClaim(pool: pg.Pool, leaseSeconds: number): 
        DELETE FROM deletion_claims c USING expired WHERE c.token = expired.token RETURNING c.token, c.media_ids
      ), moved AS (
        UPDATE media m SET claim_token = $1, claim_time = now(), update_time = now()
-       FROM dropped WHERE m.id = ANY(dropped.media_ids) AND m.claim_token = dropped.token AND m.state = 'DELETING'
+       FROM dropped WHERE m.id = ANY(dropped.media_ids) AND ${stillClaimed("m", "dropped.token")}
        RETURNING m.id
      ), events AS (
        INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason)
@@ -137,7 +148,7 @@ export interface ClaimedFile {
 export async function claimedFiles(pool: pg.Pool, token: string): Promise<ClaimedFile[]> {
   const { rows } = await pool.query(
     `SELECT m.id, m.store, m.key FROM deletion_claims c JOIN media m ON m.id = ANY(c.media_ids)
-     WHERE c.token = $1 AND m.claim_token = $1 AND m.state = 'DELETING' ORDER BY m.id`,
+     WHERE c.token = $1 AND ${stillClaimed("m", "$1::uuid")} ORDER BY m.id`,
     [token],
   );
   return rows;
@@ -150,7 +161,7 @@ export async function releaseBatch(pool: pg.Pool, token: string, reason: string)
      released AS (
        UPDATE media m SET state = 'ORPHANED', claim_token = NULL, claim_time = NULL, update_time = now(),
          orphan_time = coalesce(m.orphan_time, now())
-       FROM ended WHERE m.id = ANY(ended.media_ids) AND m.claim_token = $1 AND m.state = 'DELETING' RETURNING m.id
+       FROM ended WHERE m.id = ANY(ended.media_ids) AND ${stillClaimed("m", "$1::uuid")} RETURNING m.id
      ), events AS (
        INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason)
        SELECT id, 'CLAIM_RELEASED', 'DELETING', 'ORPHANED', 'worker', $2 FROM released

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { withTransaction } from "../db/transaction.ts";
+import { stillClaimed } from "./claims.ts";
 
 export interface RetryPolicy {
   /** Failed attempts after which a media becomes FAILED. */
@@ -41,7 +42,7 @@ export async function finishBatch(
   return withTransaction(pool, async (client) => {
     const gone = await client.query(
       `WITH gone AS (
-         DELETE FROM media WHERE id = ANY($1::bigint[]) AND claim_token = $2 AND state = 'DELETING'
+         DELETE FROM media m WHERE m.id = ANY($1::bigint[]) AND ${stillClaimed("m", "$2::uuid")}
          RETURNING id, store, size_bytes
        ), events AS (
          INSERT INTO media_events (media_id, type, from_state, actor, reason)
@@ -61,7 +62,7 @@ export async function finishBatch(
              ELSE now() + make_interval(secs => least($5 * power(2, m.delete_attempts), 21600) + random() * $5) END,
            orphan_time = coalesce(m.orphan_time, now()),
            claim_token = NULL, claim_time = NULL, update_time = now()
-         FROM f WHERE m.id = f.id AND m.claim_token = $3 AND m.state = 'DELETING'
+         FROM f WHERE m.id = f.id AND ${stillClaimed("m", "$3::uuid")}
          RETURNING m.id, m.state, f.error
        ), events AS (
          INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason)

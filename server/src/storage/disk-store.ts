@@ -50,7 +50,7 @@ class DiskThread {
       trackUnmanagedFds: false,
       // A call holds at most a request's worth of keys; V8's default young generation per
       // isolate (tens of MiB) would make each thread cost more memory than the work needs.
-      resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
+      resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 24 },
     });
     worker.unref();
     worker.on("message", (reply: DiskReply) => {
