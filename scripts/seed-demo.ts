@@ -616,11 +616,10 @@ async function claimAsWorker(handle: DatabaseHandle, id: string, leaseSeconds: n
 async function failForReal(ctx: SeedContext, id: string, key: string): Promise<void> {
   const { deletion } = ctx.config;
   const policy = { maxAttempts: deletion.maxAttempts, baseDelaySeconds: deletion.retryDelaySeconds };
-  const timing = { leaseSeconds: deletion.claimTimeoutSeconds, storageTimeoutSeconds: deletion.storageTimeoutSeconds };
   for (let attempt = 1; attempt <= policy.maxAttempts; attempt++) {
     const token = await claimAsWorker(ctx.handle, id, deletion.claimTimeoutSeconds);
     const noted = await ctx.store.note([key]);
-    const window = await new ClaimLease(ctx.handle.pool, token, timing).confirm();
+    const window = await new ClaimLease(ctx.handle.pool, token, deletion).confirm();
     const error = (await ctx.store.deleteMany([key], window, noted)).failed.get(key);
     if (error === undefined) throw new Error(`deleting ${key}, a folder, unexpectedly succeeded`);
     await finishBatch(ctx.handle.pool, token, [], new Map([[id, error]]), policy);

@@ -1,20 +1,17 @@
 import type pg from "pg";
+import type { DeletionConfig } from "../config.ts";
 import { instantAfter, instantNow, type StorageWindow, secondsSince } from "../storage/window.ts";
 import { renewLease } from "./claims.ts";
 
-export interface LeaseTiming {
-  /** CLAIM_TIMEOUT: how long a renewal keeps a claim. */
-  readonly leaseSeconds: number;
-  /** STORAGE_TIMEOUT: how long one storage request may take before it is abandoned. */
-  readonly storageTimeoutSeconds: number;
-}
+/** CLAIM_TIMEOUT (how long a renewal keeps a claim) and STORAGE_TIMEOUT (how long one storage request may take). */
+export type LeaseTiming = Pick<DeletionConfig, "claimTimeoutSeconds" | "storageTimeoutSeconds">;
 
 /**
  * Lease left at which storage stops acting: twice the request timeout, so a
  * request started just before the window closes is abandoned with at least
  * one STORAGE_TIMEOUT of lease still to run.
  */
-export const leaseMarginSeconds = (timing: LeaseTiming): number => 2 * timing.storageTimeoutSeconds;
+const leaseMarginSeconds = (timing: LeaseTiming): number => 2 * timing.storageTimeoutSeconds;
 
 /** The claim is not (or no longer provably) this job's: it must not touch storage. */
 export class LeaseLostError extends Error {
@@ -44,14 +41,14 @@ export class ClaimLease {
    */
   async confirm(): Promise<StorageWindow> {
     const sent = instantNow();
-    const held = await renewLease(this.#pool, this.token, this.#timing.leaseSeconds);
+    const held = await renewLease(this.#pool, this.token, this.#timing.claimTimeoutSeconds);
     if (!held) {
       throw new LeaseLostError(
         `claim ${this.token} is no longer held: its lease expired and the claim was taken back, so another worker owns its media`,
       );
     }
     const margin = leaseMarginSeconds(this.#timing);
-    const window = this.#timing.leaseSeconds - margin;
+    const window = this.#timing.claimTimeoutSeconds - margin;
     const took = secondsSince(sent);
     if (took >= window) {
       throw new LeaseLostError(

@@ -32,7 +32,7 @@ const entryOf = (fd: number, name: string) => `/proc/${process.pid}/fd/${fd}/${n
 const code = (error: unknown) => (error as NodeJS.ErrnoException).code;
 
 /** What a file is: device, inode and change time. A file put in its place has another. */
-export const identityOf = (stats: BigIntStats) => `${stats.dev}:${stats.ino}:${stats.ctimeNs}`;
+const identityOf = (stats: BigIntStats) => `${stats.dev}:${stats.ino}:${stats.ctimeNs}`;
 
 function lstatIn(fd: number, name: string): BigIntStats | undefined {
   try {

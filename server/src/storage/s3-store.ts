@@ -17,7 +17,7 @@ export interface S3StoreOptions {
 }
 
 /** S3 allows at most 1000 keys per DeleteObjects request. */
-export const MAX_KEYS_PER_REQUEST = 1000;
+const MAX_KEYS_PER_REQUEST = 1000;
 
 /** The AWS SDK, loaded on first use: a process with only disk stores never pays its 30-odd MiB. */
 let sdk: Promise<typeof import("@aws-sdk/client-s3")> | undefined;

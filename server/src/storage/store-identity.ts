@@ -12,7 +12,7 @@ import type { DiskRoot } from "./disk-tree.ts";
 // same bucket).
 
 /** A store's place, as compared for overlap. */
-export type StorePlace =
+type StorePlace =
   | {
       readonly name: string;
       readonly kind: "disk";
@@ -31,7 +31,7 @@ export type StorePlace =
       readonly shown: string;
     };
 
-export interface Mount {
+interface Mount {
   /** Where the mount is attached, and which folder of its file system appears there. */
   readonly point: string;
   readonly root: string;

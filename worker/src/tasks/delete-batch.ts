@@ -30,12 +30,11 @@ interface StorageOutcome {
  */
 export function createDeleteBatchTask(ctx: TaskContext) {
   const { pool, settings, metrics } = ctx;
-  const timing = { leaseSeconds: settings.claimTimeoutSeconds, storageTimeoutSeconds: settings.storageTimeoutSeconds };
   return async function deleteBatch(payload: unknown, helpers: JobHelpers): Promise<void> {
     const { token } = parseDeleteBatchPayload(payload);
     const log = jobLogger(ctx.log, helpers).child({ claim: token });
     const started = performance.now();
-    const lease = new ClaimLease(pool, token, timing);
+    const lease = new ClaimLease(pool, token, settings);
     let outcome: StorageOutcome;
     try {
       // The lease first: a job whose claim was taken back stops before reading anything.
