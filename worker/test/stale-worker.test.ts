@@ -96,7 +96,7 @@ for (const c of cases) {
           setTimeout(
             () => reject(new Error(`no statement with ${JSON.stringify(c.marker)} went through the proxy`)),
             15_000,
-          ),
+          ).unref(),
         ),
       ]);
       first.child.kill("SIGSTOP");
