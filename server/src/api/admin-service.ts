@@ -6,6 +6,7 @@ import type { MediaStateName } from "../db/schema.ts";
 import * as deletion from "../deletion/index.ts";
 import * as actions from "../media/admin-actions.ts";
 import {
+  byteTotal,
   eventToProto,
   MEDIA_STATES,
   mediaToProto,
@@ -116,12 +117,12 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
         states: MEDIA_STATES.map((state) => ({
           state: stateToProto(state),
           count: BigInt(byState.get(state)?.count ?? 0),
-          sizeBytes: BigInt(byState.get(state)?.sizeBytes ?? 0),
+          sizeBytes: byteTotal(byState.get(state)?.sizeBytes ?? 0n),
         })),
         dueNext24hCount: BigInt(stats.dueNext24h.count),
-        dueNext24hSizeBytes: BigInt(stats.dueNext24h.sizeBytes),
+        dueNext24hSizeBytes: byteTotal(stats.dueNext24h.sizeBytes),
         dueNext7dCount: BigInt(stats.dueNext7d.count),
-        dueNext7dSizeBytes: BigInt(stats.dueNext7d.sizeBytes),
+        dueNext7dSizeBytes: byteTotal(stats.dueNext7d.sizeBytes),
       };
     },
 
@@ -178,8 +179,8 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
       const plan = await actions.deletionPlan(pool, hours, sampleSize);
       return {
         count: plan.stores.reduce((sum, s) => sum + BigInt(s.count), 0n),
-        sizeBytes: plan.stores.reduce((sum, s) => sum + BigInt(s.sizeBytes), 0n),
-        stores: plan.stores.map((s) => ({ store: s.store, count: BigInt(s.count), sizeBytes: BigInt(s.sizeBytes) })),
+        sizeBytes: byteTotal(plan.stores.reduce((sum, s) => sum + BigInt(s.sizeBytes), 0n)),
+        stores: plan.stores.map((s) => ({ store: s.store, count: BigInt(s.count), sizeBytes: byteTotal(s.sizeBytes) })),
         samples: plan.samples.map(mediaToProto),
         status: await status(),
       };
@@ -197,7 +198,7 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
         hours: history.map((h) => ({
           startTime: timestampFromDate(h.hour),
           deletedCount: BigInt(h.deletedCount),
-          deletedSizeBytes: BigInt(h.deletedBytes),
+          deletedSizeBytes: byteTotal(h.deletedBytes),
           failedCount: BigInt(h.failedCount),
         })),
       };

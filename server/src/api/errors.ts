@@ -74,31 +74,3 @@ export const deadlineExceeded = () => new ConnectError("the deadline expired", C
 
 export const internalError = (requestId: string) =>
   new ConnectError(`internal error; the service logged it as request ${requestId}`, Code.Internal);
-
-const CONNECTION_ERROR_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EPIPE",
-  "EHOSTUNREACH",
-  "ENOTFOUND",
-]);
-// SQLSTATE classes and codes that mean "the database is not there right now".
-const UNAVAILABLE_SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300"]);
-
-/** True for errors that mean the database could not be reached, as opposed to a bug. */
-export function isDatabaseUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === "string" && (CONNECTION_ERROR_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code))) return true;
-  if (typeof code === "string" && code.startsWith("08")) return true;
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(
-    error.message,
-  );
-}
-
-/** Deadlock or serialization failure: the transaction was rolled back and a retry will succeed. */
-export function isTransientConflict(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === "40P01" || code === "40001";
-}

@@ -4,6 +4,7 @@ import { type Code, ConnectError, type HandlerContext, type ServiceImpl } from "
 import { type Authenticator, grants, type Permission } from "../auth/tokens.ts";
 import type { LimitsConfig } from "../config.ts";
 import type { Logger } from "../logger.ts";
+import { isDatabaseUnavailable, isTransientConflict } from "../db/sql-errors.ts";
 import { rpcCodeName } from "../metrics/rpc-code.ts";
 import { callerKey } from "./context.ts";
 import {
@@ -11,8 +12,6 @@ import {
   deadlineExceeded,
   deadlineTooLong,
   internalError,
-  isDatabaseUnavailable,
-  isTransientConflict,
   permissionDenied,
   rateLimited,
   transientConflict,

@@ -62,8 +62,16 @@ export function optionalText(field: string, value: string, max: number): string 
   return value === "" ? value : requireText(field, value, max);
 }
 
+/**
+ * The largest size_bytes accepted: 1 PiB, twenty times the largest object S3
+ * stores (50 TB) and far past any file on disk. The database refuses larger
+ * values too (migration 0005), and sums over media stay exact (numeric).
+ */
+export const MAX_SIZE_BYTES = 1n << 50n;
+
 export function requireSize(field: string, value: bigint): bigint {
   if (value < 0n) throw invalidArgument(field, "must not be negative");
+  if (value > MAX_SIZE_BYTES) throw invalidArgument(field, `must be at most ${MAX_SIZE_BYTES} bytes (1 PiB)`);
   return value;
 }
 

@@ -4,6 +4,7 @@ import * as initial from "./migrations/0001_initial.ts";
 import * as deletion from "./migrations/0002_deletion.ts";
 import * as dashboard from "./migrations/0003_dashboard.ts";
 import * as leases from "./migrations/0004_leases.ts";
+import * as boundedSizes from "./migrations/0005_bounded_sizes.ts";
 
 /** Every migration, in order. Listed statically so bundling and tsx need no directory scan. */
 const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -11,6 +12,7 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0002_deletion": deletion,
   "0003_dashboard": dashboard,
   "0004_leases": leases,
+  "0005_bounded_sizes": boundedSizes,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) };

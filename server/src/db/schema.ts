@@ -83,6 +83,7 @@ export interface DeletionClaimTable {
 export interface DeletionHourlyTable {
   hour: Date;
   deleted_count: Int8;
+  /** numeric since 0005 (read as a decimal string, like Int8). */
   deleted_bytes: Int8;
   failed_count: Int8;
 }

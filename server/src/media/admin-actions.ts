@@ -99,7 +99,7 @@ export interface DeletionPlan {
 export async function deletionPlan(pool: pg.Pool, hours: number, sampleSize: number): Promise<DeletionPlan> {
   const due = dueBy("now() + make_interval(hours => $1)");
   const stores = await pool.query(
-    `SELECT store, count(*)::bigint AS count, coalesce(sum(size_bytes), 0)::bigint AS size_bytes
+    `SELECT store, count(*)::bigint AS count, coalesce(sum(size_bytes), 0)::numeric AS size_bytes
      FROM media WHERE ${due} GROUP BY store ORDER BY store`,
     [hours],
   );

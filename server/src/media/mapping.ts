@@ -46,6 +46,17 @@ export function stateFromProto(state: MediaState): MediaStateName | undefined {
   return MEDIA_STATES.find((name) => STATE_TO_PROTO[name] === state);
 }
 
+const INT64_MAX = (1n << 63n) - 1n;
+
+/**
+ * A byte total (an exact numeric sum from the database) as an int64 field:
+ * totals past int64 report its maximum rather than fail the call.
+ */
+export function byteTotal(sum: string | bigint): bigint {
+  const total = BigInt(sum);
+  return total > INT64_MAX ? INT64_MAX : total;
+}
+
 const timestamp = (date: Date | null) => (date === null ? undefined : timestampFromDate(date));
 
 export function mediaToProto(row: MediaRow): Media {

@@ -347,14 +347,14 @@ export interface MediaStats {
 
 export async function getStats(db: Kysely<Database>): Promise<MediaStats> {
   const states = await sql<{ state: MediaStateName; count: string; size_bytes: string }>`
-    SELECT state, count(*)::bigint AS count, coalesce(sum(size_bytes), 0)::bigint AS size_bytes
+    SELECT state, count(*)::bigint AS count, coalesce(sum(size_bytes), 0)::numeric AS size_bytes
     FROM media GROUP BY state`.execute(db);
   // One pass over the due index for both horizons.
   const due = await sql<{ count_24h: string; bytes_24h: string; count_7d: string; bytes_7d: string }>`
     SELECT count(*) FILTER (WHERE delete_time <= now() + interval '24 hours')::bigint AS count_24h,
-           coalesce(sum(size_bytes) FILTER (WHERE delete_time <= now() + interval '24 hours'), 0)::bigint AS bytes_24h,
+           coalesce(sum(size_bytes) FILTER (WHERE delete_time <= now() + interval '24 hours'), 0)::numeric AS bytes_24h,
            count(*)::bigint AS count_7d,
-           coalesce(sum(size_bytes), 0)::bigint AS bytes_7d
+           coalesce(sum(size_bytes), 0)::numeric AS bytes_7d
     FROM media
     WHERE ${sql.raw(dueBy("now() + interval '7 days'"))}`.execute(db);
   const row = due.rows[0];
@@ -388,7 +388,7 @@ export interface DeletionHourTotals {
 export async function deletionHistory(db: Kysely<Database>, hours: number): Promise<DeletionHourTotals[]> {
   const result = await sql<{ hour: Date; deleted_count: string; deleted_bytes: string; failed_count: string }>`
     SELECT h.hour, coalesce(d.deleted_count, 0)::bigint AS deleted_count,
-           coalesce(d.deleted_bytes, 0)::bigint AS deleted_bytes, coalesce(d.failed_count, 0)::bigint AS failed_count
+           coalesce(d.deleted_bytes, 0)::numeric AS deleted_bytes, coalesce(d.failed_count, 0)::bigint AS failed_count
     FROM generate_series(date_trunc('hour', now(), 'UTC') - make_interval(hours => ${hours - 1}),
                          date_trunc('hour', now(), 'UTC'), interval '1 hour') AS h(hour)
     LEFT JOIN deletion_hourly d ON d.hour = h.hour

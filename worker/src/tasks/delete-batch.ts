@@ -56,6 +56,12 @@ export function createDeleteBatchTask(ctx: TaskContext) {
       maxAttempts: settings.maxAttempts,
       baseDelaySeconds: settings.retryDelaySeconds,
     });
+    if (result.isolated.size > 0) {
+      log.error(
+        { isolated: Object.fromEntries([...result.isolated].slice(0, 20)), count: result.isolated.size },
+        "the database refused to record some rows of the batch: set apart as FAILED, the rest finished",
+      );
+    }
     metrics.observeDeleteBatch({
       seconds: (performance.now() - started) / 1000,
       deleted: result.deletedByStore,

@@ -1,0 +1,122 @@
+// Rows the database refuses to add up or to record must not stop the deletion
+// pipeline: sizes are bounded, sums are exact, and a batch whose closing
+// transaction fails for its data sets the bad rows apart and finishes the rest.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { Code } from "@connectrpc/connect";
+import { MediaState } from "@media/proto/media/v1/media_pb";
+import { connectDatabase, migrateToLatest } from "@media/server/db";
+import { expectCode } from "../../server/test/support.ts";
+import { type DeletionHarness, startDeletionHarness } from "./support.ts";
+
+const INT64_MAX = (1n << 63n) - 1n;
+const MAX_SIZE_BYTES = 1n << 50n;
+
+let h: DeletionHarness;
+before(async () => {
+  h = await startDeletionHarness({ SWEEP_SCHEDULE: "0 0 1 1 *", DELETE_BATCH_SIZE: "1000" });
+});
+after(() => h.stop());
+
+/** Registers files that are due now (PENDING past a zero TTL); returns their ids. */
+async function dueFiles(prefix: string, count: number): Promise<bigint[]> {
+  const ids: bigint[] = [];
+  for (let i = 0; i < count; i++) ids.push(await h.put("default", `${prefix}/${i}.bin`));
+  await h.t.sql.query("UPDATE media SET delete_time = now() - interval '1 second' WHERE id = ANY($1::bigint[])", [
+    ids.map(String),
+  ]);
+  return ids;
+}
+
+describe("poison rows", () => {
+  test("a size no object can have is refused at the API and at the database", async () => {
+    await expectCode(
+      h.t.media.createMedia({ store: "default", key: "poison/huge.bin", sizeBytes: INT64_MAX }),
+      Code.InvalidArgument,
+      "size_bytes: must be at most",
+    );
+    const { media } = await h.t.media.createMedia({
+      store: "default",
+      key: "poison/max.bin",
+      sizeBytes: MAX_SIZE_BYTES,
+    });
+    assert.equal(media?.sizeBytes, MAX_SIZE_BYTES);
+    await assert.rejects(
+      h.t.sql.query("UPDATE media SET size_bytes = $1 WHERE id = $2", [(MAX_SIZE_BYTES + 1n).toString(), media?.id]),
+      /media_size_bytes_max/,
+    );
+  });
+
+  test("the migration clamps sizes registered before the bound, so their rows can still be claimed", async () => {
+    const [old] = await dueFiles("poison/old", 1);
+    // The database as the release before the bound left it, with a row it let in.
+    await h.t.sql.query(`
+      ALTER TABLE media DROP CONSTRAINT media_size_bytes_max;
+      ALTER TABLE deletion_hourly ALTER COLUMN deleted_bytes TYPE bigint;
+      DELETE FROM kysely_migration WHERE name = '0005_bounded_sizes';`);
+    await h.t.sql.query("UPDATE media SET size_bytes = $1 WHERE id = $2", [INT64_MAX.toString(), old]);
+    const schema = connectDatabase({ url: h.t.databaseUrl, poolSize: 1 });
+    try {
+      await migrateToLatest(schema.db);
+    } finally {
+      await schema.close();
+    }
+    assert.equal((await h.t.media.getMedia({ id: old as bigint })).media?.sizeBytes, MAX_SIZE_BYTES);
+    await h.sweep();
+    await expectCode(h.t.media.getMedia({ id: old as bigint }), Code.NotFound);
+  });
+
+  test("sums past int64 are exact in the database and report int64's maximum", async () => {
+    // 8,200 due rows of 1 PiB each add up to more than 2^63 bytes; their files never existed (missing counts as deleted).
+    await h.t.sql.query(`
+      INSERT INTO media (store, key, size_bytes, state, delete_time)
+      SELECT 'default', 'poison/sum/' || i, 1125899906842624, 'PENDING', now() - interval '1 second'
+      FROM generate_series(1, 8200) AS i`);
+    const stats = await h.t.admin.getStats({});
+    assert.equal(stats.states.find((s) => s.state === MediaState.PENDING)?.sizeBytes, INT64_MAX);
+    assert.equal(stats.dueNext24hSizeBytes, INT64_MAX);
+    assert.equal((await h.t.admin.getDeletionPlan({ hours: 24 })).sizeBytes, INT64_MAX);
+    await h.sweep();
+    const { rows } = await h.t.sql.query("SELECT count(*)::int AS n FROM media WHERE key LIKE 'poison/sum/%'");
+    assert.equal(rows[0].n, 0);
+    const { rows: tally } = await h.t.sql.query("SELECT sum(deleted_bytes)::text AS bytes FROM deletion_hourly");
+    assert.ok(BigInt(tally[0].bytes) >= 8200n * MAX_SIZE_BYTES, "the hourly tally is exact");
+    assert.equal((await h.t.admin.getDeletionHistory({ hours: 1 })).hours.at(-1)?.deletedSizeBytes, INT64_MAX);
+  });
+
+  test("a row the database refuses to record is set apart as FAILED; the rest of its batch finishes", async () => {
+    const ids = await dueFiles("poison/trigger", 5);
+    const bad = ids[2] as bigint;
+    // A fault at the database: recording this one row's deletion always fails.
+    await h.t.sql.query(`
+      CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.media_id = ${bad} AND NEW.type = 'DELETED' THEN RAISE EXCEPTION 'poisoned row %', NEW.media_id; END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER refuse_poison BEFORE INSERT ON media_events FOR EACH ROW EXECUTE FUNCTION refuse_poison();`);
+    try {
+      await h.sweep();
+    } finally {
+      await h.t.sql.query("DROP TRIGGER refuse_poison ON media_events; DROP FUNCTION refuse_poison()");
+    }
+    for (const id of ids.filter((id) => id !== bad)) await expectCode(h.t.media.getMedia({ id }), Code.NotFound);
+    const { media } = await h.t.media.getMedia({ id: bad });
+    assert.equal(media?.state, MediaState.FAILED);
+    assert.match(
+      media?.lastError ?? "",
+      /^ROW_NOT_RECORDED: the file was deleted, but its row could not be: poisoned row/,
+    );
+    const failures = await h.t.admin.listMedia({ state: MediaState.FAILED });
+    assert.ok(
+      failures.media.some((m) => m.id === bad),
+      "the row is on the failures page",
+    );
+    const { rows } = await h.t.sql.query("SELECT count(*)::int AS n FROM deletion_claims");
+    assert.equal(rows[0].n, 0, "the claim ended");
+    // Retried, the file is missing (counts as deleted) and the row is recorded this time.
+    await h.t.admin.retryMedia({ mediaId: bad });
+    await h.sweep();
+    await expectCode(h.t.media.getMedia({ id: bad }), Code.NotFound);
+  });
+});
