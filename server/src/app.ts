@@ -47,19 +47,27 @@ export async function startService(
   if (config.tokens.length === 0) throw new Error("no API tokens configured: set AUTH_TOKENS or AUTH_TOKENS_FILE");
   // First: overlapping or missing stores stop start-up before anything connects.
   const stores = openStores(config.stores);
+  // Migrations run on a connection of their own, without the calls' limits: one may take long.
+  const schema = connectDatabase({ url: databaseUrl, poolSize: 1 });
+  try {
+    const applied = await migrateToLatest(schema.db);
+    if (applied.length > 0) log.info({ migrations: applied }, "applied database migrations");
+  } finally {
+    await schema.close();
+  }
   const database = connectDatabase({
     url: databaseUrl,
     poolSize: config.databasePoolSize,
     connectTimeoutMs: config.databaseConnectTimeoutSeconds * 1000,
     onIdleError: (err) => log.warn({ err }, "idle database connection failed; the pool will reconnect"),
+    // A call's queries are cancelled when it ends early; no statement outlives the longest
+    // deadline a call may ask for, and no transaction sits idle past DATABASE_STATEMENT_TIMEOUT.
+    cancelWithCalls: true,
+    sessionLimits: {
+      statementTimeoutMs: config.limits.maxDeadlineSeconds * 1000,
+      idleInTransactionTimeoutMs: config.databaseStatementTimeoutSeconds * 1000,
+    },
   });
-  try {
-    const applied = await migrateToLatest(database.db);
-    if (applied.length > 0) log.info({ migrations: applied }, "applied database migrations");
-  } catch (error) {
-    await database.close();
-    throw error;
-  }
 
   const deps: ServiceDeps = {
     db: database.db,

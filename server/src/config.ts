@@ -101,6 +101,12 @@ export interface Config {
   readonly limits: LimitsConfig;
   readonly shutdown: ShutdownConfig;
   readonly databaseConnectTimeoutSeconds: number;
+  /**
+   * The longest a worker's statement may run, and the longest any session of
+   * the service may sit idle inside a transaction: PostgreSQL then ends it, so
+   * a stopped process cannot hold row locks.
+   */
+  readonly databaseStatementTimeoutSeconds: number;
   /** Where a worker-only process serves /metrics, /healthz and /readyz; 0 turns it off. */
   readonly metricsPort: number;
   /** How long the database-backed gauges reuse one read of the media table. */
@@ -330,6 +336,13 @@ function parseGrpcTls(env: Env, cwd: string): GrpcTlsConfig | undefined {
   });
 }
 
+/** DATABASE_STATEMENT_TIMEOUT: at least a second, since every worker statement runs under it. */
+function statementTimeout(env: Env): number {
+  const seconds = duration(env, "DATABASE_STATEMENT_TIMEOUT", "30s");
+  if (seconds < 1) throw new ConfigError(`DATABASE_STATEMENT_TIMEOUT="${env.DATABASE_STATEMENT_TIMEOUT}" must be at least 1s`);
+  return seconds;
+}
+
 /** CLAIM_TIMEOUT and STORAGE_TIMEOUT: a lease must outlast its safety margin (twice STORAGE_TIMEOUT) by a request. */
 function leaseTiming(env: Env): { claimTimeoutSeconds: number; storageTimeoutSeconds: number } {
   const claimTimeoutSeconds = duration(env, "CLAIM_TIMEOUT", "10m");
@@ -387,6 +400,7 @@ export function loadConfig(rawEnv: Env = process.env, cwd: string = process.cwd(
       timeoutSeconds: duration(env, "SHUTDOWN_TIMEOUT", "10s"),
     }),
     databaseConnectTimeoutSeconds: duration(env, "DATABASE_CONNECT_TIMEOUT", "2s"),
+    databaseStatementTimeoutSeconds: statementTimeout(env),
     metricsPort: integer(env, "METRICS_PORT", 9464, 0, 65535),
     metricsRefreshSeconds: duration(env, "METRICS_REFRESH", "15s"),
     deletion: Object.freeze({

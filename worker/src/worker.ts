@@ -1,11 +1,11 @@
 import type { Config } from "@media/server/config";
-import { connectDatabase, migrateToLatest, SESSION_OPTIONS } from "@media/server/db";
+import { connectDatabase, migrateToLatest, type SessionLimits } from "@media/server/db";
 import { pauseDeletions, SWEEP_JOB_KEY, TASKS } from "@media/server/deletion";
 import type { Logger } from "@media/server/logger";
 import { createMetrics, type Metrics } from "@media/server/metrics";
 import { openStores } from "@media/server/storage";
 import { Logger as GraphileLogger, type Runner, run } from "graphile-worker";
-import pg from "pg";
+import { connectQueuePool } from "./queue-pool.ts";
 import type { TaskContext } from "./tasks/context.ts";
 import { createDeleteBatchTask } from "./tasks/delete-batch.ts";
 import { createSweepTask } from "./tasks/sweep.ts";
@@ -45,13 +45,29 @@ export async function startWorker(
   } finally {
     await schema.close();
   }
-  const pool = new pg.Pool({
-    connectionString: databaseUrl,
-    max: config.deletion.workerConcurrency + 2,
-    options: SESSION_OPTIONS,
+  // PostgreSQL ends a worker statement, or a transaction left idle, past DATABASE_STATEMENT_TIMEOUT:
+  // a worker stopped mid-transaction (SIGSTOP, a frozen VM) cannot hold row locks the API waits on.
+  const limitMs = config.databaseStatementTimeoutSeconds * 1000;
+  const limits: SessionLimits = { statementTimeoutMs: limitMs, idleInTransactionTimeoutMs: limitMs };
+  const poolOptions = {
+    url: databaseUrl,
+    poolSize: config.deletion.workerConcurrency + 2,
+    connectTimeoutMs: config.databaseConnectTimeoutSeconds * 1000,
+    sessionLimits: limits,
+  };
+  const tasks = connectDatabase({
+    ...poolOptions,
+    onIdleError: (err) => log.warn({ err }, "idle worker connection failed; the pool will reconnect"),
   });
-  pool.on("error", (err) => log.warn({ err }, "idle worker connection failed"));
-  pool.on("connect", (client) => client.on("error", () => {}));
+  const queue = connectQueuePool({
+    ...poolOptions,
+    onIdleError: (err) => log.warn({ err }, "idle job-queue connection failed; the pool will reconnect"),
+  });
+  const closePools = async () => {
+    await queue.close();
+    await tasks.close();
+  };
+  const pool = tasks.pool;
   const ctx: TaskContext = {
     pool,
     stores,
@@ -63,7 +79,7 @@ export async function startWorker(
   let runner: Runner;
   try {
     runner = await run({
-      connectionString: databaseUrl,
+      pgPool: queue.pool,
       concurrency: config.deletion.workerConcurrency,
       noHandleSignals: true,
       pollInterval: 1000,
@@ -73,13 +89,19 @@ export async function startWorker(
     });
     if (config.deletion.startPaused) await pauseDeletions(pool, "paused by DELETIONS_PAUSED at start");
   } catch (error) {
-    await pool.end();
+    await closePools();
     throw error;
   }
+  // graphile-worker ends its pool of workers itself after errors it cannot get past; say so
+  // loudly instead of leaving an unhandled rejection (the process would die) or a silent idle worker.
+  runner.promise.catch((err: unknown) =>
+    ctx.log.error({ err }, "the job queue stopped after an error it could not recover from; restart this worker"),
+  );
   return {
     async stop() {
       await runner.stop();
-      await pool.end();
+      // graphile-worker leaves a pool it was given open: ours end after it, before any database stops.
+      await closePools();
     },
   };
 }

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { outsideCallScope } from "../db/call-scope.ts";
 import type { MediaRow } from "../db/schema.ts";
 import { findMediaByIds } from "./repository.ts";
 
@@ -54,7 +55,8 @@ export function createMediaLoader(pool: pg.Pool, maxBatch = 1000): MediaLoader {
         else waiters.push({ resolve, reject });
         if (!scheduled) {
           scheduled = true;
-          setImmediate(flush);
+          // The batch serves every call waiting on it: the first caller's end must not cancel it.
+          outsideCallScope(() => setImmediate(flush));
         }
       });
     },
