@@ -20,9 +20,7 @@ async function main(): Promise<void> {
     await database.stop();
     throw error;
   });
-  process.stdout.write(
-    banner(config, { grpcPort: service.grpcPort, httpPort: service.httpPort, worker: false, createdAdminToken }),
-  );
+  // Before the banner: whoever reads it may stop the process at once.
   stopOnSignals(log, async () => {
     try {
       await service.stop();
@@ -30,6 +28,9 @@ async function main(): Promise<void> {
       await database.stop();
     }
   });
+  process.stdout.write(
+    banner(config, { grpcPort: service.grpcPort, httpPort: service.httpPort, worker: false, createdAdminToken }),
+  );
 }
 
 main().catch(exitOnStartupFailure);

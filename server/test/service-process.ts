@@ -18,9 +18,15 @@ const running = new Set<ServiceProcess>();
  * Starts an entry point of the service as a real child process (with the test
  * tokens, no worker metrics port unless asked) and waits for its banner.
  */
-export async function spawnServiceProcess(args: string[], env: Record<string, string>): Promise<ServiceProcess> {
+export async function spawnServiceProcess(
+  args: string[],
+  env: Record<string, string>,
+  /** Starts it as the leader of a process group of its own, which a test can signal whole (as Ctrl-C does). */
+  { ownGroup = false }: { ownGroup?: boolean } = {},
+): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [...args], {
     cwd: root,
+    detached: ownGroup,
     env: { ...process.env, LOG_LEVEL: "warn", METRICS_PORT: "0", ...TEST_TOKENS_ENV, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -51,12 +51,13 @@ async function main(): Promise<void> {
       stops.push(() => started.close());
       ports = { probesPort: started.port };
     }
+    // Before the banner: whoever reads it may stop the process at once.
+    stopOnSignals(log, stopAll);
     process.stdout.write(banner(config, { ...ports, worker: withWorker, createdAdminToken }));
   } catch (error) {
     await stopAll();
     throw error;
   }
-  stopOnSignals(log, stopAll);
 }
 
 main().catch(exitOnStartupFailure);

@@ -1,5 +1,6 @@
 import type { Config } from "@media/server/config";
 import { connectDatabase, migrateToLatest, type SessionLimits } from "@media/server/db";
+import { withDeadline } from "@media/server/deadline";
 import { pauseDeletions, SWEEP_JOB_KEY, TASKS } from "@media/server/deletion";
 import type { Logger } from "@media/server/logger";
 import { createMetrics, type Metrics } from "@media/server/metrics";
@@ -99,9 +100,19 @@ export async function startWorker(
   );
   return {
     async stop() {
-      await runner.stop();
+      // Bounded: with the database going away too (Ctrl-C reaches the embedded PostgreSQL as well),
+      // graphile-worker keeps retrying its own statements. A batch cut short is safe: its lease runs
+      // out and a later sweep finishes it.
+      const graceMs = config.shutdown.timeoutSeconds * 1000;
+      try {
+        await withDeadline(runner.stop(), graceMs, "stopping the job queue");
+      } catch (err) {
+        ctx.log.warn({ err }, "the job queue did not stop in time; its batches are left to their leases");
+      }
       // graphile-worker leaves a pool it was given open: ours end after it, before any database stops.
-      await closePools();
+      await withDeadline(closePools(), graceMs, "closing the worker's connections").catch((err: unknown) =>
+        ctx.log.warn({ err }, "connections still busy at shutdown were left to close with the process"),
+      );
     },
   };
 }

