@@ -3,10 +3,10 @@ import { MediaService } from "@media/proto/media/v1/media_service_pb";
 import { createAdminService } from "./api/admin-service.ts";
 import type { ServiceDeps } from "./api/context.ts";
 import { createGrpcServer } from "./api/grpc-server.ts";
-import { type Admission, guardService } from "./api/guard.ts";
+import { type Admission, createCallGate, guardService } from "./api/guard.ts";
 import { createHttpServer } from "./api/http-server.ts";
 import { createMediaService } from "./api/media-service.ts";
-import { createRateLimiter } from "./api/rate-limit.ts";
+import { createRateLimiter, limitAuthFailures } from "./api/rate-limit.ts";
 import { createAuthenticator } from "./auth/tokens.ts";
 import type { Config } from "./config.ts";
 import { connectDatabase } from "./db/connect.ts";
@@ -79,7 +79,12 @@ export async function startService(
     blastRadiusLimit: config.deletion.blastRadiusLimit,
   };
   registerLifecycleGauges(metrics, database.pool, { ttlMs: config.metricsRefreshSeconds * 1000, log });
-  const authenticator = createAuthenticator(config.tokens);
+  // One budget of failures per peer address, shared by both ports and the HTTP routes.
+  const authenticator = limitAuthFailures(
+    createAuthenticator(config.tokens),
+    config.limits.authFailuresPerSecond,
+    config.limits.authFailureBurst,
+  );
   const admission: Admission = {
     log,
     authenticator,
@@ -93,7 +98,9 @@ export async function startService(
   ];
 
   const maxMessageBytes = config.limits.maxRequestBytes;
-  const grpcServer = createGrpcServer({ services, maxMessageBytes, tls: config.grpcTls });
+  const gate = createCallGate(admission);
+  const { limits } = config;
+  const grpcServer = createGrpcServer({ services, maxMessageBytes, tls: config.grpcTls, gate, limits });
   const web = createWebRoutes({
     log,
     authenticator,
@@ -102,7 +109,7 @@ export async function startService(
     dashboard: createDashboardHandler(config.dashboardDir, log),
     preview: createPreviewHandler(deps.mediaLoader, stores, log),
   });
-  const httpServer = createHttpServer({ services, maxMessageBytes, fallback: web });
+  const httpServer = createHttpServer({ services, maxMessageBytes, fallback: web, gate, limits });
   try {
     const grpcPort = await grpcServer.listen(config.host, config.grpcPort);
     const httpPort = await httpServer.listen(config.host, config.httpPort);

@@ -67,6 +67,18 @@ export interface LimitsConfig {
   readonly ratePerToken: number;
   /** Calls a token may make at once above its rate. */
   readonly rateBurst: number;
+  /** Sustained calls per second without a valid token from one peer address; 0 turns the limit off. */
+  readonly authFailuresPerSecond: number;
+  /** Such calls a peer address may make at once above that rate. */
+  readonly authFailureBurst: number;
+  /** How long a request may take to arrive in full (headers and body), on either port. */
+  readonly requestTimeoutSeconds: number;
+  /** How long a connection with no call in flight stays open, on either port. */
+  readonly idleTimeoutSeconds: number;
+  /** Calls in flight at once on one gRPC connection (HTTP/2 streams). */
+  readonly maxConcurrentStreams: number;
+  /** Connections each port holds at once; further ones are closed as they arrive. */
+  readonly maxConnections: number;
 }
 
 export interface ShutdownConfig {
@@ -140,6 +152,15 @@ function duration(env: Env, name: string, fallback: string): number {
     throw new ConfigError(`${name}="${raw}" is not a duration; use forms like 30s, 15m, 24h, 7d or 1d12h`);
   }
   if (seconds > MAX_DURATION_SECONDS) throw new ConfigError(`${name}="${raw}" must be at most 3650d`);
+  return seconds;
+}
+
+/** A connection or request timeout: more than 0, and within what Node's timers can hold. */
+function timeout(env: Env, name: string, fallback: string): number {
+  const seconds = duration(env, name, fallback);
+  if (seconds <= 0 || seconds > 86400) {
+    throw new ConfigError(`${name}="${env[name]}" must be more than 0 and at most 1d`);
+  }
   return seconds;
 }
 
@@ -339,7 +360,8 @@ function parseGrpcTls(env: Env, cwd: string): GrpcTlsConfig | undefined {
 /** DATABASE_STATEMENT_TIMEOUT: at least a second, since every worker statement runs under it. */
 function statementTimeout(env: Env): number {
   const seconds = duration(env, "DATABASE_STATEMENT_TIMEOUT", "30s");
-  if (seconds < 1) throw new ConfigError(`DATABASE_STATEMENT_TIMEOUT="${env.DATABASE_STATEMENT_TIMEOUT}" must be at least 1s`);
+  if (seconds < 1)
+    throw new ConfigError(`DATABASE_STATEMENT_TIMEOUT="${env.DATABASE_STATEMENT_TIMEOUT}" must be at least 1s`);
   return seconds;
 }
 
@@ -374,6 +396,7 @@ export function loadConfig(rawEnv: Env = process.env, cwd: string = process.cwd(
     throw new ConfigError("DATABASE_URL must look like postgres://user:password@host:5432/database");
   }
   const ratePerToken = integer(env, "RATE_LIMIT", 5000, 0, 1_000_000);
+  const authFailuresPerSecond = integer(env, "AUTH_FAILURE_LIMIT", 10, 0, 1_000_000);
   return Object.freeze({
     host: env.HOST ?? "127.0.0.1",
     grpcPort: integer(env, "GRPC_PORT", 50051, 0, 65535),
@@ -394,6 +417,18 @@ export function loadConfig(rawEnv: Env = process.env, cwd: string = process.cwd(
       maxDeadlineSeconds: duration(env, "MAX_DEADLINE", "2m"),
       ratePerToken,
       rateBurst: integer(env, "RATE_LIMIT_BURST", 2 * ratePerToken, ratePerToken === 0 ? 0 : 1, 10_000_000),
+      authFailuresPerSecond,
+      authFailureBurst: integer(
+        env,
+        "AUTH_FAILURE_BURST",
+        2 * authFailuresPerSecond,
+        authFailuresPerSecond === 0 ? 0 : 1,
+        10_000_000,
+      ),
+      requestTimeoutSeconds: timeout(env, "REQUEST_TIMEOUT", "10s"),
+      idleTimeoutSeconds: timeout(env, "IDLE_TIMEOUT", "2m"),
+      maxConcurrentStreams: integer(env, "MAX_CONCURRENT_STREAMS", 100, 1, 100_000),
+      maxConnections: integer(env, "MAX_CONNECTIONS", 1000, 1, 1_000_000),
     }),
     shutdown: Object.freeze({
       delaySeconds: duration(env, "SHUTDOWN_DELAY", "0s"),

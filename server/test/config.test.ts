@@ -14,6 +14,13 @@ describe("configuration", () => {
     assert.equal(config.dataDir, "/srv/app/.data");
     assert.equal(config.gracePeriodSeconds, 7 * 86400);
     assert.equal(config.pendingTtlSeconds, 86400);
+    const { authFailuresPerSecond, authFailureBurst, requestTimeoutSeconds, idleTimeoutSeconds } = config.limits;
+    assert.deepEqual(
+      [authFailuresPerSecond, authFailureBurst, requestTimeoutSeconds, idleTimeoutSeconds],
+      [10, 20, 10, 120],
+    );
+    assert.deepEqual([config.limits.maxConcurrentStreams, config.limits.maxConnections], [100, 1000]);
+    assert.equal(loadConfig({ AUTH_FAILURE_LIMIT: "0" }).limits.authFailureBurst, 0);
     assert.deepEqual(
       [...config.stores.values()],
       [{ name: "default", kind: "disk", root: "/srv/app/.data/files", createRoot: true }],
@@ -143,6 +150,10 @@ describe("configuration", () => {
     [{ GRPC_TLS_CLIENT_CA: "/ca.crt" }, /^GRPC_TLS_CLIENT_CA needs GRPC_TLS_CERT and GRPC_TLS_KEY/],
     [{ RATE_LIMIT: "10", RATE_LIMIT_BURST: "0" }, /^RATE_LIMIT_BURST="0" must be a whole number from 1/],
     [{ MAX_DEADLINE: "soon" }, /^MAX_DEADLINE="soon" is not a duration/],
+    [{ AUTH_FAILURE_LIMIT: "5", AUTH_FAILURE_BURST: "0" }, /^AUTH_FAILURE_BURST="0" must be a whole number from 1/],
+    [{ REQUEST_TIMEOUT: "0s" }, /^REQUEST_TIMEOUT="0s" must be more than 0 and at most 1d$/],
+    [{ IDLE_TIMEOUT: "2d" }, /^IDLE_TIMEOUT="2d" must be more than 0 and at most 1d$/],
+    [{ MAX_CONCURRENT_STREAMS: "0" }, /^MAX_CONCURRENT_STREAMS="0" must be a whole number from 1 to 100000$/],
   ];
   for (const [env, message] of bad) {
     test(`rejects ${JSON.stringify(env)} naming the variable`, () => {

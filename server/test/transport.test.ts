@@ -11,6 +11,7 @@ import {
   expectCode,
   grpcTransport,
   startTestService,
+  TEST_ADMIN_TOKEN,
   type TestService,
 } from "./support.ts";
 
@@ -73,45 +74,41 @@ describe("limits and failures look the same on both ports", () => {
     }
   });
 
-  test("a malformed message is INVALID_ARGUMENT on the gRPC port; connect-node answers it without internals", async () => {
+  test("a malformed message is INVALID_ARGUMENT with the same message on both ports", async () => {
     // Field 1 with wire type 7, which does not exist.
     const garbage = Buffer.from([0x0f, 0x01]);
     const framed = Buffer.concat([Buffer.from([0, 0, 0, 0, garbage.length]), garbage]);
     const session = http2.connect(`http://127.0.0.1:${t.service.grpcPort}`);
-    try {
-      const status = await new Promise<string | undefined>((resolve, reject) => {
-        const stream = session.request({
-          ":method": "POST",
-          ":path": "/media.v1.MediaService/GetMedia",
-          "content-type": "application/grpc",
-          te: "trailers",
-        });
-        let code: string | undefined;
-        stream.on("response", (headers) => {
-          code ??= headers["grpc-status"] as string | undefined;
-        });
-        stream.on("trailers", (trailers) => {
-          code = trailers["grpc-status"] as string | undefined;
-        });
-        stream.on("data", () => {});
-        stream.on("end", () => resolve(code));
-        stream.on("error", reject);
-        stream.end(framed);
+    const grpcAnswer = await new Promise<{ code?: string; message?: string }>((resolve, reject) => {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/media.v1.MediaService/GetMedia",
+        "content-type": "application/grpc",
+        te: "trailers",
+        authorization: `Bearer ${TEST_ADMIN_TOKEN}`,
       });
-      assert.equal(status, String(Code.InvalidArgument));
-    } finally {
-      session.close();
-    }
+      const status: { code?: string; message?: string } = {};
+      const take = (headers: http2.IncomingHttpHeaders) => {
+        status.code = (headers["grpc-status"] as string | undefined) ?? status.code;
+        const message = headers["grpc-message"] as string | undefined;
+        if (message !== undefined) status.message = decodeURIComponent(message);
+      };
+      stream.on("response", take);
+      stream.on("trailers", take);
+      stream.on("data", () => {});
+      stream.on("end", () => resolve(status));
+      stream.on("error", reject);
+      stream.end(framed);
+    }).finally(() => session.close());
+    assert.equal(grpcAnswer.code, String(Code.InvalidArgument));
+    assert.match(grpcAnswer.message ?? "", /^the request is not a valid media\.v1\.GetMediaRequest message: /);
     const answer = await fetch(`http://127.0.0.1:${t.service.httpPort}/media.v1.MediaService/GetMedia`, {
       method: "POST",
-      headers: { "content-type": "application/proto" },
+      headers: { "content-type": "application/proto", authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
       body: garbage,
     });
-    // connect-es maps binary parse failures to INTERNAL (JSON ones to INVALID_ARGUMENT); the message
-    // names only the parse problem.
     const body = (await answer.json()) as { code: string; message: string };
-    assert.equal(body.code, "internal");
-    assert.match(body.message, /^parse binary: /);
+    assert.deepEqual(body, { code: "invalid_argument", message: grpcAnswer.message });
   });
 
   test("grpc.health.v1 reports SERVING on the gRPC port", async () => {

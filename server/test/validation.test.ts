@@ -59,8 +59,27 @@ const cases: Array<[string, () => Promise<unknown>, string]> = [
   ["unlink: empty owner", () => t.media.unlinkMedia({ mediaId: linkedId, owner: "" }), "owner"],
   ["unlink: negative media_id", () => t.media.unlinkMedia({ mediaId: -1n, owner: "valid/owner" }), "media_id"],
   ["unlink owner: empty owner", () => t.media.unlinkOwner({ owner: "" }), "owner"],
+  ["bidi override in key", () => t.media.createMedia({ ...good, key: "a/\u202egpj.exe" }), "key"],
+  ["zero-width space in key", () => t.media.createMedia({ ...good, key: "a/b\u200b.jpg" }), "key"],
+  [
+    "zero-width joiner in content type",
+    () => t.media.createMedia({ ...good, contentType: "image/\u200djpeg" }),
+    "content_type",
+  ],
+  ["bidi isolate in label value", () => t.media.createMedia({ ...good, labels: { app: "blog\u2066" } }), "labels"],
+  ["byte order mark in owner", () => t.media.linkMedia({ mediaId: linkedId, owner: "\ufeffvalid/owner" }), "owner"],
+  ["bidi override in owner", () => t.media.unlinkOwner({ owner: "valid/\u202erenwo" }), "owner"],
+  ["zero-width space in hold reason", () => t.admin.holdMedia({ mediaId: linkedId, reason: "legal\u200b" }), "reason"],
+  ["bidi override in pause reason", () => t.admin.pauseDeletions({ reason: "\u202emaintenance" }), "reason"],
+  ["format character in owner filter", () => t.admin.listMedia({ owner: "valid/owner\u200b" }), "owner"],
   ["list: page_size over 1000", () => t.admin.listMedia({ pageSize: 1001 }), "page_size"],
   ["list: unknown state", () => t.admin.listMedia({ state: 99 as MediaState }), "state"],
+  [
+    "references: page token carrying NUL",
+    () =>
+      t.admin.listMediaReferences({ mediaId: linkedId, pageToken: Buffer.from('r:["\\u0000"]').toString("base64url") }),
+    "page_token",
+  ],
   [
     "list: forged page token",
     () => t.admin.listMedia({ pageToken: Buffer.from("e:5").toString("base64url") }),

@@ -1,6 +1,7 @@
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import type pg from "pg";
+import type { ApiToken } from "../config.ts";
 import type { Database } from "../db/schema.ts";
 import type { MediaLoader } from "../media/media-loader.ts";
 
@@ -8,6 +9,12 @@ import type { MediaLoader } from "../media/media-loader.ts";
 export const callerKey = createContextKey<string>("anonymous", { description: "caller name for audit events" });
 
 export const callerOf = (ctx: HandlerContext) => ctx.values.get(callerKey);
+
+/** The address a call came from, as the HTTP port's socket reports it, for its request gate. */
+export const peerKey = createContextKey<string | undefined>(undefined, { description: "peer address" });
+
+/** The token the transport's gate accepted before the request was read (createCallGate). */
+export const tokenKey = createContextKey<ApiToken | undefined>(undefined, { description: "accepted API token" });
 
 /** What the service implementations need; built once at start-up. */
 export interface ServiceDeps {

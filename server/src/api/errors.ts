@@ -1,10 +1,20 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { RequestProblem } from "./request-problems.ts";
 
 // Every error a caller can see is built here. Messages say what to do next;
 // none carries SQL, stack traces or internal names.
 
 export const invalidArgument = (field: string, problem: string) =>
   new ConnectError(`${field}: ${problem}`, Code.InvalidArgument);
+
+/** A request whose bytes do not parse as its message: the field at fault where one can be named. */
+export const malformedRequest = (typeName: string, found: RequestProblem | undefined) =>
+  new ConnectError(
+    found?.field !== undefined
+      ? `${found.field}: ${found.problem}`
+      : `the request is not a valid ${typeName} message${found === undefined ? "" : `: ${found.problem}`}`,
+    Code.InvalidArgument,
+  );
 
 export const mediaNotFound = (id: string) =>
   new ConnectError(`media ${id} not found (never registered, or already deleted)`, Code.NotFound);
@@ -52,6 +62,15 @@ export const unauthenticated = (reason: "missing" | "unknown") =>
     Code.Unauthenticated,
   );
 
+/** A peer over AUTH_FAILURE_LIMIT: every call from it is refused until its budget refills. */
+export const authFailuresLimited = (peer: string, perSecond: number, retryAfterSeconds: number) =>
+  new ConnectError(
+    `too many calls without a valid API token from ${peer} (over ${perSecond} a second), so its calls are ` +
+      `refused for now; send a configured token and retry in ${retryAfterSeconds}s`,
+    Code.ResourceExhausted,
+    { "retry-after": String(retryAfterSeconds) },
+  );
+
 export const permissionDenied = (tokenName: string, needed: string) =>
   new ConnectError(
     `token "${tokenName}" may not call this; it needs a token with ${needed} scope`,
@@ -64,11 +83,15 @@ export const rateLimited = (tokenName: string, perSecond: number) =>
     Code.ResourceExhausted,
   );
 
-export const deadlineTooLong = (requestedMs: number, maxSeconds: number) =>
-  new ConnectError(
-    `deadline: ${Math.round(requestedMs / 1000)}s is longer than the maximum of ${maxSeconds}s; ask for a shorter deadline`,
+export function deadlineTooLong(requestedMs: number, maxSeconds: number): ConnectError {
+  // Whole seconds read best, unless rounding would hide why it was refused (120.001s is not 120s).
+  const rounded = Math.round(requestedMs / 1000);
+  const requested = rounded > maxSeconds ? rounded : requestedMs / 1000;
+  return new ConnectError(
+    `deadline: ${requested}s is longer than the maximum of ${maxSeconds}s; ask for a shorter deadline`,
     Code.InvalidArgument,
   );
+}
 
 export const deadlineExceeded = () => new ConnectError("the deadline expired", Code.DeadlineExceeded);
 

@@ -1,9 +1,13 @@
+import { type Http2Server, constants as http2Constants, type ServerHttp2Stream, type ServerOptions } from "node:http2";
 import { create, type DescMethod, type DescService, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ConnectError, createContextValues, createHandlerContext } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
-import type { GrpcTlsConfig } from "../config.ts";
-import type { UnaryHandler } from "./guard.ts";
+import type { ApiToken, GrpcTlsConfig, LimitsConfig } from "../config.ts";
+import { tokenKey } from "./context.ts";
+import { malformedRequest } from "./errors.ts";
+import type { CallHeaders, UnaryHandler } from "./guard.ts";
 import { createHealth, type Health } from "./health.ts";
+import { binaryProblem } from "./request-problems.ts";
 
 /** A service descriptor and its (guarded) implementation, as served on both ports. */
 export interface ServiceBinding {
@@ -18,12 +22,12 @@ const CALL_FINISHED = new Error("call finished");
  * What requestDeserialize returns for bytes that are not a valid message:
  * grpc-js would answer a throwing deserializer with INTERNAL, but a malformed
  * request is the caller's mistake, so the handler answers INVALID_ARGUMENT
- * (as connect-node does on the other port).
+ * naming the field (as the HTTP port does).
  */
 class MalformedRequest {
-  readonly typeName: string;
-  constructor(typeName: string) {
-    this.typeName = typeName;
+  readonly error: ConnectError;
+  constructor(error: ConnectError) {
+    this.error = error;
   }
 }
 
@@ -33,6 +37,19 @@ function metadataToHeaders(metadata: grpc.Metadata): Headers {
     if (typeof value === "string") headers.append(key, value);
   }
   return headers;
+}
+
+/**
+ * Node's HTTP/2 layer silently drops a header whose value starts or ends with
+ * whitespace (RFC 9113 calls such a field malformed), so a padded
+ * `authorization` would arrive here as missing while HTTP/1.1 strips the
+ * padding on the other port. grpc-js has no option for Node's switch, but
+ * builds every listener's HTTP/2 server from these options (a test covers it).
+ */
+function keepPaddedHeaders(server: grpc.Server): void {
+  const options = (server as unknown as { commonServerOptions?: ServerOptions }).commonServerOptions;
+  if (options === undefined) throw new Error("grpc-js no longer exposes commonServerOptions: padded headers are lost");
+  options.strictFieldWhitespaceValidation = false;
 }
 
 function remainingMs(deadline: grpc.Deadline): number | undefined {
@@ -52,7 +69,7 @@ function methodDefinition(service: DescService, method: DescMethod): grpc.Method
       try {
         return fromBinary(method.input, bytes);
       } catch {
-        return new MalformedRequest(method.input.typeName);
+        return new MalformedRequest(malformedRequest(method.input.typeName, binaryProblem(method.input, bytes)));
       }
     },
     responseSerialize: (message) => Buffer.from(toBinary(method.output, create(method.output, message as never))),
@@ -75,7 +92,7 @@ export function grpcServiceDefinition(service: DescService): grpc.ServiceDefinit
  * answer on both ports, with a HandlerContext carrying the deadline, the
  * cancellation signal and the request metadata. Connect codes are gRPC codes.
  */
-function addService(server: grpc.Server, binding: ServiceBinding): void {
+function addService(server: grpc.Server, binding: ServiceBinding, admitted: Admitted): void {
   const definition = grpcServiceDefinition(binding.service);
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const method of binding.service.methods) {
@@ -85,10 +102,7 @@ function addService(server: grpc.Server, binding: ServiceBinding): void {
       callback: grpc.sendUnaryData<unknown>,
     ) => {
       if (call.request instanceof MalformedRequest) {
-        callback({
-          code: grpc.status.INVALID_ARGUMENT,
-          details: `the request is not a valid ${call.request.typeName} message`,
-        });
+        callback({ code: call.request.error.code as number, details: call.request.error.rawMessage });
         return;
       }
       const cancelled = new AbortController();
@@ -102,7 +116,7 @@ function addService(server: grpc.Server, binding: ServiceBinding): void {
         timeoutMs: remainingMs(call.getDeadline()),
         requestSignal: cancelled.signal,
         requestHeader: metadataToHeaders(call.metadata),
-        contextValues: createContextValues(),
+        contextValues: createContextValues().set(tokenKey, admitted.get(call.metadata)),
       });
       impl(call.request, ctx)
         .then(
@@ -119,11 +133,96 @@ function addService(server: grpc.Server, binding: ServiceBinding): void {
   server.addService(definition, handlers);
 }
 
+/** The token each call's gate accepted, by the metadata object grpc-js then hands the handler. */
+type Admitted = WeakMap<grpc.Metadata, ApiToken>;
+
+const firstValue = (metadata: grpc.Metadata, key: string): string | null => {
+  const value = metadata.get(key)[0];
+  return typeof value === "string" ? value : null;
+};
+
+/**
+ * Runs the gate on the metadata of each call to the guarded services, before
+ * grpc-js reads its message: a refused call is answered at once, unread.
+ */
+function gateInterceptor(
+  paths: ReadonlySet<string>,
+  gate: (call: CallHeaders) => ApiToken,
+  admitted: Admitted,
+): grpc.ServerInterceptor {
+  return (method, call) => {
+    if (!paths.has(method.path)) return new grpc.ServerInterceptingCall(call);
+    const onReceiveMetadata: grpc.FullServerListener["onReceiveMetadata"] = (metadata, pass) => {
+      let token: ApiToken;
+      try {
+        token = gate({
+          rpc: method.path.slice(1),
+          authorization: firstValue(metadata, "authorization"),
+          requestId: firstValue(metadata, "x-request-id"),
+          peer: call.getConnectionInfo().remoteAddress,
+        });
+      } catch (error) {
+        const refusal = ConnectError.from(error);
+        const trailers = new grpc.Metadata();
+        for (const [key, value] of refusal.metadata) trailers.set(key, value);
+        call.sendStatus({ code: refusal.code as number, details: refusal.rawMessage, metadata: trailers });
+        return;
+      }
+      admitted.set(metadata, token);
+      pass(metadata);
+    };
+    return new grpc.ServerInterceptingCall(call, { start: (next) => next({ onReceiveMetadata }) });
+  };
+}
+
+// Connections are closed (GOAWAY; clients reconnect) after about this long, so
+// that clients spread over replicas again; calls in flight get MAX_DEADLINE.
+const MAX_CONNECTION_AGE_MS = 30 * 60_000;
+// What grpc-js takes for "no limit": a longer grace would overflow Node's timers and end at once.
+const UNLIMITED_MS = 2 ** 31 - 1;
+// A ping this often, unanswered for the timeout, finds a vanished peer's connection.
+const KEEPALIVE_MS = 60_000;
+const KEEPALIVE_TIMEOUT_MS = 20_000;
+
+/** Resets a stream whose request has not arrived in full (the client's END_STREAM) within timeoutMs. */
+function resetIfIncomplete(stream: ServerHttp2Stream, timeoutMs: number): void {
+  const timer = setTimeout(() => {
+    if (!stream.destroyed && stream.state.remoteClose !== 1) stream.close(http2Constants.NGHTTP2_CANCEL);
+  }, timeoutMs);
+  stream.once("close", () => clearTimeout(timer));
+}
+
+/**
+ * grpc-js keeps its HTTP/2 servers to itself, caps no connections, and waits
+ * forever for the end of a request that never completes, even after answering
+ * it. The servers it binds are reached here (a test covers it), to be limited
+ * once bound (limitTransport).
+ */
+function http2ServersOf(server: grpc.Server): ReadonlyMap<Http2Server, unknown> {
+  const servers = (server as unknown as { http2Servers?: Map<Http2Server, unknown> }).http2Servers;
+  if (servers === undefined) throw new Error("grpc-js no longer exposes http2Servers: connection limits cannot be set");
+  return servers;
+}
+
+/** MAX_CONNECTIONS, and REQUEST_TIMEOUT per stream, on the bound HTTP/2 servers. */
+function limitTransport(servers: ReadonlyMap<Http2Server, unknown>, limits: LimitsConfig): void {
+  for (const http2Server of servers.keys()) {
+    http2Server.maxConnections = limits.maxConnections;
+    http2Server.on("stream", (stream: ServerHttp2Stream) =>
+      resetIfIncomplete(stream, limits.requestTimeoutSeconds * 1000),
+    );
+  }
+}
+
 export interface GrpcServerOptions {
   readonly services: readonly ServiceBinding[];
   readonly maxMessageBytes: number;
   /** TLS, and mutual TLS when a client CA is given; plaintext when undefined. */
   readonly tls: GrpcTlsConfig | undefined;
+  /** The token check (createCallGate), run on each call's metadata before its message is read. */
+  readonly gate: (call: CallHeaders) => ApiToken;
+  /** Streams, connections and their timeouts (MAX_CONCURRENT_STREAMS, MAX_CONNECTIONS, *_TIMEOUT, MAX_DEADLINE). */
+  readonly limits: LimitsConfig;
 }
 
 function serverCredentials(tls: GrpcTlsConfig | undefined): grpc.ServerCredentials {
@@ -145,11 +244,25 @@ export interface GrpcServer {
 }
 
 export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
+  const { limits } = options;
+  const admitted: Admitted = new WeakMap();
+  const guardedPaths = new Set(
+    options.services.flatMap((b) => b.service.methods.map((m) => `/${b.service.typeName}/${m.name}`)),
+  );
   const server = new grpc.Server({
     "grpc.max_receive_message_length": options.maxMessageBytes,
     "grpc.max_send_message_length": 4 * options.maxMessageBytes,
+    "grpc.max_concurrent_streams": limits.maxConcurrentStreams,
+    "grpc.max_connection_idle_ms": limits.idleTimeoutSeconds * 1000,
+    "grpc.max_connection_age_ms": MAX_CONNECTION_AGE_MS,
+    "grpc.max_connection_age_grace_ms": Math.min(limits.maxDeadlineSeconds * 1000, UNLIMITED_MS),
+    "grpc.keepalive_time_ms": KEEPALIVE_MS,
+    "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
+    interceptors: [gateInterceptor(guardedPaths, options.gate, admitted)],
   });
-  for (const binding of options.services) addService(server, binding);
+  keepPaddedHeaders(server);
+  const http2Servers = http2ServersOf(server);
+  for (const binding of options.services) addService(server, binding, admitted);
   const health = createHealth(options.services.map((b) => b.service.typeName));
   health.addToServer(server);
   return {
@@ -157,9 +270,11 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     health,
     listen: (host, port) =>
       new Promise((resolve, reject) =>
-        server.bindAsync(`${host}:${port}`, serverCredentials(options.tls), (error, bound) =>
-          error ? reject(error) : resolve(bound),
-        ),
+        server.bindAsync(`${host}:${port}`, serverCredentials(options.tls), (error, bound) => {
+          if (error) return reject(error);
+          limitTransport(http2Servers, limits);
+          resolve(bound);
+        }),
       ),
     close: (graceMs) =>
       new Promise((resolve) => {

@@ -2,12 +2,14 @@ import { randomUUID } from "node:crypto";
 import type { DescService } from "@bufbuild/protobuf";
 import { type Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { type Authenticator, grants, type Permission } from "../auth/tokens.ts";
-import type { LimitsConfig } from "../config.ts";
-import type { Logger } from "../logger.ts";
+import type { ApiToken, LimitsConfig } from "../config.ts";
+import { runInCallScope } from "../db/call-scope.ts";
 import { isDatabaseUnavailable, isTransientConflict } from "../db/sql-errors.ts";
+import type { Logger } from "../logger.ts";
 import { rpcCodeName } from "../metrics/rpc-code.ts";
-import { callerKey } from "./context.ts";
+import { callerKey, tokenKey } from "./context.ts";
 import {
+  authFailuresLimited,
   databaseUnavailable,
   deadlineExceeded,
   deadlineTooLong,
@@ -39,10 +41,64 @@ export interface Admission {
 /** A caller-supplied request id is kept when it is short and plain, so it can be traced across services. */
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
+const requestIdOf = (offered: string | null) => (offered !== null && REQUEST_ID.test(offered) ? offered : randomUUID());
+
+/** Counts and times one call's outcome, and logs it at debug. */
+function account(
+  { log, observer }: Admission,
+  rpc: string,
+  requestId: string,
+  started: number,
+  code: Code | undefined,
+  fields: { caller?: string | undefined; peer?: string | undefined },
+): void {
+  const seconds = (performance.now() - started) / 1000;
+  observer.observeRpc(rpc, rpcCodeName(code), seconds);
+  if (log.isLevelEnabled("debug")) {
+    log.debug({ rpc, requestId, ...fields, code: rpcCodeName(code), ms: Math.round(seconds * 1000) }, "rpc");
+  }
+}
+
+/** What a transport knows of a call from its headers, before it reads the request. */
+export interface CallHeaders {
+  /** "media.v1.MediaService/GetMedia" */
+  readonly rpc: string;
+  readonly authorization: string | null;
+  /** The caller's x-request-id, if it sent one. */
+  readonly requestId: string | null;
+  /** The address the call came from (the socket's remote address). */
+  readonly peer: string | undefined;
+}
+
+/**
+ * The token check both transports run on a call's headers before they read
+ * its request (connect's requestGate, a grpc-js interceptor), so a call without
+ * a valid token costs no read or parse. It returns the token, which the
+ * transport hands the guard (tokenKey). A refusal (UNAUTHENTICATED, or
+ * RESOURCE_EXHAUSTED for a peer over AUTH_FAILURE_LIMIT) is counted and logged
+ * like any call, under a request id it carries back.
+ */
+export function createCallGate(admission: Admission): (call: CallHeaders) => ApiToken {
+  const { authenticator, limits } = admission;
+  return (call) => {
+    const started = performance.now();
+    const auth = authenticator.authenticate(call.authorization, call.peer);
+    if (auth.ok) return auth.token;
+    const error =
+      auth.reason === "throttled"
+        ? authFailuresLimited(auth.peer, limits.authFailuresPerSecond, auth.retryAfterSeconds)
+        : unauthenticated(auth.reason);
+    const requestId = requestIdOf(call.requestId);
+    error.metadata.set("x-request-id", requestId);
+    account(admission, call.rpc, requestId, started, error.code, { peer: call.peer });
+    throw error;
+  };
+}
+
 /**
  * Wraps every method of a service implementation with what both transports
- * share, in this order: a request id; the token (UNAUTHENTICATED /
- * PERMISSION_DENIED); the deadline limit; the token's rate limit
+ * share, in this order: a request id; the token the transport's gate accepted
+ * (createCallGate), and its scope (PERMISSION_DENIED); the deadline limit; the token's rate limit
  * (RESOURCE_EXHAUSTED); no work after the deadline; and only ConnectErrors
  * reach the caller: a database outage becomes UNAVAILABLE, anything else is
  * logged under the request id and answered with a bare INTERNAL, so SQL and
@@ -54,7 +110,7 @@ export function guardService<S extends DescService>(
   permission: Permission,
   admission: Admission,
 ): ServiceImpl<S> {
-  const { log, authenticator, rateLimiter, limits, observer } = admission;
+  const { log, rateLimiter, limits } = admission;
   const maxDeadlineMs = limits.maxDeadlineSeconds * 1000;
   const guarded: Record<string, UnaryHandler> = {};
   for (const method of service.methods) {
@@ -63,21 +119,23 @@ export function guardService<S extends DescService>(
     const rpc = `${service.typeName}/${method.name}`;
 
     const admit = (ctx: HandlerContext): string => {
-      const auth = authenticator.authenticate(ctx.requestHeader.get("authorization"));
-      if (!auth.ok) throw unauthenticated(auth.reason);
-      if (!grants(auth.token, permission)) throw permissionDenied(auth.token.name, permission);
+      // A transport that skipped the gate lets nothing through.
+      const token = ctx.values.get(tokenKey);
+      if (token === undefined) throw unauthenticated("missing");
+      if (!grants(token, permission)) throw permissionDenied(token.name, permission);
       const timeoutMs = ctx.timeoutMs();
       if (timeoutMs !== undefined && timeoutMs > maxDeadlineMs)
         throw deadlineTooLong(timeoutMs, limits.maxDeadlineSeconds);
-      if (!rateLimiter.admit(auth.token.name)) throw rateLimited(auth.token.name, limits.ratePerToken);
-      ctx.values.set(callerKey, auth.token.name);
-      return auth.token.name;
+      if (!rateLimiter.admit(token.name)) throw rateLimited(token.name, limits.ratePerToken);
+      ctx.values.set(callerKey, token.name);
+      return token.name;
     };
 
     const run = async (request: unknown, ctx: HandlerContext, requestId: string) => {
       if (ctx.signal.aborted) throw deadlineExceeded();
       try {
-        return await handler(request, ctx);
+        // Its queries are cancelled if the call ends first (deadline, or the caller gave up).
+        return await runInCallScope(ctx.signal, () => handler(request, ctx));
       } catch (error) {
         if (error instanceof ConnectError) throw error;
         if (isDatabaseUnavailable(error)) {
@@ -93,8 +151,7 @@ export function guardService<S extends DescService>(
 
     guarded[method.localName] = async (request, ctx) => {
       const started = performance.now();
-      const offered = ctx.requestHeader.get("x-request-id");
-      const requestId = offered !== null && REQUEST_ID.test(offered) ? offered : randomUUID();
+      const requestId = requestIdOf(ctx.requestHeader.get("x-request-id"));
       ctx.responseHeader.set("x-request-id", requestId);
       let code: Code | undefined;
       let caller: string | undefined;
@@ -105,11 +162,7 @@ export function guardService<S extends DescService>(
         code = ConnectError.from(error).code;
         throw error;
       } finally {
-        const seconds = (performance.now() - started) / 1000;
-        observer.observeRpc(rpc, rpcCodeName(code), seconds);
-        if (log.isLevelEnabled("debug")) {
-          log.debug({ rpc, requestId, caller, code: rpcCodeName(code), ms: Math.round(seconds * 1000) }, "rpc");
-        }
+        account(admission, rpc, requestId, started, code, { caller });
       }
     };
   }

@@ -9,8 +9,11 @@ import { invalidArgument } from "./errors.ts";
 export const ID_PART = /^[1-9][0-9]{0,17}$/;
 /** A time in microseconds since 1970 (up to about 2286), or infinity. */
 export const MICROS_PART = /^(infinity|[0-9]{1,16})$/;
-/** Any text (an owner name); it only ever travels as a bound parameter. */
-export const TEXT_PART = /^[\s\S]{1,4096}$/u;
+/**
+ * Any text (an owner name); it only ever travels as a bound parameter, but
+ * PostgreSQL refuses NUL in text and a lone surrogate cannot be sent as UTF-8.
+ */
+export const TEXT_PART = /^[^\u0000\ud800-\udfff]{1,4096}$/u;
 
 export function encodePageToken(kind: string, parts: readonly string[]): string {
   return Buffer.from(`${kind}:${JSON.stringify(parts)}`).toString("base64url");

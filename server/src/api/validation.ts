@@ -3,8 +3,10 @@ import { invalidArgument } from "./errors.ts";
 // Boundary checks for every request field. Each throws INVALID_ARGUMENT naming
 // the field, before any side effect.
 
-// C0 and C1 control characters, DEL, and NUL.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// Control characters (Cc: C0, C1, DEL, NUL) and invisible format characters
+// (Cf: bidi overrides, zero-width spaces and joiners, ...), which would let one
+// owner, key or label pass for another in the dashboard.
+const CONTROL_OR_FORMAT = /[\p{Cc}\p{Cf}]/u;
 
 export const MAX_BATCH = 1000;
 export const MAX_KEY_BYTES = 1024;
@@ -21,7 +23,11 @@ export function requireText(field: string, value: string, max: number): string {
   if (value === "") throw invalidArgument(field, "must not be empty");
   if (!value.isWellFormed()) throw invalidArgument(field, "must be well-formed Unicode (no lone surrogates)");
   if (value.length > max) throw invalidArgument(field, `must be at most ${max} characters`);
-  if (CONTROL.test(value)) throw invalidArgument(field, "must not contain control characters");
+  const hidden = CONTROL_OR_FORMAT.exec(value)?.[0];
+  if (hidden !== undefined) {
+    const code = `U+${hidden.codePointAt(0)?.toString(16).toUpperCase().padStart(4, "0")}`;
+    throw invalidArgument(field, `must not contain control or invisible format characters (found ${code})`);
+  }
   return value;
 }
 

@@ -14,11 +14,14 @@ export const grants = (token: ApiToken, permission: Permission): boolean => GRAN
 
 export type Authentication =
   | { readonly ok: true; readonly token: ApiToken }
-  | { readonly ok: false; readonly reason: "missing" | "unknown" };
+  | { readonly ok: false; readonly reason: "missing" | "unknown" }
+  /** The peer (as its limit counts it) sent too many calls without a valid token: refused unread. */
+  | { readonly ok: false; readonly reason: "throttled"; readonly peer: string; readonly retryAfterSeconds: number };
 
 /** Finds the token an `authorization: Bearer <secret>` header carries. */
 export interface Authenticator {
-  authenticate(authorization: string | null | undefined): Authentication;
+  /** peer: the caller's address, for a limit on failures per address (limitAuthFailures). */
+  authenticate(authorization: string | null | undefined, peer?: string): Authentication;
 }
 
 const digest = (secret: string) => createHash("sha256").update(secret).digest();
@@ -32,7 +35,8 @@ export function createAuthenticator(tokens: readonly ApiToken[]): Authenticator 
   const known = tokens.map((token) => ({ token, digest: digest(token.secret) }));
   return {
     authenticate(authorization) {
-      const match = /^Bearer[ ]+(\S+)[ ]*$/i.exec(authorization ?? "");
+      // Whitespace around a header's value is not part of it (RFC 9110), on either port.
+      const match = /^[ \t]*Bearer[ ]+(\S+)[ \t]*$/i.exec(authorization ?? "");
       if (match?.[1] === undefined) return { ok: false, reason: "missing" };
       const presented = digest(match[1]);
       let found: ApiToken | undefined;

@@ -1,5 +1,6 @@
-import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { createLimitedServer } from "../api/http-server.ts";
+import { limitAuthFailures } from "../api/rate-limit.ts";
 import { createAuthenticator } from "../auth/tokens.ts";
 import type { Config } from "../config.ts";
 import { connectDatabase } from "../db/connect.ts";
@@ -29,11 +30,15 @@ export async function startProbeServer(
   let serving = true;
   const routes = createWebRoutes({
     log,
-    authenticator: createAuthenticator(config.tokens),
+    authenticator: limitAuthFailures(
+      createAuthenticator(config.tokens),
+      config.limits.authFailuresPerSecond,
+      config.limits.authFailureBurst,
+    ),
     readiness: createReadinessCheck(database.db, () => serving),
     metrics,
   });
-  const server = http.createServer((req, res) => routes(req, res));
+  const server = createLimitedServer(config.limits, (req, res) => routes(req, res));
   try {
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

@@ -38,9 +38,20 @@ export interface WebRoutes {
   readonly dashboard?: DashboardHandler;
 }
 
-/** Answers 401 or 403 and returns false unless the request carries a token with the permission. */
+/** Answers 401, 403 or 429 and returns false unless the request carries a token with the permission. */
 function authorized(req: http.IncomingMessage, res: http.ServerResponse, routes: WebRoutes, needs: Permission) {
-  const auth = routes.authenticator.authenticate(req.headers.authorization);
+  const auth = routes.authenticator.authenticate(req.headers.authorization, req.socket.remoteAddress);
+  if (!auth.ok && auth.reason === "throttled") {
+    answer(
+      res,
+      429,
+      `too many requests without a valid API token from ${auth.peer}; retry in ${auth.retryAfterSeconds}s\n`,
+      {
+        "retry-after": String(auth.retryAfterSeconds),
+      },
+    );
+    return false;
+  }
   if (!auth.ok) {
     answer(res, 401, "an API token is needed: send authorization: Bearer <token>\n", {
       "www-authenticate": 'Bearer realm="media"',
