@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { ClaimLease, finishBatch } from "@media/server/deletion";
-import { type ObjectStore, openStores } from "@media/server/storage";
+import { formatStoreFailure, type ObjectStore, openStores } from "@media/server/storage";
 import type { Config } from "../server/src/config.ts";
 import { connectDatabase, type DatabaseHandle } from "../server/src/db/connect.ts";
 import { migrateToLatest } from "../server/src/db/migrate.ts";
@@ -622,7 +622,7 @@ async function failForReal(ctx: SeedContext, id: string, key: string): Promise<v
     const window = await new ClaimLease(ctx.handle.pool, token, deletion).confirm();
     const error = (await ctx.store.deleteMany([key], window, noted)).failed.get(key);
     if (error === undefined) throw new Error(`deleting ${key}, a folder, unexpectedly succeeded`);
-    await finishBatch(ctx.handle.pool, token, [], new Map([[id, error]]), policy);
+    await finishBatch(ctx.handle.pool, token, [], new Map([[id, formatStoreFailure(error)]]), policy);
   }
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { symlink } from "node:fs/promises";
+import { mkdir, rename, rm, symlink } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Code } from "@connectrpc/connect";
@@ -114,7 +114,10 @@ describe("deletion end to end", () => {
       let media = (await h.t.media.getMedia({ id })).media;
       assert.equal(media?.state, MediaState.ORPHANED, "first failure: rescheduled");
       assert.equal(media?.deleteAttempts, 1);
-      assert.match(media?.lastError ?? "", /InternalError: injected failure/);
+      assert.equal(
+        media?.lastError,
+        'STORAGE_ERROR: deleting key "e2e/stubborn.jpg" failed: InternalError: injected failure',
+      );
       assert.equal(await h.exists("s3", key), true);
 
       await h.sweep(); // DELETE_RETRY_DELAY=0s makes it due again at once
@@ -144,9 +147,35 @@ describe("deletion end to end", () => {
     await h.sweep(); // DELETE_MAX_ATTEMPTS=2, DELETE_RETRY_DELAY=0s
     const alias = (await h.t.media.getMedia({ id: media.id })).media;
     assert.equal(alias?.state, MediaState.FAILED);
-    assert.match(alias?.lastError ?? "", /passes through a symbolic link at "e2e\/current"/);
+    assert.match(alias?.lastError ?? "", /^UNSAFE_KEY: .*passes through a symbolic link at "e2e\/current"/);
     assert.equal(await h.exists("default", "e2e/2026-12/shared.png"), true);
     assert.equal(await state(real), MediaState.LINKED);
+  });
+
+  test("a store root swapped away leaves a stable code, and no server path, in last_error and the event", async () => {
+    const key = "e2e/root-swap.jpg";
+    const id = await orphanDueNow("default", key);
+    const away = `${h.diskRoot}-away`;
+    await rename(h.diskRoot, away);
+    await mkdir(h.diskRoot);
+    try {
+      await h.sweep();
+    } finally {
+      await rm(h.diskRoot, { recursive: true, force: true });
+      await rename(away, h.diskRoot);
+    }
+    const media = (await h.t.media.getMedia({ id })).media;
+    assert.equal(media?.state, MediaState.ORPHANED, "first failure: rescheduled");
+    const { events } = await h.t.admin.listMediaEvents({ mediaId: id });
+    const reason = events.find((e) => e.type === MediaEventType.DELETE_FAILED)?.reason ?? "";
+    for (const stored of [media?.lastError ?? "", reason]) {
+      assert.match(stored, /^STORE_UNAVAILABLE: key "e2e\/root-swap.jpg" not deleted: the store root is no longer/);
+      assert.ok(!stored.includes(path.dirname(h.diskRoot)), `no temp folder path in ${stored}`);
+      assert.doesNotMatch(stored, /\/proc\//);
+    }
+    await h.sweep(); // the root is back: DELETE_RETRY_DELAY=0s
+    assert.equal(await h.exists("default", key), false);
+    await expectCode(h.t.media.getMedia({ id }), Code.NotFound);
   });
 
   test("admin actions refuse media in the wrong state", async () => {

@@ -75,7 +75,7 @@ describe("poison rows", () => {
     const stats = await h.t.admin.getStats({});
     assert.equal(stats.states.find((s) => s.state === MediaState.PENDING)?.sizeBytes, INT64_MAX);
     assert.equal(stats.dueNext24hSizeBytes, INT64_MAX);
-    assert.equal((await h.t.admin.getDeletionPlan({ hours: 24 })).sizeBytes, INT64_MAX);
+    assert.equal((await h.t.admin.getDeletionPlan({ withinHours: 24 })).sizeBytes, INT64_MAX);
     await h.sweep();
     const { rows } = await h.t.sql.query("SELECT count(*)::int AS n FROM media WHERE key LIKE 'poison/sum/%'");
     assert.equal(rows[0].n, 0);

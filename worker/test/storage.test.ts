@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile } from "node:fs/promises";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -11,9 +12,11 @@ import {
   createS3Store,
   type DeleteResult,
   fixedWindow,
+  formatStoreFailure,
   type ObjectStore,
   openStores,
   resolveDiskRoot,
+  type StoreFailure,
 } from "@media/server/storage";
 import { type S3FaultProxy, startS3FaultProxy } from "./s3-fault-proxy.ts";
 import { objectExists, putObject, S3RVER_CREDENTIALS, s3rverClient, startS3rver } from "./s3-server.ts";
@@ -22,6 +25,9 @@ import { objectExists, putObject, S3RVER_CREDENTIALS, s3rverClient, startS3rver 
 async function noteAndDelete(store: ObjectStore, keys: string[]): Promise<DeleteResult> {
   return store.deleteMany(keys, fixedWindow(60), await store.note(keys));
 }
+
+/** What would be stored for the failure (`CODE: message`), "" for none. */
+const stored = (failure: StoreFailure | undefined) => (failure === undefined ? "" : formatStoreFailure(failure));
 
 /** A window that closed before the call. */
 const closedWindow = () => fixedWindow(-1);
@@ -74,6 +80,7 @@ describe("disk store", () => {
     ];
     const result = await noteAndDelete(store, bad);
     assert.deepEqual([...result.failed.keys()].sort(), [...bad].sort());
+    for (const failure of result.failed.values()) assert.equal(failure.code, "UNSAFE_KEY");
     assert.equal(existsSync(victim), true);
     assert.equal(existsSync(path.join(root, "a/ok.txt")), true);
   });
@@ -87,8 +94,8 @@ describe("disk store", () => {
     await writeFile(path.join(root, "real/shared.png"), "referenced elsewhere");
     await symlink("real", path.join(root, "alias"));
     const result = await noteAndDelete(store, ["escape/linked.txt", "alias/shared.png"]);
-    assert.match(result.failed.get("escape/linked.txt") ?? "", /passes through a symbolic link at "escape"/);
-    assert.match(result.failed.get("alias/shared.png") ?? "", /passes through a symbolic link at "alias"/);
+    assert.match(stored(result.failed.get("escape/linked.txt")), /^UNSAFE_KEY: .*symbolic link at "escape"/);
+    assert.match(stored(result.failed.get("alias/shared.png")), /^UNSAFE_KEY: .*symbolic link at "alias"/);
     assert.equal(existsSync(victim), true);
     assert.equal(existsSync(path.join(root, "real/shared.png")), true);
     await assert.rejects(store.open("alias/shared.png"), /symbolic link/);
@@ -113,8 +120,11 @@ describe("disk store", () => {
     await writeFile(path.join(root, "a/swapped.jpg"), "new and referenced");
     await writeFile(path.join(root, "a/late.jpg"), "new too");
     const result = await store.deleteMany(["a/swapped.jpg", "a/late.jpg"], fixedWindow(60), noted);
-    assert.match(result.failed.get("a/swapped.jpg") ?? "", /was replaced after its deletion began/);
-    assert.match(result.failed.get("a/late.jpg") ?? "", /appeared at key "a\/late.jpg" after its deletion began/);
+    assert.match(stored(result.failed.get("a/swapped.jpg")), /^FILE_CHANGED: .*was replaced after its deletion began/);
+    assert.match(
+      stored(result.failed.get("a/late.jpg")),
+      /^FILE_CHANGED: a file appeared at key "a\/late.jpg" after its deletion began/,
+    );
     assert.equal(readFileSync(path.join(root, "a/swapped.jpg"), "utf8"), "new and referenced");
     assert.equal(existsSync(path.join(root, "a/late.jpg")), true);
   });
@@ -125,7 +135,7 @@ describe("disk store", () => {
     const noted = await store.note(["moving/1.jpg"]);
     await rename(path.join(root, "moving"), path.join(root, "moved-for-a-moment"));
     const result = await store.deleteMany(["moving/1.jpg"], fixedWindow(60), noted);
-    assert.match(result.failed.get("moving/1.jpg") ?? "", /vanished after its deletion began/);
+    assert.match(stored(result.failed.get("moving/1.jpg")), /^FILE_CHANGED: .*vanished after its deletion began/);
     await rename(path.join(root, "moved-for-a-moment"), path.join(root, "moving"));
     assert.equal(existsSync(path.join(root, "moving/1.jpg")), true);
   });
@@ -158,7 +168,10 @@ describe("disk store", () => {
     await mkdir(path.join(real, "x"), { recursive: true });
     await writeFile(path.join(real, "x/1.jpg"), "someone else's");
     const result = await noteAndDelete(linked, ["x/1.jpg"]);
-    assert.match(result.failed.get("x/1.jpg") ?? "", /no longer the folder it was at start-up/);
+    const failure = result.failed.get("x/1.jpg");
+    assert.match(stored(failure), /^STORE_UNAVAILABLE: key "x\/1.jpg" .*no longer the folder it was at start-up/);
+    assert.ok(!stored(failure).includes(dir), "no server path in what is stored");
+    assert.ok(failure?.detail.includes(`the store root ${real} is no longer`), "the logs get it");
     assert.equal(existsSync(path.join(real, "x/1.jpg")), true);
   });
 });
@@ -215,7 +228,10 @@ describe("S3 store (s3rver behind a fault-injecting proxy)", () => {
     try {
       const { failed } = await noteAndDelete(store(), ["x/1", "x/2", "x/3"]);
       assert.deepEqual([...failed.keys()], ["x/2"]);
-      assert.match(failed.get("x/2") ?? "", /InternalError/);
+      assert.equal(
+        stored(failed.get("x/2")),
+        'STORAGE_ERROR: deleting key "x/2" failed: InternalError: injected failure',
+      );
       assert.equal(await objectExists(client, bucket, "tenant/x/2"), true);
       assert.equal(await objectExists(client, bucket, "tenant/x/1"), false);
     } finally {
@@ -234,7 +250,7 @@ describe("S3 store (s3rver behind a fault-injecting proxy)", () => {
     proxy.slowDown(10);
     const { failed } = await noteAndDelete(store(2), ["slow/2"]);
     proxy.slowDown(0);
-    assert.match(failed.get("slow/2") ?? "", /SlowDown|reduce your request rate/);
+    assert.match(stored(failed.get("slow/2")), /^STORAGE_ERROR: DeleteObjects failed: SlowDown/);
     assert.equal(await objectExists(client, bucket, "tenant/slow/2"), true);
   });
 
@@ -247,7 +263,7 @@ describe("S3 store (s3rver behind a fault-injecting proxy)", () => {
       // A window whose STORAGE_TIMEOUT (its signal) is shorter than the answer's delay.
       const short = { ...fixedWindow(60), signal: AbortSignal.timeout(50) };
       const { failed } = await store().deleteMany(["late/2"], short, undefined);
-      assert.match(failed.get("late/2") ?? "", /abandoned after STORAGE_TIMEOUT/);
+      assert.match(stored(failed.get("late/2")), /^STORAGE_TIMEOUT: DeleteObjects abandoned after STORAGE_TIMEOUT/);
     } finally {
       proxy.delayMs = 0;
     }
@@ -262,7 +278,10 @@ describe("S3 store (s3rver behind a fault-injecting proxy)", () => {
     try {
       const window = { ...fixedWindow(0.05), signal: AbortSignal.timeout(60_000) };
       const result = await store().deleteMany(["retry/1"], window, undefined);
-      assert.match(result.failed.get("retry/1") ?? "", /not sent: the lease's storage window had closed/);
+      assert.match(
+        stored(result.failed.get("retry/1")),
+        /^STORAGE_TIMEOUT: not sent: the lease's storage window had closed/,
+      );
     } finally {
       proxy.delayMs = 0;
     }
@@ -291,7 +310,27 @@ describe("S3 store (s3rver behind a fault-injecting proxy)", () => {
     proxy.deleteRequests.length = 0;
     const { failed } = await noteAndDelete(store(), ["../escape", "/abs"]);
     assert.equal(failed.size, 2);
+    for (const failure of failed.values()) assert.equal(failure.code, "UNSAFE_KEY");
     assert.deepEqual(proxy.deleteRequests, []);
+  });
+
+  test("an endpoint refusing connections is STORE_UNAVAILABLE, naming neither its host nor its port", async () => {
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const unreachable = createS3Store("s3", {
+      bucket,
+      prefix: "tenant/",
+      region: "us-east-1",
+      endpoint: `http://127.0.0.1:${port}`,
+      forcePathStyle: true,
+      credentials: S3RVER_CREDENTIALS,
+      maxAttempts: 1,
+    });
+    const failure = (await noteAndDelete(unreachable, ["down/1"])).failed.get("down/1");
+    assert.equal(stored(failure), "STORE_UNAVAILABLE: DeleteObjects could not reach the S3 endpoint (ECONNREFUSED)");
+    assert.match(failure?.detail ?? "", new RegExp(`ECONNREFUSED 127\\.0\\.0\\.1:${port}`), "the logs get it");
   });
 });
 

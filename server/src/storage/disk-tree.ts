@@ -1,6 +1,6 @@
 import { type BigIntStats, closeSync, constants, fstatSync, lstatSync, openSync, unlinkSync } from "node:fs";
 import path from "node:path";
-import { assertSafeKey, UnsafeKeyError } from "./object-store.ts";
+import { assertSafeKey, type StoreFailure, UnsafeKeyError } from "./object-store.ts";
 import { type Instant, isBefore } from "./window.ts";
 
 // What a disk store does to files, synchronously (it runs on the disk
@@ -43,6 +43,12 @@ function lstatIn(fd: number, name: string): BigIntStats | undefined {
   }
 }
 
+/** A folder on a key's way changed while it was resolved (still an UnsafeKeyError to callers of openFile). */
+class FolderChangedError extends UnsafeKeyError {}
+
+/** The store root is not the folder resolved at start-up (moved away, replaced). */
+class RootChangedError extends Error {}
+
 /**
  * The open folders from the root to the folder being worked in. Keys in the
  * same folder reuse the chain; moving to another folder closes what is no
@@ -58,7 +64,9 @@ class FolderChain {
     const stats = fstatSync(fd, { bigint: true });
     if (`${stats.dev}` !== root.dev || `${stats.ino}` !== root.ino) {
       closeSync(fd);
-      throw new Error(`the store root ${root.path} is no longer the folder it was at start-up; restart the service`);
+      throw new RootChangedError(
+        `the store root ${root.path} is no longer the folder it was at start-up; restart the service`,
+      );
     }
     this.#fds = [fd];
     this.#device = stats.dev;
@@ -91,7 +99,7 @@ class FolderChain {
         }
         // A folder again by now: something is swapping it. Not "missing": that would drop a live file's row.
         if (found?.isDirectory())
-          throw new UnsafeKeyError(`the folder ${at} changed while key ${JSON.stringify(key)} was resolved`);
+          throw new FolderChangedError(`the folder ${at} changed while key ${JSON.stringify(key)} was resolved`);
         return undefined;
       }
       this.#fds.push(fd);
@@ -135,13 +143,13 @@ function split(key: string): SplitKey {
  * at a random place: two threads working at once then rarely queue on the same
  * folder's lock. Unsafe keys go to failed.
  */
-function byFolder(keys: readonly string[], failed: Map<string, string>): SplitKey[] {
+function byFolder(keys: readonly string[], failed: Map<string, StoreFailure>): SplitKey[] {
   const safe: SplitKey[] = [];
   for (const key of keys) {
     try {
       safe.push(split(key));
     } catch (error) {
-      failed.set(key, (error as Error).message);
+      failed.set(key, failureOf(error, key));
     }
   }
   safe.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
@@ -149,11 +157,35 @@ function byFolder(keys: readonly string[], failed: Map<string, string>): SplitKe
   return [...safe.slice(start), ...safe.slice(0, start)];
 }
 
-/** Why an act on a key failed, naming the key rather than the /proc path it went through. */
-function reason(error: unknown, key: string): string {
-  const errno = error as NodeJS.ErrnoException;
-  if (errno.code === undefined) return error instanceof Error ? error.message : String(error);
-  return `${errno.code}: ${errno.syscall ?? "acting on"} key ${JSON.stringify(key)} failed`;
+const textOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * Why an act on a key failed. The message names the key rather than the
+ * /proc path it went through (that, and the root's path, stay in the detail).
+ * UnsafeKeyError messages name only the key and folders inside the store.
+ */
+function failureOf(error: unknown, key: string): StoreFailure {
+  const detail = textOf(error);
+  if (error instanceof FolderChangedError) return { code: "FILE_CHANGED", message: error.message, detail };
+  if (error instanceof UnsafeKeyError) return { code: "UNSAFE_KEY", message: error.message, detail };
+  const errno = code(error);
+  const what = `${(error as NodeJS.ErrnoException).syscall ?? "acting on"} key ${JSON.stringify(key)} failed`;
+  if (errno === "EACCES" || errno === "EPERM")
+    return { code: "PERMISSION_DENIED", message: `${errno}: ${what}`, detail };
+  return { code: "STORAGE_ERROR", message: errno === undefined ? what : `${errno}: ${what}`, detail };
+}
+
+/** Why no key could be acted on: the store root could not be opened as the folder it was. */
+function rootFailure(error: unknown, key: string): StoreFailure {
+  const why =
+    error instanceof RootChangedError
+      ? "the store root is no longer the folder it was at start-up; restart the service"
+      : `the store root could not be opened (${code(error) ?? "error"})`;
+  return {
+    code: "STORE_UNAVAILABLE",
+    message: `key ${JSON.stringify(key)} not deleted: ${why}`,
+    detail: textOf(error),
+  };
 }
 
 /**
@@ -176,7 +208,7 @@ export function noteFiles(root: DiskRoot, keys: readonly string[]): Map<string, 
 }
 
 export interface DiskDeleteResult {
-  readonly failed: Map<string, string>;
+  readonly failed: Map<string, StoreFailure>;
   readonly notAttempted: string[];
 }
 
@@ -191,14 +223,14 @@ export function deleteFiles(
   closes: Instant,
   noted: ReadonlyMap<string, string>,
 ): DiskDeleteResult {
-  const failed = new Map<string, string>();
+  const failed = new Map<string, StoreFailure>();
   const notAttempted: string[] = [];
   const sorted = byFolder(keys, failed);
   let chain: FolderChain;
   try {
     chain = new FolderChain(root);
   } catch (error) {
-    for (const k of sorted) failed.set(k.key, (error as Error).message);
+    for (const k of sorted) failed.set(k.key, rootFailure(error, k.key));
     return { failed, notAttempted };
   }
   try {
@@ -213,25 +245,26 @@ export function deleteFiles(
         if (folder === undefined) {
           // Its folder is gone although the file was there when noted: moved away, perhaps for a
           // moment. Counting it deleted could drop the row of a file that still exists.
-          if (was !== undefined)
-            failed.set(k.key, `the folder of key ${JSON.stringify(k.key)} vanished after its deletion began; retried`);
+          if (was !== undefined) {
+            const message = `the folder of key ${JSON.stringify(k.key)} vanished after its deletion began; retried`;
+            failed.set(k.key, { code: "FILE_CHANGED", message, detail: message });
+          }
           continue;
         }
         const stats = lstatIn(folder, k.name);
         if (stats === undefined) continue;
         chain.assertSameFileSystem(k.key, stats);
         if (identityOf(stats) !== was) {
-          failed.set(
-            k.key,
+          const message =
             was === undefined
               ? `a file appeared at key ${JSON.stringify(k.key)} after its deletion began; left in place`
-              : `the file at key ${JSON.stringify(k.key)} was replaced after its deletion began; left in place`,
-          );
+              : `the file at key ${JSON.stringify(k.key)} was replaced after its deletion began; left in place`;
+          failed.set(k.key, { code: "FILE_CHANGED", message, detail: message });
           continue;
         }
         unlinkSync(entryOf(folder, k.name));
       } catch (error) {
-        if (code(error) !== "ENOENT") failed.set(k.key, reason(error, k.key));
+        if (code(error) !== "ENOENT") failed.set(k.key, failureOf(error, k.key));
       }
     }
   } finally {

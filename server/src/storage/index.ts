@@ -8,8 +8,15 @@ import { findOverlap, placeOf, readMounts } from "./store-identity.ts";
 
 export { createDiskStore, resolveDiskRoot } from "./disk-store.ts";
 export type { DiskRoot } from "./disk-tree.ts";
-export type { DeleteResult, NotedObjects, ObjectStore, StoredObject } from "./object-store.ts";
-export { forEachLimited, UnsafeKeyError } from "./object-store.ts";
+export type {
+  DeleteResult,
+  NotedObjects,
+  ObjectStore,
+  StoredObject,
+  StoreFailure,
+  StoreFailureCode,
+} from "./object-store.ts";
+export { forEachLimited, formatStoreFailure, UnsafeKeyError } from "./object-store.ts";
 export { createS3Store } from "./s3-store.ts";
 export { fixedWindow, type StorageWindow } from "./window.ts";
 

@@ -16,9 +16,43 @@ export interface StoredObject {
  */
 export type NotedObjects = ReadonlyMap<string, string> | undefined;
 
+/**
+ * Why a key's object could not be deleted, in a stable code. What is stored
+ * (media.last_error, the DELETE_FAILED event) is formatStoreFailure's
+ * `CODE: message`, readable by service tokens: the message names only the key
+ * and what happened, never a server path, host or port. The detail (the
+ * original error text, paths and addresses included) is for the logs only.
+ */
+export type StoreFailureCode =
+  /** The key could resolve outside its store (symlink on the way, another file system, a bad key): never touched. */
+  | "UNSAFE_KEY"
+  /** What is at the key changed after its deletion began (replaced, appeared, its folder moved): left in place. */
+  | "FILE_CHANGED"
+  /** The store refused the deletion (EACCES/EPERM, S3 AccessDenied). */
+  | "PERMISSION_DENIED"
+  /** The store could not be reached or used at all (store root changed or unopenable, S3 network error). */
+  | "STORE_UNAVAILABLE"
+  /** The request was abandoned after STORAGE_TIMEOUT, or not sent because the lease's window had closed. */
+  | "STORAGE_TIMEOUT"
+  /** Any other error of the file system or the S3 API. */
+  | "STORAGE_ERROR"
+  /** The media's store is not configured on the worker that ran the batch. */
+  | "STORE_NOT_CONFIGURED";
+
+export interface StoreFailure {
+  readonly code: StoreFailureCode;
+  /** Names only the key and what happened: no server path, host or port. */
+  readonly message: string;
+  /** The full original error text, for the logs. */
+  readonly detail: string;
+}
+
+/** What is stored for a failure: `CODE: message`. */
+export const formatStoreFailure = (failure: StoreFailure): string => `${failure.code}: ${failure.message}`;
+
 export interface DeleteResult {
   /** Keys whose objects could not be deleted, and why. Every other attempted key is gone. */
-  readonly failed: Map<string, string>;
+  readonly failed: Map<string, StoreFailure>;
   /** Keys left untried because the window closed first: confirm the lease again, or stop. */
   readonly notAttempted: readonly string[];
 }

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import type { S3Client, S3ClientConfig } from "@aws-sdk/client-s3";
-import { assertSafeKey, type ObjectStore, UnsafeKeyError } from "./object-store.ts";
+import { assertSafeKey, type ObjectStore, type StoreFailure, UnsafeKeyError } from "./object-store.ts";
 import { isBefore, type StorageWindow } from "./window.ts";
 
 export interface S3StoreOptions {
@@ -25,6 +25,47 @@ const loadSdk = () => {
   sdk ??= import("@aws-sdk/client-s3");
   return sdk;
 };
+
+/** Thrown (inside the SDK's retry loop) instead of sending an attempt once the window has closed. */
+class WindowClosedError extends Error {}
+
+/** Node's codes for a connection that could not be made or was lost: the endpoint is unreachable. */
+const NETWORK_ERRORS = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EHOSTDOWN",
+  "ENETDOWN",
+  "EPIPE",
+]);
+
+/** Text that could name where the endpoint is: a URL, an IPv4 address, a host:port, an AWS host name. */
+const LOOKS_LIKE_A_PLACE = /:\/\/|\b\d{1,3}(\.\d{1,3}){3}\b|[\w\].-]:\d{2,5}\b|amazonaws\.com/i;
+
+const textOf = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+
+/** What a DeleteObjects request that failed as a whole means for each of its keys. */
+function requestFailure(error: unknown, aborted: boolean, safeText: (t: string | undefined) => string): StoreFailure {
+  const detail = textOf(error);
+  if (aborted) return { code: "STORAGE_TIMEOUT", message: "DeleteObjects abandoned after STORAGE_TIMEOUT", detail };
+  if (error instanceof WindowClosedError) return { code: "STORAGE_TIMEOUT", message: error.message, detail };
+  const e = error as { name?: string; code?: unknown; errors?: unknown; $metadata?: { httpStatusCode?: number } };
+  // Node's connect errors (an AggregateError when several addresses were tried) carry the code.
+  const errno = typeof e.code === "string" ? e.code : (e.errors as { code?: unknown }[] | undefined)?.[0]?.code;
+  if (typeof errno === "string" && NETWORK_ERRORS.has(errno)) {
+    return { code: "STORE_UNAVAILABLE", message: `DeleteObjects could not reach the S3 endpoint (${errno})`, detail };
+  }
+  if (e.$metadata?.httpStatusCode !== undefined && e.name !== undefined) {
+    const message = `DeleteObjects failed: ${e.name}${safeText((error as Error).message)}`;
+    return { code: e.name === "AccessDenied" ? "PERMISSION_DENIED" : "STORAGE_ERROR", message, detail };
+  }
+  return { code: "STORAGE_ERROR", message: `DeleteObjects failed (${e.name ?? "error"})`, detail };
+}
 
 /** The client as we configure it for S3 and S3-compatible stores. */
 async function createS3Client(options: S3StoreOptions): Promise<S3Client> {
@@ -52,6 +93,15 @@ async function createS3Client(options: S3StoreOptions): Promise<S3Client> {
 export function createS3Store(name: string, options: S3StoreOptions): ObjectStore {
   const prefix = options.prefix;
   if (prefix !== "" && !prefix.endsWith("/")) throw new Error(`S3 store ${name}: prefix must end with "/"`);
+  const endpointHost = options.endpoint === undefined ? undefined : URL.parse(options.endpoint)?.hostname;
+  /** ": text" when the S3 API's text names no place (host, address, port), else "". */
+  const safeText = (text: string | undefined) =>
+    text === undefined ||
+    text === "" ||
+    LOOKS_LIKE_A_PLACE.test(text) ||
+    (endpointHost !== undefined && endpointHost !== "" && text.toLowerCase().includes(endpointHost.toLowerCase()))
+      ? ""
+      : `: ${text}`;
   let client: Promise<S3Client> | undefined;
   const s3 = () => {
     client ??= createS3Client(options);
@@ -61,7 +111,7 @@ export function createS3Store(name: string, options: S3StoreOptions): ObjectStor
   async function deleteChunk(
     keys: readonly string[],
     window: StorageWindow,
-    failures: Map<string, string>,
+    failures: Map<string, StoreFailure>,
   ): Promise<void> {
     const { DeleteObjectsCommand } = await loadSdk();
     const command = new DeleteObjectsCommand({
@@ -76,7 +126,7 @@ export function createS3Store(name: string, options: S3StoreOptions): ObjectStor
     // while the window is open: a process stopped during a retry's backoff sends nothing after.
     command.middlewareStack.add(
       (next) => async (args) => {
-        if (!isBefore(window.closes)) throw new Error("not sent: the lease's storage window had closed");
+        if (!isBefore(window.closes)) throw new WindowClosedError("not sent: the lease's storage window had closed");
         return next(args);
       },
       { step: "finalizeRequest", priority: "low", name: "mediaStorageWindow" },
@@ -89,19 +139,24 @@ export function createS3Store(name: string, options: S3StoreOptions): ObjectStor
         const key = error.Key?.startsWith(prefix) ? error.Key.slice(prefix.length) : error.Key;
         if (key === undefined || !sent.has(key)) {
           // An error we cannot pin on a key we sent: no key of the request is known deleted.
-          for (const k of keys) failures.set(k, `DeleteObjects answered an error for an unknown key: ${error.Code}`);
+          const message = `DeleteObjects answered an error for an unknown key: ${error.Code ?? "Error"}`;
+          const detail = `${message} (key ${JSON.stringify(error.Key)}: ${error.Message ?? "no message"})`;
+          for (const k of keys) failures.set(k, { code: "STORAGE_ERROR", message, detail });
           return;
         }
         // NoSuchKey means already gone: that is success.
-        if (error.Code !== "NoSuchKey") failures.set(key, `${error.Code ?? "Error"}: ${error.Message ?? "no message"}`);
+        if (error.Code !== "NoSuchKey") {
+          const code = error.Code ?? "Error";
+          failures.set(key, {
+            code: code === "AccessDenied" ? "PERMISSION_DENIED" : "STORAGE_ERROR",
+            message: `deleting key ${JSON.stringify(key)} failed: ${code}${safeText(error.Message)}`,
+            detail: `${code}: ${error.Message ?? "no message"}`,
+          });
+        }
       }
     } catch (error) {
-      const message = window.signal.aborted
-        ? `DeleteObjects abandoned after STORAGE_TIMEOUT (${error instanceof Error ? error.message : String(error)})`
-        : error instanceof Error
-          ? `${error.name}: ${error.message}`
-          : String(error);
-      for (const key of keys) failures.set(key, message);
+      const failure = requestFailure(error, window.signal.aborted, safeText);
+      for (const key of keys) failures.set(key, failure);
     }
   }
 
@@ -113,7 +168,7 @@ export function createS3Store(name: string, options: S3StoreOptions): ObjectStor
     async deleteMany(keys, window) {
       if (keys.length > MAX_KEYS_PER_REQUEST)
         throw new Error(`S3 store ${name}: at most ${MAX_KEYS_PER_REQUEST} keys a call`);
-      const failed = new Map<string, string>();
+      const failed = new Map<string, StoreFailure>();
       const safe: string[] = [];
       for (const key of keys) {
         try {
@@ -121,7 +176,7 @@ export function createS3Store(name: string, options: S3StoreOptions): ObjectStor
           safe.push(key);
         } catch (error) {
           if (!(error instanceof UnsafeKeyError)) throw error;
-          failed.set(key, error.message);
+          failed.set(key, { code: "UNSAFE_KEY", message: error.message, detail: error.message });
         }
       }
       if (safe.length === 0) return { failed, notAttempted: [] };

@@ -9,13 +9,18 @@ import {
   parseDeleteBatchPayload,
   releaseBatch,
 } from "@media/server/deletion";
-import type { ObjectStore } from "@media/server/storage";
+import type { Logger } from "@media/server/logger";
+import { formatStoreFailure, type ObjectStore, type StoreFailure } from "@media/server/storage";
 import type { JobHelpers } from "graphile-worker";
 import { jobLogger, type TaskContext } from "./context.ts";
+
+/** Failures logged in full (key, code, detail) per batch; the rest are only counted. */
+const LOGGED_FAILURES = 20;
 
 /** What storage did to one claim's files. */
 interface StorageOutcome {
   readonly deleted: string[];
+  /** By media id: formatStoreFailure's `CODE: message`, what media.last_error and the event record. */
   readonly failures: Map<string, string>;
   readonly failedByStore: Map<string, number>;
 }
@@ -46,7 +51,7 @@ export function createDeleteBatchTask(ctx: TaskContext) {
       }
       const files = await claimedFiles(pool, lease.token);
       if (files.length === 0) return;
-      outcome = await deleteFiles(ctx, lease, files);
+      outcome = await deleteFiles(ctx, lease, files, log);
     } catch (error) {
       if (!(error instanceof LeaseLostError)) throw error;
       log.warn({ reason: error.message }, "lease lost: stopped without touching storage again; the new owner finishes");
@@ -93,8 +98,12 @@ async function deleteFiles(
   ctx: TaskContext,
   lease: ClaimLease,
   files: readonly ClaimedFile[],
+  log: Logger,
 ): Promise<StorageOutcome> {
   const outcome: StorageOutcome = { deleted: [], failures: new Map(), failedByStore: new Map() };
+  // The full detail (server paths, endpoints) goes to the logs only; rows get the code and message.
+  const logged: { store: string; key: string; code: string; detail: string }[] = [];
+  let failedFiles = 0;
   const byStore = new Map<string, ClaimedFile[]>();
   for (const f of files) {
     const group = byStore.get(f.store);
@@ -105,28 +114,43 @@ async function deleteFiles(
     const store = ctx.stores.get(storeName);
     const failed =
       store === undefined
-        ? new Map(group.map((f) => [f.key, `store "${storeName}" is not configured on this worker`]))
+        ? new Map(group.map((f) => [f.key, notConfigured(storeName)]))
         : await deleteFromStore(
             store,
             lease,
             group.map((f) => f.key),
           );
     for (const f of group) {
-      const error = failed.get(f.key);
-      if (error === undefined) outcome.deleted.push(f.id);
-      else outcome.failures.set(f.id, error);
+      const failure = failed.get(f.key);
+      if (failure === undefined) {
+        outcome.deleted.push(f.id);
+        continue;
+      }
+      outcome.failures.set(f.id, formatStoreFailure(failure));
+      failedFiles++;
+      if (logged.length < LOGGED_FAILURES) {
+        logged.push({ store: storeName, key: f.key, code: failure.code, detail: failure.detail });
+      }
     }
     if (failed.size > 0) outcome.failedByStore.set(storeName, failed.size);
   }
+  if (failedFiles > 0) {
+    log.warn({ failures: logged, count: failedFiles }, "storage could not delete some files of the batch");
+  }
   return outcome;
+}
+
+function notConfigured(store: string): StoreFailure {
+  const message = `store "${store}" is not configured on this worker`;
+  return { code: "STORE_NOT_CONFIGURED", message, detail: message };
 }
 
 async function deleteFromStore(
   store: ObjectStore,
   lease: ClaimLease,
   keys: readonly string[],
-): Promise<Map<string, string>> {
-  const failed = new Map<string, string>();
+): Promise<Map<string, StoreFailure>> {
+  const failed = new Map<string, StoreFailure>();
   const noted = await store.note(keys);
   for (let i = 0; i < keys.length; i += store.keysPerRequest) {
     let pending = keys.slice(i, i + store.keysPerRequest);
