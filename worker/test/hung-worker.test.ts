@@ -3,10 +3,10 @@ import { after, before, describe, test } from "node:test";
 import { Code, createClient } from "@connectrpc/connect";
 import { MediaService } from "@media/proto/media/v1/media_service_pb";
 import pg from "pg";
-import { killAllProcesses, killProcess } from "../../server/test/service-process.ts";
+import { killProcess } from "../../server/test/service-process.ts";
 import { expectCode, grpcTransport } from "../../server/test/support.ts";
-import { startTcpProxy, type TcpProxy } from "../../server/test/tcp-proxy.ts";
-import { type DeletionHarness, expireLeases, startDeletionHarness, waitFor } from "./support.ts";
+import type { TcpProxy } from "../../server/test/tcp-proxy.ts";
+import { type DeletionHarness, expireLeases, type ProxiedHarness, startProxiedHarness, waitFor } from "./support.ts";
 import { spawnWorker } from "./worker-process.ts";
 
 // Nothing a stopped or cut-off session does may take the service down with it:
@@ -22,32 +22,20 @@ const CLOSING_STATEMENT = "'file and row deleted'";
 
 let h: DeletionHarness;
 let proxy: TcpProxy;
+let harness: ProxiedHarness;
 before(async () => {
-  h = await startDeletionHarness({
+  // Workers run as child processes here, reaching the database through a proxy.
+  harness = await startProxiedHarness({
     DATABASE_POOL_SIZE: String(POOL_SIZE),
     DATABASE_STATEMENT_TIMEOUT: `${STATEMENT_TIMEOUT_SECONDS}s`,
     SWEEP_SCHEDULE: "0 0 1 1 *",
     BLAST_RADIUS_LIMIT: "1000000",
   });
-  // Workers run as child processes here, reaching the database through a proxy.
-  await h.worker?.stop();
-  h.worker = undefined;
-  const direct = new URL(h.t.databaseUrl);
-  proxy = await startTcpProxy(direct.hostname, Number(direct.port));
+  ({ h, proxy } = harness);
 });
-after(async () => {
-  await killAllProcesses();
-  await proxy.close();
-  await h.stop();
-});
+after(() => harness.stop());
 
-function viaProxy(): string {
-  const url = new URL(h.t.databaseUrl);
-  url.port = String(proxy.port);
-  return url.toString();
-}
-
-const spawnProxiedWorker = () => spawnWorker({ ...h.env, DATABASE_URL: viaProxy(), WORKER_CONCURRENCY: "1" });
+const spawnProxiedWorker = () => spawnWorker({ ...h.env, DATABASE_URL: harness.viaProxy, WORKER_CONCURRENCY: "1" });
 
 async function dueNow(ids: readonly bigint[]): Promise<void> {
   await h.t.sql.query("UPDATE media SET delete_time = now() - interval '1 second' WHERE id = ANY($1::bigint[])", [

@@ -3,9 +3,9 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { MediaState } from "@media/proto/media/v1/media_pb";
-import { killAllProcesses, killProcess } from "../../server/test/service-process.ts";
-import { startTcpProxy, type TcpProxy } from "../../server/test/tcp-proxy.ts";
-import { type DeletionHarness, startDeletionHarness, waitFor } from "./support.ts";
+import { killProcess } from "../../server/test/service-process.ts";
+import type { TcpProxy } from "../../server/test/tcp-proxy.ts";
+import { type DeletionHarness, type ProxiedHarness, startProxiedHarness, waitFor } from "./support.ts";
 import { spawnWorker, type WorkerProcess } from "./worker-process.ts";
 
 // A worker frozen (SIGSTOP) in the middle of a batch, past its lease. Another
@@ -22,19 +22,13 @@ const FILES = 40;
 
 let h: DeletionHarness;
 let proxy: TcpProxy;
+let harness: ProxiedHarness;
 before(async () => {
-  h = await startDeletionHarness({ ...LEASE, BLAST_RADIUS_LIMIT: "1000000" });
-  // Workers run as child processes here.
-  await h.worker?.stop();
-  h.worker = undefined;
-  const direct = new URL(h.t.databaseUrl);
-  proxy = await startTcpProxy(direct.hostname, Number(direct.port));
+  // Workers run as child processes here, reaching the database through a proxy.
+  harness = await startProxiedHarness({ ...LEASE, BLAST_RADIUS_LIMIT: "1000000" });
+  ({ h, proxy } = harness);
 });
-after(async () => {
-  await killAllProcesses();
-  await proxy.close();
-  await h.stop();
-});
+after(() => harness.stop());
 
 const workerEnv = (databaseUrl: string) => ({
   ...h.env,
@@ -83,10 +77,8 @@ for (const c of cases) {
       await h.t.admin.deleteMediaNow({ mediaId: id });
       ids.push(id);
     }
-    const viaProxy = new URL(h.t.databaseUrl);
-    viaProxy.port = String(proxy.port);
     const held = proxy.holdAnswerTo(c.marker, c.occurrence);
-    const first = await spawnWorker(workerEnv(viaProxy.toString()));
+    const first = await spawnWorker(workerEnv(harness.viaProxy));
     let second: WorkerProcess | undefined;
     try {
       await h.t.admin.runSweep({});

@@ -11,7 +11,9 @@ import { loadConfig } from "@media/server/config";
 import { createLogger } from "@media/server/logger";
 import type { Metrics } from "@media/server/metrics";
 import type pg from "pg";
+import { killAllProcesses } from "../../server/test/service-process.ts";
 import { startTestService, type TestService } from "../../server/test/support.ts";
+import { startTcpProxy, type TcpProxy } from "../../server/test/tcp-proxy.ts";
 import { type RunningWorker, startWorker } from "../src/worker.ts";
 import { type S3FaultProxy, startS3FaultProxy } from "./s3-fault-proxy.ts";
 import { objectExists, putObject, S3RVER_CREDENTIALS, s3rverClient, startS3rver } from "./s3-server.ts";
@@ -109,6 +111,36 @@ export async function startDeletionHarness(
   };
   await harness.startWorker();
   return harness;
+}
+
+export interface ProxiedHarness {
+  readonly h: DeletionHarness;
+  /** In front of the harness's database, for workers run as child processes. */
+  readonly proxy: TcpProxy;
+  /** The database URL through the proxy. */
+  readonly viaProxy: string;
+  stop(): Promise<void>;
+}
+
+/** A harness whose workers run as child processes (started by the test), reaching its database through a TCP proxy. */
+export async function startProxiedHarness(extraEnv: Record<string, string>): Promise<ProxiedHarness> {
+  const h = await startDeletionHarness(extraEnv);
+  await h.worker?.stop();
+  h.worker = undefined;
+  const direct = new URL(h.t.databaseUrl);
+  const proxy = await startTcpProxy(direct.hostname, Number(direct.port));
+  const viaProxy = new URL(direct);
+  viaProxy.port = String(proxy.port);
+  return {
+    h,
+    proxy,
+    viaProxy: viaProxy.toString(),
+    async stop() {
+      await killAllProcesses();
+      await proxy.close();
+      await h.stop();
+    },
+  };
 }
 
 /** Makes every claim's lease run out now, as if its job had stopped renewing it CLAIM_TIMEOUT ago. */
