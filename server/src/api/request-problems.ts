@@ -162,13 +162,9 @@ function readMapEntry(
   const keyType: Element = { kind: "scalar", scalar: field.mapKey, utf8: field.utf8Validation };
   let key: string | undefined;
   while (entry.pos < entry.len) {
-    let fieldNo: number;
-    let wireType: WireType;
-    try {
-      [fieldNo, wireType] = entry.tag();
-    } catch (error) {
-      return { field: name, problem: `has an entry whose tag ${describe(error)}` };
-    }
+    const tag = nextTag(entry);
+    if (typeof tag === "string") return { field: name, problem: `has an entry whose tag ${tag}` };
+    const [fieldNo, wireType] = tag;
     if (fieldNo === 1) {
       const start = entry.pos;
       const problem = readValue(entry, wireType, keyType, name, depth);
@@ -185,6 +181,15 @@ function readMapEntry(
     }
   }
   return undefined;
+}
+
+/** The next field's number and wire type, or what is wrong with its tag. */
+function nextTag(reader: BinaryReader): [number, WireType] | string {
+  try {
+    return reader.tag();
+  } catch (error) {
+    return describe(error);
+  }
 }
 
 function skipUnknown(reader: BinaryReader, fieldNo: number, wireType: WireType, depth: number): string | undefined {
@@ -209,13 +214,9 @@ function walkMessage(desc: DescMessage, bytes: Uint8Array, path: string, depth: 
     return index;
   };
   while (reader.pos < reader.len) {
-    let fieldNo: number;
-    let wireType: WireType;
-    try {
-      [fieldNo, wireType] = reader.tag();
-    } catch (error) {
-      return { field: at, problem: `a field tag ${describe(error)}` };
-    }
+    const tag = nextTag(reader);
+    if (typeof tag === "string") return { field: at, problem: `a field tag ${tag}` };
+    const [fieldNo, wireType] = tag;
     const field = desc.fields.find((f) => f.number === fieldNo);
     if (field === undefined) {
       const problem = skipUnknown(reader, fieldNo, wireType, depth);
