@@ -4,8 +4,14 @@
 // per second. BENCH_S3_OBJECTS (10,000).
 
 import { createS3Store, fixedWindow, forEachLimited } from "@media/server/storage";
-import { startS3FaultProxy } from "../worker/test/s3-fault-proxy.ts";
-import { objectExists, putObject, S3RVER_CREDENTIALS, s3rverClient, startS3rver } from "../worker/test/s3-server.ts";
+import {
+  objectExists,
+  putObject,
+  S3RVER_CREDENTIALS,
+  s3rverClient,
+  startS3FaultProxy,
+  startS3rver,
+} from "@media/server/testing";
 import { fmt, log } from "./shared.ts";
 
 const OBJECTS = Number(process.env.BENCH_S3_OBJECTS ?? 10_000);

@@ -3,10 +3,10 @@ import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { TEST_ADMIN_TOKEN } from "@media/server/testing";
+import { type DeletionHarness, startDeletionHarness } from "@media/worker/testing";
 import type { Browser, Page } from "playwright-core";
 import { encodePng } from "../../scripts/demo-images.ts";
-import { TEST_ADMIN_TOKEN } from "../../server/test/support.ts";
-import { type DeletionHarness, startDeletionHarness } from "../../worker/test/support.ts";
 import { launchBrowser, signIn } from "./browser.ts";
 
 // End to end: the built dashboard, served by a real service with a real worker

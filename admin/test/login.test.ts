@@ -3,8 +3,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { startTestService, TEST_ADMIN_TOKEN, TEST_SERVICE_TOKEN, type TestService } from "@media/server/testing";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { startTestService, TEST_ADMIN_TOKEN, TEST_SERVICE_TOKEN, type TestService } from "../../server/test/support.ts";
 import { launchBrowser, signIn } from "./browser.ts";
 
 // Signing in to the dashboard: the built dashboard on a real service that

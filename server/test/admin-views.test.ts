@@ -5,7 +5,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import type { ListMediaRequestSchema } from "@media/proto/media/v1/admin_service_pb";
 import { MediaState } from "@media/proto/media/v1/media_pb";
-import { expectCode, startTestService, type TestService } from "./support.ts";
+import { expectCode, startTestService, type TestService } from "../testing/support.ts";
 
 // The dashboard's read views: the media list's filters, orders and keyset
 // pages, references, 7-day totals and the deletion history.

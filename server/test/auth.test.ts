@@ -11,7 +11,7 @@ import {
   TEST_ADMIN_TOKEN,
   TEST_SERVICE_TOKEN,
   type TestService,
-} from "./support.ts";
+} from "../testing/support.ts";
 
 // Who may call what, identically on the gRPC port (grpc-js) and the HTTP port
 // (connect-node), and on the plain HTTP routes.

@@ -17,7 +17,7 @@ import {
   startTestService,
   TEST_ADMIN_TOKEN,
   type TestService,
-} from "./support.ts";
+} from "../testing/support.ts";
 
 // One scenario, driven through every kind of client a caller might use, on
 // both ports. All must see the same states, counts and errors.

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { MediaState } from "@media/proto/media/v1/media_pb";
-import { startTestService, type TestService } from "./support.ts";
+import { startTestService, type TestService } from "../testing/support.ts";
 
 let t: TestService;
 before(async () => {

@@ -10,7 +10,7 @@ import { TIMEOUT_CHECK_MS } from "../src/api/http-server.ts";
 import { limitAuthFailures, peerKeyOf } from "../src/api/rate-limit.ts";
 import { createAuthenticator } from "../src/auth/tokens.ts";
 import { loadConfig } from "../src/config.ts";
-import { bearer, expectCode, startTestService, TEST_ADMIN_TOKEN, type TestService } from "./support.ts";
+import { bearer, expectCode, startTestService, TEST_ADMIN_TOKEN, type TestService } from "../testing/support.ts";
 
 // Floods: calls without a valid token, limited per peer address and refused
 // before their request is read; streams, connections and requests that never

@@ -4,7 +4,7 @@ import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { MediaEventType } from "@media/proto/media/v1/admin_service_pb";
 import { MediaState } from "@media/proto/media/v1/media_pb";
-import { expectCode, startTestService, type TestService } from "./support.ts";
+import { expectCode, startTestService, type TestService } from "../testing/support.ts";
 
 let t: TestService;
 let keySeq = 0;

@@ -11,7 +11,7 @@ import {
   TEST_ADMIN_TOKEN,
   TEST_SERVICE_TOKEN,
   type TestService,
-} from "./support.ts";
+} from "../testing/support.ts";
 
 // MAX_REQUEST_BYTES, MAX_DEADLINE and RATE_LIMIT, on both ports.
 

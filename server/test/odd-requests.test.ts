@@ -18,7 +18,7 @@ import {
   startTestService,
   TEST_ADMIN_TOKEN,
   type TestService,
-} from "./support.ts";
+} from "../testing/support.ts";
 
 // Requests a careful client never sends (forged tokens, broken protobuf bytes,
 // misspelled JSON, padded headers, invisible characters, deadlines just over

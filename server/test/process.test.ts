@@ -10,7 +10,7 @@ import { AdminService } from "@media/proto/media/v1/admin_service_pb";
 import { MediaService } from "@media/proto/media/v1/media_service_pb";
 import { service as healthService } from "grpc-health-check";
 import pg from "pg";
-import { killAllProcesses, type ServiceProcess, spawnServiceProcess } from "./service-process.ts";
+import { killAllProcesses, type ServiceProcess, spawnServiceProcess } from "../testing/service-process.ts";
 import {
   connectTransport,
   createTestDatabase,
@@ -18,7 +18,7 @@ import {
   grpcTransport,
   TEST_ADMIN_TOKEN,
   TEST_SERVICE_TOKEN,
-} from "./support.ts";
+} from "../testing/support.ts";
 
 // `npm run server` as a real child process: what operators see.
 

@@ -8,7 +8,7 @@ import { promisify } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { MediaService } from "@media/proto/media/v1/media_service_pb";
 import { grpcServiceDefinition } from "../src/api/grpc-server.ts";
-import { bearerMetadata, startTestService } from "./support.ts";
+import { bearerMetadata, startTestService } from "../testing/support.ts";
 
 // TLS and mutual TLS on the gRPC port, with certificates made by openssl for this run.
 

@@ -13,7 +13,7 @@ import {
   startTestService,
   TEST_ADMIN_TOKEN,
   type TestService,
-} from "./support.ts";
+} from "../testing/support.ts";
 
 let t: TestService;
 before(async () => {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Code } from "@connectrpc/connect";
 import type { MediaState } from "@media/proto/media/v1/media_pb";
-import { countRows, expectCode, startTestService, type TestService } from "./support.ts";
+import { countRows, expectCode, startTestService, type TestService } from "../testing/support.ts";
 
 let t: TestService;
 let linkedId: bigint;

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { gunzipSync } from "node:zlib";
-import { startTestService, TEST_ADMIN_TOKEN, type TestService } from "./support.ts";
+import { startTestService, TEST_ADMIN_TOKEN, type TestService } from "../testing/support.ts";
 
 /** Previews need an admin token (auth.test.ts checks who else is refused). */
 const ADMIN = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };

@@ -2,10 +2,9 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { MediaState } from "@media/proto/media/v1/media_pb";
-import { killAllProcesses, killProcess } from "../../server/test/service-process.ts";
-import { expectCode } from "../../server/test/support.ts";
-import { type DeletionHarness, expireLeases, startDeletionHarness, waitFor } from "./support.ts";
-import { spawnWorker } from "./worker-process.ts";
+import { expectCode, killAllProcesses, killProcess } from "@media/server/testing";
+import { type DeletionHarness, expireLeases, startDeletionHarness, waitFor } from "../testing/harness.ts";
+import { spawnWorker } from "../testing/worker-process.ts";
 
 // A worker child process is killed with SIGKILL while frozen at a chosen point
 // (the S3 proxy holds its DeleteObjects request, or the answer to it). After a

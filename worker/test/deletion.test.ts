@@ -5,8 +5,8 @@ import { after, before, describe, test } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { MediaEventType } from "@media/proto/media/v1/admin_service_pb";
 import { MediaState } from "@media/proto/media/v1/media_pb";
-import { expectCode } from "../../server/test/support.ts";
-import { type DeletionHarness, startDeletionHarness } from "./support.ts";
+import { expectCode } from "@media/server/testing";
+import { type DeletionHarness, startDeletionHarness } from "../testing/harness.ts";
 
 let h: DeletionHarness;
 before(async () => {

@@ -2,12 +2,17 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Code, createClient } from "@connectrpc/connect";
 import { MediaService } from "@media/proto/media/v1/media_service_pb";
+import type { TcpProxy } from "@media/server/testing";
+import { expectCode, grpcTransport, killProcess } from "@media/server/testing";
 import pg from "pg";
-import { killProcess } from "../../server/test/service-process.ts";
-import { expectCode, grpcTransport } from "../../server/test/support.ts";
-import type { TcpProxy } from "../../server/test/tcp-proxy.ts";
-import { type DeletionHarness, expireLeases, type ProxiedHarness, startProxiedHarness, waitFor } from "./support.ts";
-import { spawnWorker } from "./worker-process.ts";
+import {
+  type DeletionHarness,
+  expireLeases,
+  type ProxiedHarness,
+  startProxiedHarness,
+  waitFor,
+} from "../testing/harness.ts";
+import { spawnWorker } from "../testing/worker-process.ts";
 
 // Nothing a stopped or cut-off session does may take the service down with it:
 // a call waiting on a lock ends at its deadline and its query with it, so the

@@ -11,12 +11,11 @@ import { Code } from "@connectrpc/connect";
 import { MediaState } from "@media/proto/media/v1/media_pb";
 import { loadConfig } from "@media/server/config";
 import { createMetrics, type Metrics, registerLifecycleGauges, rpcCodeName } from "@media/server/metrics";
+import { putObject, TEST_ADMIN_TOKEN } from "@media/server/testing";
 import pg from "pg";
 import { pino } from "pino";
-import { TEST_ADMIN_TOKEN } from "../../server/test/support.ts";
 import { startWorker } from "../src/worker.ts";
-import { putObject } from "./s3-server.ts";
-import { BUCKET, type DeletionHarness, S3_PREFIX, startDeletionHarness } from "./support.ts";
+import { BUCKET, type DeletionHarness, S3_PREFIX, startDeletionHarness } from "../testing/harness.ts";
 
 type Labels = Record<string, string>;
 

@@ -8,10 +8,15 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { MediaService } from "@media/proto/media/v1/media_service_pb";
 import { loadConfig } from "@media/server/config";
 import { createLogger } from "@media/server/logger";
-import { createTestDatabase, grpcTransport, startTestService, TEST_TOKENS_ENV } from "../../server/test/support.ts";
-import { startTcpProxy } from "../../server/test/tcp-proxy.ts";
+import {
+  createTestDatabase,
+  grpcTransport,
+  startTcpProxy,
+  startTestService,
+  TEST_TOKENS_ENV,
+} from "@media/server/testing";
 import { startWorker } from "../src/worker.ts";
-import { waitFor } from "./support.ts";
+import { waitFor } from "../testing/harness.ts";
 
 // The database goes away under load (cut at the network by a TCP proxy in
 // front of it) and comes back: calls fail fast with UNAVAILABLE meanwhile, and

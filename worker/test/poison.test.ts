@@ -6,8 +6,8 @@ import { after, before, describe, test } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { MediaState } from "@media/proto/media/v1/media_pb";
 import { connectDatabase, migrateToLatest } from "@media/server/db";
-import { expectCode } from "../../server/test/support.ts";
-import { type DeletionHarness, startDeletionHarness } from "./support.ts";
+import { expectCode } from "@media/server/testing";
+import { type DeletionHarness, startDeletionHarness } from "../testing/harness.ts";
 
 const INT64_MAX = (1n << 63n) - 1n;
 const MAX_SIZE_BYTES = 1n << 50n;

@@ -3,10 +3,9 @@ import { after, before, describe, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { MediaState } from "@media/proto/media/v1/media_pb";
 import { claimDueBatch } from "@media/server/deletion";
-import { killAllProcesses, killProcess } from "../../server/test/service-process.ts";
-import { expectCode } from "../../server/test/support.ts";
-import { type DeletionHarness, startDeletionHarness, waitFor } from "./support.ts";
-import { spawnWorker, type WorkerProcess } from "./worker-process.ts";
+import { expectCode, killAllProcesses, killProcess } from "@media/server/testing";
+import { type DeletionHarness, startDeletionHarness, waitFor } from "../testing/harness.ts";
+import { spawnWorker, type WorkerProcess } from "../testing/worker-process.ts";
 
 // Link against deletion. Deterministic: the test holds the row lock itself and
 // shows both orders. Randomized: clients link and unlink at random while two

@@ -3,10 +3,10 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { MediaState } from "@media/proto/media/v1/media_pb";
-import { killProcess } from "../../server/test/service-process.ts";
-import type { TcpProxy } from "../../server/test/tcp-proxy.ts";
-import { type DeletionHarness, type ProxiedHarness, startProxiedHarness, waitFor } from "./support.ts";
-import { spawnWorker, type WorkerProcess } from "./worker-process.ts";
+import type { TcpProxy } from "@media/server/testing";
+import { killProcess } from "@media/server/testing";
+import { type DeletionHarness, type ProxiedHarness, startProxiedHarness, waitFor } from "../testing/harness.ts";
+import { spawnWorker, type WorkerProcess } from "../testing/worker-process.ts";
 
 // A worker frozen (SIGSTOP) in the middle of a batch, past its lease. Another
 // worker takes the claim back and finishes; the caller registers the same keys

@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
-import { TEST_ADMIN_TOKEN } from "../../server/test/support.ts";
-import { type DeletionHarness, startDeletionHarness, waitFor } from "./support.ts";
+import { TEST_ADMIN_TOKEN } from "@media/server/testing";
+import { type DeletionHarness, startDeletionHarness, waitFor } from "../testing/harness.ts";
 
 // A process that can write inside the store exchanges a store folder with a
 // symlink to a folder outside the store (renameat2 RENAME_EXCHANGE, in a tight

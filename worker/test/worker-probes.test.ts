@@ -2,9 +2,8 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import net from "node:net";
 import { after, test } from "node:test";
-import { killAllProcesses } from "../../server/test/service-process.ts";
-import { createTestDatabase, TEST_ADMIN_TOKEN, TEST_SERVICE_TOKEN } from "../../server/test/support.ts";
-import { spawnWorker } from "./worker-process.ts";
+import { createTestDatabase, killAllProcesses, TEST_ADMIN_TOKEN, TEST_SERVICE_TOKEN } from "@media/server/testing";
+import { spawnWorker } from "../testing/worker-process.ts";
 
 // `npm run worker` alone: /healthz, /readyz and /metrics on METRICS_PORT, with the HTTP port's token rules.
 

@@ -10,13 +10,22 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { loadConfig } from "@media/server/config";
 import { createLogger } from "@media/server/logger";
 import type { Metrics } from "@media/server/metrics";
+import {
+  killAllProcesses,
+  objectExists,
+  putObject,
+  type S3FaultProxy,
+  S3RVER_CREDENTIALS,
+  s3rverClient,
+  startS3FaultProxy,
+  startS3rver,
+  startTcpProxy,
+  startTestService,
+  type TcpProxy,
+  type TestService,
+} from "@media/server/testing";
 import type pg from "pg";
-import { killAllProcesses } from "../../server/test/service-process.ts";
-import { startTestService, type TestService } from "../../server/test/support.ts";
-import { startTcpProxy, type TcpProxy } from "../../server/test/tcp-proxy.ts";
 import { type RunningWorker, startWorker } from "../src/worker.ts";
-import { type S3FaultProxy, startS3FaultProxy } from "./s3-fault-proxy.ts";
-import { objectExists, putObject, S3RVER_CREDENTIALS, s3rverClient, startS3rver } from "./s3-server.ts";
 
 export const BUCKET = "media";
 export const S3_PREFIX = "pfx/";

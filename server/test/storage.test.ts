@@ -18,8 +18,8 @@ import {
   resolveDiskRoot,
   type StoreFailure,
 } from "@media/server/storage";
-import { type S3FaultProxy, startS3FaultProxy } from "./s3-fault-proxy.ts";
-import { objectExists, putObject, S3RVER_CREDENTIALS, s3rverClient, startS3rver } from "./s3-server.ts";
+import { type S3FaultProxy, startS3FaultProxy } from "../testing/s3-fault-proxy.ts";
+import { objectExists, putObject, S3RVER_CREDENTIALS, s3rverClient, startS3rver } from "../testing/s3-server.ts";
 
 /** Notes, then deletes in one window (a minute: these tests do not hold a claim). */
 async function noteAndDelete(store: ObjectStore, keys: string[]): Promise<DeleteResult> {

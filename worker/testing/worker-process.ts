@@ -1,4 +1,4 @@
-import { type ServiceProcess, spawnServiceProcess } from "../../server/test/service-process.ts";
+import { type ServiceProcess, spawnServiceProcess } from "@media/server/testing";
 
 /** A worker-only process. */
 export type WorkerProcess = ServiceProcess;
