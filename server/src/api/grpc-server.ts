@@ -3,11 +3,11 @@ import { create, type DescMethod, type DescService, fromBinary, toBinary } from 
 import { ConnectError, createContextValues, createHandlerContext } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import type { ApiToken, GrpcTlsConfig, LimitsConfig } from "../config.ts";
+import { binaryProblem } from "./binary-request-problems.ts";
 import { tokenKey } from "./context.ts";
 import { malformedRequest } from "./errors.ts";
 import type { CallHeaders, UnaryHandler } from "./guard.ts";
 import { createHealth, type Health } from "./health.ts";
-import { binaryProblem } from "./request-problems.ts";
 
 /** A service descriptor and its (guarded) implementation, as served on both ports. */
 export interface ServiceBinding {

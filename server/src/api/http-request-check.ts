@@ -14,8 +14,9 @@ import {
 import { parseContentType as grpcContentType, headerEncoding } from "@connectrpc/connect/protocol-grpc";
 import { parseContentType as grpcWebContentType } from "@connectrpc/connect/protocol-grpc-web";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
+import { binaryProblem } from "./binary-request-problems.ts";
 import { malformedRequest } from "./errors.ts";
-import { binaryProblem, jsonProblem } from "./request-problems.ts";
+import { jsonProblem } from "./json-request-problems.ts";
 
 // connect-es parses a request before any interceptor or handler runs, answers
 // every binary parse error with INTERNAL "parse binary: ..." and JSON ones

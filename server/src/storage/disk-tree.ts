@@ -1,7 +1,18 @@
 import { type BigIntStats, closeSync, constants, fstatSync, lstatSync, openSync, unlinkSync } from "node:fs";
 import path from "node:path";
+import {
+  type DiskRoot,
+  entryOf,
+  errnoOf,
+  FolderChain,
+  FolderChangedError,
+  lstatIn,
+  RootChangedError,
+} from "./disk-folder-chain.ts";
 import { assertSafeKey, type StoreFailure, UnsafeKeyError } from "./object-store.ts";
 import { type Instant, isBefore } from "./window.ts";
+
+export type { DiskRoot } from "./disk-folder-chain.ts";
 
 // What a disk store does to files, synchronously (it runs on the disk
 // thread, disk-thread.ts). A key is resolved from the store root one
@@ -10,120 +21,15 @@ import { type Instant, isBefore } from "./window.ts";
 // the open folder itself, not of whatever its path leads to now), and the file
 // is acted on the same way. So no symlink is ever followed, inside the store
 // or out, and no rename after a check can redirect the act: the folders are
-// held open from the check to the act. Linux only (/proc).
+// held open from the check to the act. Linux only (/proc). The walk through
+// the folders is disk-folder-chain.ts; this module notes, deletes and opens
+// the files it reaches and says why an act failed.
 
-/** The store root as resolved at start-up: its real path and what it was (device, inode). */
-export interface DiskRoot {
-  readonly path: string;
-  readonly dev: string;
-  readonly ino: string;
-}
-
-const DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 /** Opening for a preview: never through a symlink, never blocking on a FIFO. */
 const READ_FILE = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
-/**
- * An entry of the open folder `fd`, resolved by the kernel from that folder.
- * /proc/<pid> rather than /proc/self: one lookup fewer per call (the threads share the pid).
- */
-const entryOf = (fd: number, name: string) => `/proc/${process.pid}/fd/${fd}/${name}`;
-
-const code = (error: unknown) => (error as NodeJS.ErrnoException).code;
-
 /** What a file is: device, inode and change time. A file put in its place has another. */
 const identityOf = (stats: BigIntStats) => `${stats.dev}:${stats.ino}:${stats.ctimeNs}`;
-
-function lstatIn(fd: number, name: string): BigIntStats | undefined {
-  try {
-    return lstatSync(entryOf(fd, name), { bigint: true });
-  } catch (error) {
-    if (code(error) === "ENOENT") return undefined;
-    throw error;
-  }
-}
-
-/** A folder on a key's way changed while it was resolved (still an UnsafeKeyError to callers of openFile). */
-class FolderChangedError extends UnsafeKeyError {}
-
-/** The store root is not the folder resolved at start-up (moved away, replaced). */
-class RootChangedError extends Error {}
-
-/**
- * The open folders from the root to the folder being worked in. Keys in the
- * same folder reuse the chain; moving to another folder closes what is no
- * longer on the way, so a batch holds at most its depth of descriptors.
- */
-class FolderChain {
-  readonly #fds: number[];
-  readonly #names: string[] = [];
-  readonly #device: bigint;
-
-  constructor(root: DiskRoot) {
-    const fd = openSync(root.path, constants.O_RDONLY | constants.O_DIRECTORY);
-    const stats = fstatSync(fd, { bigint: true });
-    if (`${stats.dev}` !== root.dev || `${stats.ino}` !== root.ino) {
-      closeSync(fd);
-      throw new RootChangedError(
-        `the store root ${root.path} is no longer the folder it was at start-up; restart the service`,
-      );
-    }
-    this.#fds = [fd];
-    this.#device = stats.dev;
-  }
-
-  /** The folder holding the key's file, or undefined when a folder on the way does not exist. */
-  enter(key: string, folders: readonly string[]): number | undefined {
-    let same = 0;
-    while (same < folders.length && same < this.#names.length && folders[same] === this.#names[same]) same++;
-    while (this.#names.length > same) {
-      this.#names.pop();
-      closeSync(this.#fds.pop() as number);
-    }
-    for (let i = same; i < folders.length; i++) {
-      const parent = this.#fds.at(-1) as number;
-      const name = folders[i] as string;
-      let fd: number;
-      try {
-        fd = openSync(entryOf(parent, name), DIRECTORY);
-      } catch (error) {
-        // ENOTDIR: a symlink (O_NOFOLLOW) or a file where a folder would be.
-        if (code(error) === "ENOENT") return undefined;
-        if (code(error) !== "ENOTDIR" && code(error) !== "ELOOP") throw error;
-        const found = lstatIn(parent, name);
-        const at = JSON.stringify(folders.slice(0, i + 1).join("/"));
-        if (found?.isSymbolicLink()) {
-          throw new UnsafeKeyError(
-            `key ${JSON.stringify(key)} passes through a symbolic link at ${at}; links inside a store are never followed`,
-          );
-        }
-        // A folder again by now: something is swapping it. Not "missing": that would drop a live file's row.
-        if (found?.isDirectory())
-          throw new FolderChangedError(`the folder ${at} changed while key ${JSON.stringify(key)} was resolved`);
-        return undefined;
-      }
-      this.#fds.push(fd);
-      this.#names.push(name);
-    }
-    return this.#fds.at(-1);
-  }
-
-  /**
-   * Throws unless a file found in the chain is on the root's file system:
-   * another file system mounted inside the store (another store's, say) is
-   * never acted on.
-   */
-  assertSameFileSystem(key: string, stats: BigIntStats): void {
-    if (stats.dev !== this.#device) {
-      throw new UnsafeKeyError(`key ${JSON.stringify(key)} lies on another file system mounted inside the store`);
-    }
-  }
-
-  close(): void {
-    for (const fd of this.#fds.splice(0)) closeSync(fd);
-    this.#names.length = 0;
-  }
-}
 
 interface SplitKey {
   readonly key: string;
@@ -168,7 +74,7 @@ function failureOf(error: unknown, key: string): StoreFailure {
   const detail = textOf(error);
   if (error instanceof FolderChangedError) return { code: "FILE_CHANGED", message: error.message, detail };
   if (error instanceof UnsafeKeyError) return { code: "UNSAFE_KEY", message: error.message, detail };
-  const errno = code(error);
+  const errno = errnoOf(error);
   const what = `${(error as NodeJS.ErrnoException).syscall ?? "acting on"} key ${JSON.stringify(key)} failed`;
   if (errno === "EACCES" || errno === "EPERM")
     return { code: "PERMISSION_DENIED", message: `${errno}: ${what}`, detail };
@@ -180,7 +86,7 @@ function rootFailure(error: unknown, key: string): StoreFailure {
   const why =
     error instanceof RootChangedError
       ? "the store root is no longer the folder it was at start-up; restart the service"
-      : `the store root could not be opened (${code(error) ?? "error"})`;
+      : `the store root could not be opened (${errnoOf(error) ?? "error"})`;
   return {
     code: "STORE_UNAVAILABLE",
     message: `key ${JSON.stringify(key)} not deleted: ${why}`,
@@ -264,7 +170,7 @@ export function deleteFiles(
         }
         unlinkSync(entryOf(folder, k.name));
       } catch (error) {
-        if (code(error) !== "ENOENT") failed.set(k.key, failureOf(error, k.key));
+        if (errnoOf(error) !== "ENOENT") failed.set(k.key, failureOf(error, k.key));
       }
     }
   } finally {
@@ -289,8 +195,8 @@ export function openFile(root: DiskRoot, key: string): OpenedFile | undefined {
     try {
       fd = openSync(entryOf(folder, k.name), READ_FILE);
     } catch (error) {
-      if (code(error) === "ENOENT") return undefined;
-      if (code(error) === "ELOOP") throw new UnsafeKeyError(`key ${JSON.stringify(key)} is a symbolic link`);
+      if (errnoOf(error) === "ENOENT") return undefined;
+      if (errnoOf(error) === "ELOOP") throw new UnsafeKeyError(`key ${JSON.stringify(key)} is a symbolic link`);
       throw error;
     }
     try {
