@@ -1,5 +1,21 @@
-import { readFileSync } from "node:fs";
+// The service's settings: the shape of the frozen Config, and loadConfig, which reads every setting once.
+// The readers and grammars it uses live in config/ (values.ts, stores.ts, tokens.ts).
 import path from "node:path";
+import { parseStores } from "./config/stores.ts";
+import { parseTokens } from "./config/tokens.ts";
+import {
+  boolean,
+  ConfigError,
+  cronSchedule,
+  duration,
+  type Env,
+  integer,
+  oneOf,
+  readSettingFile,
+  timeout,
+} from "./config/values.ts";
+
+export { ConfigError, parseDurationSeconds } from "./config/values.ts";
 
 /** A named place where media files live. */
 export type StoreConfig =
@@ -125,215 +141,7 @@ export interface Config {
   readonly metricsRefreshSeconds: number;
 }
 
-/** Raised for a bad setting; main prints the message and exits. */
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
-
-type Env = Readonly<Record<string, string | undefined>>;
-
-const DURATION_UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
-
-/** Parses "90s", "15m", "24h", "7d", "1d12h" or a bare number of seconds. */
-export function parseDurationSeconds(text: string): number | undefined {
-  const trimmed = text.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed);
-  const parts = [...trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join("") !== trimmed) return undefined;
-  return parts.reduce((sum, [, value, unit]) => sum + Number(value) * (DURATION_UNITS[unit as string] ?? 0), 0);
-}
-
-const MAX_DURATION_SECONDS = 3650 * 86400;
-
-function duration(env: Env, name: string, fallback: string): number {
-  const raw = env[name] ?? fallback;
-  const seconds = parseDurationSeconds(raw);
-  if (seconds === undefined) {
-    throw new ConfigError(`${name}="${raw}" is not a duration; use forms like 30s, 15m, 24h, 7d or 1d12h`);
-  }
-  if (seconds > MAX_DURATION_SECONDS) throw new ConfigError(`${name}="${raw}" must be at most 3650d`);
-  return seconds;
-}
-
-/** A connection or request timeout: more than 0, and within what Node's timers can hold. */
-function timeout(env: Env, name: string, fallback: string): number {
-  const seconds = duration(env, name, fallback);
-  if (seconds <= 0 || seconds > 86400) {
-    throw new ConfigError(`${name}="${env[name]}" must be more than 0 and at most 1d`);
-  }
-  return seconds;
-}
-
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(`${name}="${raw}" must be a whole number from ${min} to ${max}`);
-  }
-  return value;
-}
-
-function boolean(env: Env, name: string, fallback: boolean): boolean {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  if (raw === "true" || raw === "1") return true;
-  if (raw === "false" || raw === "0") return false;
-  throw new ConfigError(`${name}="${raw}" must be true or false`);
-}
-
-function cronSchedule(env: Env, name: string, fallback: string): string {
-  const raw = env[name] ?? fallback;
-  if (!/^(\S+\s+){4}\S+$/.test(raw.trim())) {
-    throw new ConfigError(`${name}="${raw}" must be a five-field crontab schedule such as "* * * * *"`);
-  }
-  return raw.trim();
-}
-
-function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
-  const raw = env[name] ?? fallback;
-  if (!(allowed as readonly string[]).includes(raw)) {
-    throw new ConfigError(`${name}="${raw}" must be one of: ${allowed.join(", ")}`);
-  }
-  return raw as T;
-}
-
-const STORE_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
-const STORES_FORM =
-  'STORES is a comma-separated list of NAME=URL, for example "default=file:./media,photos=s3://bucket/prefix?region=eu-west-1&endpoint=http://localhost:9000&forcePathStyle=true"';
-
-/** Parses one store URL: file:PATH (absolute or relative to cwd) or s3://BUCKET[/PREFIX]?options. */
-function parseStore(name: string, url: string, cwd: string): StoreConfig {
-  if (url.startsWith("file:")) {
-    const root = url.slice("file:".length).replace(/^\/\/(?=\/)/, "");
-    if (root === "") throw new ConfigError(`STORES: store "${name}" needs a folder after file:`);
-    return Object.freeze({ name, kind: "disk", root: path.resolve(cwd, root), createRoot: false });
-  }
-  if (url.startsWith("s3://")) {
-    if (!URL.canParse(url)) throw new ConfigError(`STORES: store "${name}" URL "${url}" is not a valid URL`);
-    const parsed = new URL(url);
-    const allowed = new Set(["region", "endpoint", "forcePathStyle"]);
-    for (const key of parsed.searchParams.keys()) {
-      if (!allowed.has(key)) {
-        throw new ConfigError(
-          `STORES: store "${name}" has unknown option "${key}" (known: ${[...allowed].join(", ")})`,
-        );
-      }
-    }
-    const endpoint = parsed.searchParams.get("endpoint") ?? undefined;
-    if (endpoint !== undefined && !URL.canParse(endpoint)) {
-      throw new ConfigError(`STORES: store "${name}" endpoint "${endpoint}" is not a URL`);
-    }
-    const pathStyle = parsed.searchParams.get("forcePathStyle") ?? "false";
-    if (pathStyle !== "true" && pathStyle !== "false") {
-      throw new ConfigError(`STORES: store "${name}" forcePathStyle must be true or false`);
-    }
-    if (parsed.hostname === "") throw new ConfigError(`STORES: store "${name}" needs a bucket: s3://BUCKET[/PREFIX]`);
-    let prefix: string;
-    try {
-      prefix = decodeURIComponent(parsed.pathname.replace(/^\/+/, ""));
-    } catch {
-      throw new ConfigError(`STORES: store "${name}" prefix "${parsed.pathname}" is not valid percent-encoding`);
-    }
-    return Object.freeze({
-      name,
-      kind: "s3",
-      bucket: parsed.hostname,
-      prefix: prefix === "" || prefix.endsWith("/") ? prefix : `${prefix}/`,
-      region: parsed.searchParams.get("region") ?? "us-east-1",
-      endpoint,
-      forcePathStyle: pathStyle === "true",
-    });
-  }
-  throw new ConfigError(`STORES: store "${name}" URL "${url}" must start with file: or s3://. ${STORES_FORM}`);
-}
-
-function parseStores(raw: string | undefined, dataDir: string, cwd: string): ReadonlyMap<string, StoreConfig> {
-  const stores = new Map<string, StoreConfig>();
-  if (raw === undefined || raw.trim() === "") {
-    stores.set(
-      "default",
-      Object.freeze({ name: "default", kind: "disk", root: path.join(dataDir, "files"), createRoot: true }),
-    );
-    return stores;
-  }
-  for (const entry of raw.split(",")) {
-    const eq = entry.indexOf("=");
-    const name = entry.slice(0, eq).trim();
-    if (eq < 0 || !STORE_NAME.test(name)) {
-      throw new ConfigError(
-        `STORES entry "${entry.trim()}" needs a name of lowercase letters, digits, _ or - before "=". ${STORES_FORM}`,
-      );
-    }
-    if (stores.has(name)) throw new ConfigError(`STORES names "${name}" twice`);
-    stores.set(name, parseStore(name, entry.slice(eq + 1).trim(), cwd));
-  }
-  // Overlapping stores are refused when the stores are opened (storage/index.ts): by identity, which needs the file system.
-  return stores;
-}
-
-const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const TOKEN_SCOPES: readonly TokenScope[] = ["service", "admin", "metrics"];
-const MIN_SECRET_LENGTH = 24;
-
-/**
- * One NAME:SCOPE:SECRET entry. Messages quote nothing from an entry that is
- * entry (a secret pasted alone, or a missing scope, would land in a field
- * that looks harmless): they name its position instead.
- */
-function parseToken(source: string, entry: string): ApiToken {
-  const [name = "", scope = "", ...rest] = entry.split(":");
-  const secret = rest.join(":");
-  if (rest.length === 0 || !TOKEN_NAME.test(name) || !(TOKEN_SCOPES as readonly string[]).includes(scope)) {
-    throw new ConfigError(
-      `${source} is not NAME:SCOPE:SECRET (NAME letters, digits, ., _ or -; SCOPE service, admin or metrics)`,
-    );
-  }
-  if (secret.length < MIN_SECRET_LENGTH || /\s/.test(secret)) {
-    throw new ConfigError(
-      `${source}: the secret needs at least ${MIN_SECRET_LENGTH} characters without spaces (try: openssl rand -hex 32)`,
-    );
-  }
-  return Object.freeze({ name, scope: scope as TokenScope, secret });
-}
-
-function readSettingFile(name: string, file: string, cwd: string): string {
-  try {
-    return readFileSync(path.resolve(cwd, file), "utf8");
-  } catch (error) {
-    throw new ConfigError(`${name}="${file}" cannot be read: ${(error as NodeJS.ErrnoException).code ?? error}`);
-  }
-}
-
-/** AUTH_TOKENS (comma-separated) and AUTH_TOKENS_FILE (one per line, # comments), together. */
-function parseTokens(env: Env, cwd: string): readonly ApiToken[] {
-  const tokens: ApiToken[] = [];
-  (env.AUTH_TOKENS ?? "").split(",").forEach((entry, index) => {
-    if (entry.trim() !== "") tokens.push(parseToken(`AUTH_TOKENS entry ${index + 1}`, entry.trim()));
-  });
-  if (env.AUTH_TOKENS_FILE !== undefined) {
-    const before = tokens.length;
-    const lines = readSettingFile("AUTH_TOKENS_FILE", env.AUTH_TOKENS_FILE, cwd).split("\n");
-    lines.forEach((line, index) => {
-      const entry = line.replace(/#.*/, "").trim();
-      if (entry !== "") tokens.push(parseToken(`AUTH_TOKENS_FILE line ${index + 1}`, entry));
-    });
-    if (tokens.length === before) {
-      throw new ConfigError(`AUTH_TOKENS_FILE="${env.AUTH_TOKENS_FILE}" holds no token; add NAME:SCOPE:SECRET lines`);
-    }
-  }
-  for (const [i, token] of tokens.entries()) {
-    const earlier = tokens.slice(0, i);
-    if (earlier.some((t) => t.name === token.name)) throw new ConfigError(`token name "${token.name}" is used twice`);
-    if (earlier.some((t) => t.secret === token.secret)) {
-      throw new ConfigError(
-        `tokens "${earlier.find((t) => t.secret === token.secret)?.name}" and "${token.name}" share a secret`,
-      );
-    }
-  }
-  return Object.freeze(tokens);
-}
-
+/** GRPC_TLS_CERT and GRPC_TLS_KEY together, with GRPC_TLS_CLIENT_CA for mutual TLS: each a PEM file. */
 function parseGrpcTls(env: Env, cwd: string): GrpcTlsConfig | undefined {
   const certFile = env.GRPC_TLS_CERT || undefined;
   const keyFile = env.GRPC_TLS_KEY || undefined;

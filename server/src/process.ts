@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { link, mkdir, readFile, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseEnv } from "node:util";
-import { type Config, ConfigError, loadConfig } from "./config.ts";
+import { type Config, ConfigError, loadConfig, type StoreConfig } from "./config.ts";
 import { attachedEmbeddedUrl, startEmbeddedPostgres } from "./db/embedded.ts";
 import type { Logger } from "./logger.ts";
 
@@ -145,6 +145,20 @@ export function exitOnStartupFailure(error: unknown): never {
   process.exit(1);
 }
 
+/** Where a store keeps its files, as the banner shows it. */
+function storeLocation(store: StoreConfig): string {
+  switch (store.kind) {
+    case "disk":
+      return store.root;
+    case "s3":
+      return `s3://${store.bucket}/${store.prefix}`;
+    default: {
+      const unhandled: never = store;
+      throw new Error(`unknown store kind ${(unhandled as { kind: unknown }).kind}`);
+    }
+  }
+}
+
 export function banner(
   config: Config,
   parts: {
@@ -171,7 +185,7 @@ export function banner(
   lines.push(
     `  deletion worker ${parts.worker ? `running (sweep "${config.deletion.sweepSchedule}")` : "not in this process"}`,
     `  database        ${config.databaseUrl === undefined ? `embedded PostgreSQL in ${config.dataDir}/postgres` : "DATABASE_URL"}`,
-    `  stores          ${[...config.stores.values()].map((s) => `${s.name} (${s.kind === "disk" ? s.root : `s3://${s.bucket}/${s.prefix}`})`).join(", ")}`,
+    `  stores          ${[...config.stores.values()].map((s) => `${s.name} (${storeLocation(s)})`).join(", ")}`,
   );
   if (parts.httpPort !== undefined || parts.grpcPort !== undefined) {
     const tokens = config.tokens.map((t) => `${t.name} (${t.scope})`).join(", ");

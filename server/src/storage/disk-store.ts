@@ -81,7 +81,7 @@ const threads = Array.from({ length: DISK_THREADS }, () => new DiskThread());
 const leastBusy = () => threads.reduce((a, b) => (b.load < a.load ? b : a));
 
 /**
- * Files under one root folder (see disk-tree.ts for how keys are resolved
+ * Files under one root folder (see disk-folder-chain.ts for how keys are resolved
  * without following symlinks or racing renames). The file work runs on the
  * process's disk threads.
  */

@@ -31,6 +31,10 @@ function run(request: DiskRequest): unknown {
       return deleteFiles(request.root, request.keys, request.closes, request.noted);
     case "open":
       return openFile(request.root, request.key);
+    default: {
+      const unhandled: never = request;
+      throw new Error(`unknown disk operation ${JSON.stringify(unhandled)}`);
+    }
   }
 }
 

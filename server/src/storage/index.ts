@@ -43,7 +43,19 @@ function diskRootOf(config: Extract<StoreConfig, { kind: "disk" }>): DiskRoot {
  */
 export function openStores(configs: ReadonlyMap<string, StoreConfig>): Map<string, ObjectStore> {
   const roots = new Map<string, DiskRoot>();
-  for (const config of configs.values()) if (config.kind === "disk") roots.set(config.name, diskRootOf(config));
+  for (const config of configs.values()) {
+    switch (config.kind) {
+      case "disk":
+        roots.set(config.name, diskRootOf(config));
+        break;
+      case "s3":
+        break;
+      default: {
+        const unhandled: never = config;
+        throw new Error(`unknown store kind ${(unhandled as { kind: unknown }).kind}`);
+      }
+    }
+  }
   const mounts = roots.size > 0 ? readMounts() : [];
   const places = [...configs.values()].map((config) => placeOf(config, roots.get(config.name), mounts));
   const overlapping = findOverlap(places);
@@ -71,6 +83,10 @@ export function openStores(configs: ReadonlyMap<string, StoreConfig>): Map<strin
           }),
         );
         break;
+      default: {
+        const unhandled: never = config;
+        throw new Error(`unknown store kind ${(unhandled as { kind: unknown }).kind}`);
+      }
     }
   }
   return stores;

@@ -94,22 +94,33 @@ export function placeOf(config: StoreConfig, diskRoot: DiskRoot | undefined, mou
         prefix: config.prefix,
         shown: `s3://${config.bucket}/${config.prefix}`,
       };
+    default: {
+      const unhandled: never = config;
+      throw new Error(`unknown store kind ${(unhandled as { kind: unknown }).kind}`);
+    }
   }
 }
 
+/** Stores of different kinds never overlap. */
 export function overlap(a: StorePlace, b: StorePlace): boolean {
-  if (a.kind === "disk" && b.kind === "disk") {
-    // Real paths nest whatever the devices (a folder mounted inside another store); the file
-    // system paths catch a bind mount of one store's folder elsewhere.
-    const nested = (x: string, y: string) => within(x, y) || within(y, x);
-    return (
-      a.inode === b.inode || nested(a.realPath, b.realPath) || (a.device === b.device && nested(a.fsPath, b.fsPath))
-    );
+  switch (a.kind) {
+    case "disk": {
+      if (b.kind !== "disk") return false;
+      // Real paths nest whatever the devices (a folder mounted inside another store); the file
+      // system paths catch a bind mount of one store's folder elsewhere.
+      const nested = (x: string, y: string) => within(x, y) || within(y, x);
+      return (
+        a.inode === b.inode || nested(a.realPath, b.realPath) || (a.device === b.device && nested(a.fsPath, b.fsPath))
+      );
+    }
+    case "s3":
+      if (b.kind !== "s3") return false;
+      return a.bucket === b.bucket && (a.prefix.startsWith(b.prefix) || b.prefix.startsWith(a.prefix));
+    default: {
+      const unhandled: never = a;
+      throw new Error(`unknown store kind ${(unhandled as { kind: unknown }).kind}`);
+    }
   }
-  if (a.kind === "s3" && b.kind === "s3") {
-    return a.bucket === b.bucket && (a.prefix.startsWith(b.prefix) || b.prefix.startsWith(a.prefix));
-  }
-  return false;
 }
 
 /** The first pair of places that overlap, or undefined. */
