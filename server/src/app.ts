@@ -12,7 +12,9 @@ import type { Config } from "./config.ts";
 import { connectDatabase } from "./db/connect.ts";
 import { migrateToLatest } from "./db/migrate.ts";
 import type { Logger } from "./logger.ts";
+import { createAdminActions } from "./media/admin-actions.ts";
 import { createMediaLoader } from "./media/media-loader.ts";
+import { createMediaRepository } from "./media/media-repository.ts";
 import { createMetrics, type Metrics, registerLifecycleGauges } from "./metrics/index.ts";
 import { openStores } from "./storage/index.ts";
 import { createDashboardHandler } from "./web/dashboard.ts";
@@ -69,10 +71,13 @@ export async function startService(
     },
   });
 
+  const media = createMediaRepository(database);
   const deps: ServiceDeps = {
     db: database.db,
     pool: database.pool,
-    mediaLoader: createMediaLoader(database.pool),
+    media,
+    actions: createAdminActions(database.pool),
+    mediaLoader: createMediaLoader(media),
     storeNames: new Set(config.stores.keys()),
     gracePeriodSeconds: config.gracePeriodSeconds,
     pendingTtlSeconds: config.pendingTtlSeconds,

@@ -1,101 +1,51 @@
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { AdminService } from "@media/proto/media/v1/admin_service_pb";
-import { MediaState } from "@media/proto/media/v1/media_pb";
-import type { MediaStateName } from "../db/schema.ts";
 import * as deletion from "../deletion/index.ts";
-import * as actions from "../media/admin-actions.ts";
+import type { ActionOutcome } from "../media/admin-actions.ts";
 import {
-  byteTotal,
+  deletionStatusToProto,
   eventToProto,
-  MEDIA_STATES,
+  historyToProto,
   mediaToProto,
+  planToProto,
   referenceToProto,
-  stateFromProto,
-  stateToProto,
+  statsToProto,
 } from "../media/mapping.ts";
-import * as media from "../media/repository.ts";
+import { cursorFromToken, listMedia, MEDIA_PAGE_TOKENS } from "../media/media-list.ts";
+import * as views from "../media/media-views.ts";
 import { callerOf, type ServiceDeps } from "./context.ts";
-import { actionRefused, guardNotConfirmed, invalidArgument, mediaNotFound, noWorkerYet } from "./errors.ts";
-import { decodePageToken, ID_PART, MICROS_PART, pageOf, TEXT_PART } from "./page-token.ts";
-import { optionalText, pageSize, requireId, requireLabels, requireText } from "./validation.ts";
+import { actionRefused, guardNotConfirmed, mediaNotFound, noWorkerYet } from "./errors.ts";
+import { decodePageToken, ID_PART, pageOf, TEXT_PART } from "./page-token.ts";
+import { pageSize, rangeOr, requireId, requireMediaFilter, requireOrder, requireText } from "./validation.ts";
 
-function stateFilter(state: MediaState): MediaStateName | undefined {
-  if (state === MediaState.UNSPECIFIED) return undefined;
-  const name = stateFromProto(state);
-  if (name === undefined) throw invalidArgument("state", `unknown state ${state}`);
-  return name;
+function actionResult(id: string, outcome: ActionOutcome) {
+  switch (outcome.kind) {
+    case "ok":
+      return { media: mediaToProto(outcome.media) };
+    case "not_found":
+      throw mediaNotFound(id);
+    case "refused":
+      throw actionRefused(id, outcome.why);
+    default: {
+      const unhandled: never = outcome;
+      throw new Error(`unknown action outcome ${JSON.stringify(unhandled)}`);
+    }
+  }
 }
 
-const emptyToUndefined = (value: string) => (value === "" ? undefined : value);
-
-const MEDIA_ORDERS: readonly media.MediaOrder[] = ["create_time desc", "create_time", "delete_time"];
-
-function mediaOrder(orderBy: string): media.MediaOrder {
-  const normalized = orderBy.trim().replace(/\s+/g, " ").toLowerCase();
-  if (normalized === "") return "create_time desc";
-  const order = MEDIA_ORDERS.find((o) => o === normalized);
-  if (order === undefined)
-    throw invalidArgument("order_by", `must be one of: ${MEDIA_ORDERS.map((o) => `"${o}"`).join(", ")}`);
-  return order;
-}
-
-/** Each order's token kind and cursor values: a token only continues the order it came from. */
-const MEDIA_TOKENS: Record<media.MediaOrder, { kind: string; patterns: readonly RegExp[] }> = {
-  "create_time desc": { kind: "m", patterns: [ID_PART] },
-  create_time: { kind: "ma", patterns: [ID_PART] },
-  delete_time: { kind: "md", patterns: [ID_PART, MICROS_PART] },
-};
-
-function labelFilter(labels: Record<string, string>): Record<string, string> | undefined {
-  if (Object.keys(labels).length > 8) throw invalidArgument("labels", "must have at most 8 entries");
-  const checked = requireLabels("labels", labels);
-  return Object.keys(checked).length === 0 ? undefined : checked;
-}
-
-function statusToProto(control: deletion.DeletionControl) {
-  return {
-    paused: control.paused,
-    pauseReason: control.pauseReason,
-    guardTripTime: control.guardTrippedTime === null ? undefined : timestampFromDate(control.guardTrippedTime),
-    guardDueCount: control.guardDueCount ?? 0n,
-  };
-}
-
-function actionResult(id: string, outcome: actions.ActionOutcome) {
-  if (outcome.kind === "not_found") throw mediaNotFound(id);
-  if (outcome.kind === "refused") throw actionRefused(id, outcome.why);
-  return { media: mediaToProto(outcome.media) };
-}
-
-function range(field: string, value: number, min: number, max: number, fallback: number): number {
-  if (value === 0) return fallback;
-  if (value < min || value > max) throw invalidArgument(field, `must be from ${min} to ${max} (or 0 for ${fallback})`);
-  return value;
-}
-
-/** Read-only views for the dashboard. Each handler validates, queries, maps. */
+/** The dashboard's views and actions. Each handler validates, calls a repository, maps. */
 export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminService> {
-  const { db, pool } = deps;
-  const status = async () => statusToProto(await deletion.getDeletionControl(pool));
+  const { db, pool, actions } = deps;
+  const status = async () => deletionStatusToProto(await deletion.getDeletionControl(pool));
   return {
     async listMedia(req) {
       const limit = pageSize("page_size", req.pageSize, 50);
-      const order = mediaOrder(req.orderBy);
-      const filter = {
-        state: stateFilter(req.state),
-        store: emptyToUndefined(optionalText("store", req.store, 63)),
-        owner: emptyToUndefined(optionalText("owner", req.owner, 512)),
-        keyPrefix: emptyToUndefined(optionalText("key_prefix", req.keyPrefix, 1024)),
-        labels: labelFilter(req.labels),
-      };
-      const { kind, patterns } = MEDIA_TOKENS[order];
+      const order = requireOrder("order_by", req.orderBy);
+      const filter = requireMediaFilter(req);
+      const { kind, patterns, cursorOf } = MEDIA_PAGE_TOKENS[order];
       const parts = decodePageToken("page_token", kind, req.pageToken, patterns);
-      const after = parts === undefined ? undefined : { id: parts[0] as string, deleteKey: parts[1] };
-      const rows = await media.listMedia(db, filter, order, after, limit + 1);
-      const { page, nextPageToken } = pageOf(rows, limit, kind, (last) =>
-        order === "delete_time" ? [last.id, last.delete_key] : [last.id],
-      );
+      const rows = await listMedia(db, filter, order, parts && cursorFromToken(parts), limit + 1);
+      const { page, nextPageToken } = pageOf(rows, limit, kind, cursorOf);
       return { media: page.map(mediaToProto), nextPageToken };
     },
 
@@ -103,7 +53,7 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
       const mediaId = requireId("media_id", req.mediaId);
       const limit = pageSize("page_size", req.pageSize, 100);
       const after = decodePageToken("page_token", "r", req.pageToken, [TEXT_PART])?.[0];
-      const rows = await media.listMediaReferences(db, mediaId, after, limit + 1);
+      const rows = await views.listMediaReferences(db, mediaId, after, limit + 1);
       // An empty answer must not hide a wrong id.
       if (rows.length === 0 && (await deps.mediaLoader.load(mediaId)) === undefined) throw mediaNotFound(mediaId);
       const { page, nextPageToken } = pageOf(rows, limit, "r", (last) => [last.owner]);
@@ -111,26 +61,14 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
     },
 
     async getStats() {
-      const stats = await media.getStats(db);
-      const byState = new Map(stats.states.map((s) => [s.state, s]));
-      return {
-        states: MEDIA_STATES.map((state) => ({
-          state: stateToProto(state),
-          count: BigInt(byState.get(state)?.count ?? 0),
-          sizeBytes: byteTotal(byState.get(state)?.sizeBytes ?? 0n),
-        })),
-        dueNext24hCount: BigInt(stats.dueNext24h.count),
-        dueNext24hSizeBytes: byteTotal(stats.dueNext24h.sizeBytes),
-        dueNext7dCount: BigInt(stats.dueNext7d.count),
-        dueNext7dSizeBytes: byteTotal(stats.dueNext7d.sizeBytes),
-      };
+      return statsToProto(await views.getStats(db));
     },
 
     async listMediaEvents(req) {
       const mediaId = requireId("media_id", req.mediaId);
       const limit = pageSize("page_size", req.pageSize, 100);
       const afterId = decodePageToken("page_token", "e", req.pageToken, [ID_PART])?.[0];
-      const rows = await media.listMediaEvents(db, mediaId, afterId, limit + 1);
+      const rows = await views.listMediaEvents(db, mediaId, afterId, limit + 1);
       const { page, nextPageToken } = pageOf(rows, limit, "e", (last) => [last.id]);
       return { events: page.map(eventToProto), nextPageToken };
     },
@@ -155,53 +93,38 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
     async holdMedia(req, ctx) {
       const id = requireId("media_id", req.mediaId);
       const reason = requireText("reason", req.reason, 512);
-      return actionResult(id, await actions.holdMedia(pool, id, reason, callerOf(ctx)));
+      return actionResult(id, await actions.hold(id, reason, callerOf(ctx)));
     },
 
     async releaseMedia(req, ctx) {
       const id = requireId("media_id", req.mediaId);
-      return actionResult(id, await actions.releaseMedia(pool, id, callerOf(ctx)));
+      return actionResult(id, await actions.release(id, callerOf(ctx)));
     },
 
     async deleteMediaNow(req, ctx) {
       const id = requireId("media_id", req.mediaId);
-      return actionResult(id, await actions.deleteMediaNow(pool, id, callerOf(ctx)));
+      return actionResult(id, await actions.deleteNow(id, callerOf(ctx)));
     },
 
     async retryMedia(req, ctx) {
       const id = requireId("media_id", req.mediaId);
-      return actionResult(id, await actions.retryMedia(pool, id, callerOf(ctx)));
+      return actionResult(id, await actions.retry(id, callerOf(ctx)));
     },
 
     async getDeletionPlan(req) {
-      const hours = range("within_hours", req.withinHours, 1, 8760, 24);
-      const sampleSize = range("sample_size", req.sampleSize, 1, 100, 20);
-      const plan = await actions.deletionPlan(pool, hours, sampleSize);
-      return {
-        count: plan.stores.reduce((sum, s) => sum + BigInt(s.count), 0n),
-        sizeBytes: byteTotal(plan.stores.reduce((sum, s) => sum + BigInt(s.sizeBytes), 0n)),
-        stores: plan.stores.map((s) => ({ store: s.store, count: BigInt(s.count), sizeBytes: byteTotal(s.sizeBytes) })),
-        samples: plan.samples.map(mediaToProto),
-        status: await status(),
-      };
+      const hours = rangeOr("within_hours", req.withinHours, 1, 8760, 24);
+      const sampleSize = rangeOr("sample_size", req.sampleSize, 1, 100, 20);
+      return { ...planToProto(await deletion.deletionPlan(pool, hours, sampleSize)), status: await status() };
     },
 
     async runSweep() {
-      if (!(await actions.requestSweep(pool))) throw noWorkerYet();
+      if (!(await deletion.requestSweep(pool))) throw noWorkerYet();
       return {};
     },
 
     async getDeletionHistory(req) {
-      const hours = range("hours", req.hours, 1, 720, 168);
-      const history = await media.deletionHistory(db, hours);
-      return {
-        hours: history.map((h) => ({
-          startTime: timestampFromDate(h.hour),
-          deletedCount: BigInt(h.deletedCount),
-          deletedSizeBytes: byteTotal(h.deletedBytes),
-          failedCount: BigInt(h.failedCount),
-        })),
-      };
+      const hours = rangeOr("hours", req.hours, 1, 720, 168);
+      return historyToProto(await views.deletionHistory(db, hours));
     },
   };
 }

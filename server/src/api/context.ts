@@ -3,7 +3,9 @@ import type { Kysely } from "kysely";
 import type pg from "pg";
 import type { ApiToken } from "../config.ts";
 import type { Database } from "../db/schema.ts";
+import type { AdminActions } from "../media/admin-actions.ts";
 import type { MediaLoader } from "../media/media-loader.ts";
+import type { MediaRepository } from "../media/media-repository.ts";
 
 /** Who is calling, as recorded in events. The guard sets it from the token's name; "anonymous" only before that. */
 export const callerKey = createContextKey<string>("anonymous", { description: "caller name for audit events" });
@@ -18,9 +20,12 @@ export const tokenKey = createContextKey<ApiToken | undefined>(undefined, { desc
 
 /** What the service implementations need; built once at start-up. */
 export interface ServiceDeps {
+  /** The dashboard's read views (media-list.ts, media-views.ts) take it. */
   readonly db: Kysely<Database>;
-  /** The pool under db, for the hot paths that use named statements. */
+  /** The pool under db, for the deletion engine's switchboard and plan. */
   readonly pool: pg.Pool;
+  readonly media: MediaRepository;
+  readonly actions: AdminActions;
   readonly mediaLoader: MediaLoader;
   readonly storeNames: ReadonlySet<string>;
   readonly gracePeriodSeconds: number;

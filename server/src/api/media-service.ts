@@ -1,7 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MediaService } from "@media/proto/media/v1/media_service_pb";
-import { mediaToProto } from "../media/mapping.ts";
-import * as media from "../media/repository.ts";
+import { batchToProto, mediaToProto, unlinkOwnerToProto } from "../media/mapping.ts";
+import type { ReferenceOutcome } from "../media/media-repository.ts";
 import { callerOf, type ServiceDeps } from "./context.ts";
 import { mediaBeingDeleted, mediaConflict, mediaNotFound } from "./errors.ts";
 import {
@@ -17,12 +17,21 @@ import {
 
 /** Each handler validates, calls the repository, and maps the result. */
 export function createMediaService(deps: ServiceDeps): ServiceImpl<typeof MediaService> {
-  const { db, pool } = deps;
+  const { media } = deps;
 
-  function referenceResult(id: string, outcome: media.ReferenceOutcome) {
-    if (outcome.kind === "not_found") throw mediaNotFound(id);
-    if (outcome.kind === "deleting") throw mediaBeingDeleted(id, outcome.media.state);
-    return { media: mediaToProto(outcome.media), changed: outcome.changed };
+  function referenceResult(id: string, outcome: ReferenceOutcome) {
+    switch (outcome.kind) {
+      case "ok":
+        return { media: mediaToProto(outcome.media), changed: outcome.changed };
+      case "not_found":
+        throw mediaNotFound(id);
+      case "deleting":
+        throw mediaBeingDeleted(id, outcome.media.state);
+      default: {
+        const unhandled: never = outcome;
+        throw new Error(`unknown reference outcome ${JSON.stringify(unhandled)}`);
+      }
+    }
   }
 
   return {
@@ -34,7 +43,7 @@ export function createMediaService(deps: ServiceDeps): ServiceImpl<typeof MediaS
         sizeBytes: requireSize("size_bytes", req.sizeBytes),
         labels: requireLabels("labels", req.labels),
       };
-      const outcome = await media.createMedia(db, input, callerOf(ctx), deps.pendingTtlSeconds);
+      const outcome = await media.create(input, callerOf(ctx), deps.pendingTtlSeconds);
       switch (outcome.kind) {
         case "created":
         case "exists":
@@ -43,6 +52,10 @@ export function createMediaService(deps: ServiceDeps): ServiceImpl<typeof MediaS
           throw mediaConflict(input.store, input.key, outcome.media.id, outcome.field);
         case "deleting":
           throw mediaBeingDeleted(outcome.media.id, outcome.media.state);
+        default: {
+          const unhandled: never = outcome;
+          throw new Error(`unknown create outcome ${JSON.stringify(unhandled)}`);
+        }
       }
     },
 
@@ -55,35 +68,24 @@ export function createMediaService(deps: ServiceDeps): ServiceImpl<typeof MediaS
 
     async batchGetMedia(req) {
       const ids = requireIds("ids", req.ids);
-      const rows = new Map((await media.findMediaByIds(pool, ids)).map((row) => [row.id, row]));
-      return {
-        media: ids.flatMap((id) => {
-          const row = rows.get(id);
-          return row === undefined ? [] : [mediaToProto(row)];
-        }),
-        missingIds: ids.filter((id) => !rows.has(id)).map(BigInt),
-      };
+      return batchToProto(ids, await media.findByIds(ids));
     },
 
     async linkMedia(req, ctx) {
       const id = requireId("media_id", req.mediaId);
       const owner = requireOwner("owner", req.owner);
-      return referenceResult(id, await media.linkMedia(pool, id, owner, callerOf(ctx)));
+      return referenceResult(id, await media.link(id, owner, callerOf(ctx)));
     },
 
     async unlinkMedia(req, ctx) {
       const id = requireId("media_id", req.mediaId);
       const owner = requireOwner("owner", req.owner);
-      return referenceResult(id, await media.unlinkMedia(pool, id, owner, callerOf(ctx), deps.gracePeriodSeconds));
+      return referenceResult(id, await media.unlink(id, owner, callerOf(ctx), deps.gracePeriodSeconds));
     },
 
     async unlinkOwner(req, ctx) {
       const owner = requireOwner("owner", req.owner);
-      const result = await media.unlinkOwner(db, owner, callerOf(ctx), deps.gracePeriodSeconds);
-      return {
-        unlinkedMediaIds: result.unlinkedMediaIds.map(BigInt),
-        orphanedMediaIds: result.orphanedMediaIds.map(BigInt),
-      };
+      return unlinkOwnerToProto(await media.unlinkOwner(owner, callerOf(ctx), deps.gracePeriodSeconds));
     },
   };
 }

@@ -1,3 +1,7 @@
+import { MediaState } from "@media/proto/media/v1/media_pb";
+import type { MediaStateName } from "../db/schema.ts";
+import { stateFromProto } from "../media/mapping.ts";
+import { MEDIA_ORDERS, type MediaFilter, type MediaOrder } from "../media/media-list.ts";
 import { invalidArgument } from "./errors.ts";
 
 // Boundary checks for every request field. Each throws INVALID_ARGUMENT naming
@@ -108,4 +112,51 @@ export function requireIds(field: string, values: readonly bigint[]): string[] {
 export function pageSize(field: string, value: number, fallback: number): number {
   if (value < 0 || value > MAX_BATCH) throw invalidArgument(field, `must be from 0 to ${MAX_BATCH}`);
   return value === 0 ? fallback : value;
+}
+
+/** A number with a default: 0 means the fallback, anything else must lie in [min, max]. */
+export function rangeOr(field: string, value: number, min: number, max: number, fallback: number): number {
+  if (value === 0) return fallback;
+  if (value < min || value > max) throw invalidArgument(field, `must be from ${min} to ${max} (or 0 for ${fallback})`);
+  return value;
+}
+
+/** A state to filter by; undefined (no filter) for UNSPECIFIED. */
+export function optionalState(field: string, state: MediaState): MediaStateName | undefined {
+  if (state === MediaState.UNSPECIFIED) return undefined;
+  const name = stateFromProto(state);
+  if (name === undefined) throw invalidArgument(field, `unknown state ${state}`);
+  return name;
+}
+
+/** One of the media list's orders, spaces and case aside; empty for the default (the first). */
+export function requireOrder(field: string, orderBy: string): MediaOrder {
+  const normalized = orderBy.trim().replace(/\s+/g, " ").toLowerCase();
+  if (normalized === "") return MEDIA_ORDERS[0];
+  const order = MEDIA_ORDERS.find((o) => o === normalized);
+  if (order === undefined)
+    throw invalidArgument(field, `must be one of: ${MEDIA_ORDERS.map((o) => `"${o}"`).join(", ")}`);
+  return order;
+}
+
+const MAX_LABEL_FILTERS = 8;
+
+/** The media list's filter fields; an empty field filters nothing. */
+export function requireMediaFilter(req: {
+  state: MediaState;
+  store: string;
+  owner: string;
+  keyPrefix: string;
+  labels: Record<string, string>;
+}): MediaFilter {
+  const orNothing = (value: string) => (value === "" ? undefined : value);
+  const state = optionalState("state", req.state);
+  const store = orNothing(optionalText("store", req.store, 63));
+  const owner = orNothing(optionalText("owner", req.owner, MAX_OWNER_LENGTH));
+  const keyPrefix = orNothing(optionalText("key_prefix", req.keyPrefix, MAX_KEY_BYTES));
+  if (Object.keys(req.labels).length > MAX_LABEL_FILTERS) {
+    throw invalidArgument("labels", `must have at most ${MAX_LABEL_FILTERS} entries`);
+  }
+  const labels = requireLabels("labels", req.labels);
+  return { state, store, owner, keyPrefix, labels: Object.keys(labels).length === 0 ? undefined : labels };
 }

@@ -1,7 +1,8 @@
 import type { ColumnType, Generated, Selectable } from "kysely";
 
-/** Lifecycle state as stored; mirrors media.v1.MediaState. */
-export type MediaStateName = "PENDING" | "LINKED" | "ORPHANED" | "DELETING" | "FAILED";
+/** Every lifecycle state as stored, in lifecycle order; mirrors media.v1.MediaState. */
+export const MEDIA_STATES = ["PENDING", "LINKED", "ORPHANED", "DELETING", "FAILED"] as const;
+export type MediaStateName = (typeof MEDIA_STATES)[number];
 
 /** int8 columns: pg returns strings, and we accept bigint on the way in. */
 type Int8 = ColumnType<string, string | bigint | number, string | bigint | number>;

@@ -1,6 +1,6 @@
 // The deletion engine, as the worker, the scripts and the benchmarks see it:
-// the due rule, claims with their leases, finishing a batch, the switchboard
-// and the job contract. Exported as @media/server/deletion; the server's own
+// the due rule, claims with their leases, finishing a batch, the switchboard,
+// the plan and the job contract. Exported as @media/server/deletion; the server's own
 // modules import the files they need directly.
 export {
   type ClaimCursor,
@@ -21,3 +21,4 @@ export { DUE_NOW } from "./due.ts";
 export { type BatchOutcome, finishBatch } from "./finish.ts";
 export { parseDeleteBatchPayload, SWEEP_JOB_KEY, TASKS } from "./jobs.ts";
 export { ClaimLease, LeaseLostError } from "./lease.ts";
+export { type DeletionPlan, deletionPlan, requestSweep } from "./plan.ts";

@@ -1,11 +1,13 @@
 import type pg from "pg";
 import type { MediaEventTypeName, MediaRow, MediaStateName } from "../db/schema.ts";
 import { withTransaction } from "../db/transaction.ts";
-import { dueBy } from "../deletion/due.ts";
-import { ENQUEUE_SWEEP } from "../deletion/jobs.ts";
 
-// Admin actions on one media. Each runs in one transaction: lock the row,
-// check it may change, change it, write the event.
+// Admin actions on one media: hold, release, delete now, retry. Each runs in
+// one transaction: lock the row, check it may change, change it, write the event.
+//
+// SQL style: raw statements on a pooled client inside withTransaction, since
+// the lock, the change and the event must share one transaction and each
+// action differs only in its SET clause.
 
 export type ActionOutcome =
   | { readonly kind: "ok"; readonly media: MediaRow }
@@ -46,81 +48,58 @@ async function changeMedia(pool: pg.Pool, id: string, actor: string, change: Cha
 const refuseIn = (states: MediaStateName[], why: string) => (row: MediaRow) =>
   states.includes(row.state) ? `media is ${row.state}: ${why}` : undefined;
 
-/** Holds a media back from deletion. A media already claimed by a worker cannot be held. */
-export const holdMedia = (pool: pg.Pool, id: string, reason: string, actor: string) =>
-  changeMedia(pool, id, actor, {
-    refuse: refuseIn(["DELETING"], "a worker is deleting it"),
-    set: "hold_reason = $2",
-    params: [reason],
-    event: "HELD",
-    reason: () => reason,
-  });
-
-export const releaseMedia = (pool: pg.Pool, id: string, actor: string) =>
-  changeMedia(pool, id, actor, {
-    refuse: (row) => (row.hold_reason === null ? "media is not held" : undefined),
-    set: "hold_reason = NULL",
-    params: [],
-    event: "UNHELD",
-    reason: (row) => `hold lifted (was: ${row.hold_reason})`,
-  });
-
-/** Makes an unreferenced, unheld media due now; the worker deletes it at its next sweep. */
-export const deleteMediaNow = (pool: pg.Pool, id: string, actor: string) =>
-  changeMedia(pool, id, actor, {
-    refuse: (row) =>
-      row.state !== "PENDING" && row.state !== "ORPHANED"
-        ? `media is ${row.state}: only PENDING or ORPHANED media can be deleted`
-        : row.hold_reason !== null
-          ? `media is held (${row.hold_reason}): release it first`
-          : undefined,
-    set: "delete_time = now()",
-    params: [],
-    event: "DELETE_REQUESTED",
-    reason: () => "delete now requested by an admin",
-  });
-
-/** Sends a FAILED media back to ORPHANED, due now, with a fresh retry budget. */
-export const retryMedia = (pool: pg.Pool, id: string, actor: string) =>
-  changeMedia(pool, id, actor, {
-    refuse: (row) => (row.state === "FAILED" ? undefined : `media is ${row.state}: only FAILED media can be retried`),
-    set: "state = 'ORPHANED', delete_attempts = 0, delete_time = now(), orphan_time = coalesce(orphan_time, now())",
-    params: [],
-    event: "RETRY_REQUESTED",
-    reason: (row) => `retry requested after: ${row.last_error ?? "unknown error"}`,
-  });
-
-export interface DeletionPlan {
-  readonly stores: Array<{ store: string; count: string; sizeBytes: string }>;
-  readonly samples: MediaRow[];
+export interface AdminActions {
+  /** Holds a media back from deletion. A media already claimed by a worker cannot be held. */
+  hold(id: string, reason: string, actor: string): Promise<ActionOutcome>;
+  release(id: string, actor: string): Promise<ActionOutcome>;
+  /** Makes an unreferenced, unheld media due now; the worker deletes it at its next sweep. */
+  deleteNow(id: string, actor: string): Promise<ActionOutcome>;
+  /** Sends a FAILED media back to ORPHANED, due now, with a fresh retry budget. */
+  retry(id: string, actor: string): Promise<ActionOutcome>;
 }
 
-/** What is due within `hours` (overdue included), per store, with the soonest samples. */
-export async function deletionPlan(pool: pg.Pool, hours: number, sampleSize: number): Promise<DeletionPlan> {
-  const due = dueBy("now() + make_interval(hours => $1)");
-  const stores = await pool.query(
-    `SELECT store, count(*)::bigint AS count, coalesce(sum(size_bytes), 0)::numeric AS size_bytes
-     FROM media WHERE ${due} GROUP BY store ORDER BY store`,
-    [hours],
-  );
-  const samples = await pool.query<MediaRow>(`SELECT * FROM media WHERE ${due} ORDER BY delete_time, id LIMIT $2`, [
-    hours,
-    sampleSize,
-  ]);
+export function createAdminActions(pool: pg.Pool): AdminActions {
   return {
-    stores: stores.rows.map((r) => ({ store: r.store, count: r.count, sizeBytes: r.size_bytes })),
-    samples: samples.rows,
-  };
-}
+    hold: (id, reason, actor) =>
+      changeMedia(pool, id, actor, {
+        refuse: refuseIn(["DELETING"], "a worker is deleting it"),
+        set: "hold_reason = $2",
+        params: [reason],
+        event: "HELD",
+        reason: () => reason,
+      }),
 
-/** Queues a sweep now. False when no worker has ever started here (no job queue yet). */
-export async function requestSweep(pool: pg.Pool): Promise<boolean> {
-  try {
-    await pool.query(`SELECT ${ENQUEUE_SWEEP}`);
-    return true;
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === "3F000" || code === "42883") return false;
-    throw error;
-  }
+    release: (id, actor) =>
+      changeMedia(pool, id, actor, {
+        refuse: (row) => (row.hold_reason === null ? "media is not held" : undefined),
+        set: "hold_reason = NULL",
+        params: [],
+        event: "UNHELD",
+        reason: (row) => `hold lifted (was: ${row.hold_reason})`,
+      }),
+
+    deleteNow: (id, actor) =>
+      changeMedia(pool, id, actor, {
+        refuse: (row) =>
+          row.state !== "PENDING" && row.state !== "ORPHANED"
+            ? `media is ${row.state}: only PENDING or ORPHANED media can be deleted`
+            : row.hold_reason !== null
+              ? `media is held (${row.hold_reason}): release it first`
+              : undefined,
+        set: "delete_time = now()",
+        params: [],
+        event: "DELETE_REQUESTED",
+        reason: () => "delete now requested by an admin",
+      }),
+
+    retry: (id, actor) =>
+      changeMedia(pool, id, actor, {
+        refuse: (row) =>
+          row.state === "FAILED" ? undefined : `media is ${row.state}: only FAILED media can be retried`,
+        set: "state = 'ORPHANED', delete_attempts = 0, delete_time = now(), orphan_time = coalesce(orphan_time, now())",
+        params: [],
+        event: "RETRY_REQUESTED",
+        reason: (row) => `retry requested after: ${row.last_error ?? "unknown error"}`,
+      }),
+  };
 }

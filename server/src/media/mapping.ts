@@ -8,7 +8,18 @@ import {
   MediaReferenceSchema,
 } from "@media/proto/media/v1/admin_service_pb";
 import { type Media, MediaSchema, MediaState } from "@media/proto/media/v1/media_pb";
-import type { MediaEventRow, MediaEventTypeName, MediaReferenceRow, MediaRow, MediaStateName } from "../db/schema.ts";
+import {
+  MEDIA_STATES,
+  type MediaEventRow,
+  type MediaEventTypeName,
+  type MediaReferenceRow,
+  type MediaRow,
+  type MediaStateName,
+} from "../db/schema.ts";
+import type { DeletionControl } from "../deletion/control.ts";
+import type { DeletionPlan } from "../deletion/plan.ts";
+import type { UnlinkOwnerResult } from "./media-repository.ts";
+import type { DeletionHourTotals, MediaStats } from "./media-views.ts";
 
 // The one place where database rows become API messages and back.
 
@@ -33,9 +44,6 @@ const EVENT_TYPE_TO_PROTO: Record<MediaEventTypeName, MediaEventType> = {
   DELETE_REQUESTED: MediaEventType.DELETE_REQUESTED,
   RETRY_REQUESTED: MediaEventType.RETRY_REQUESTED,
 };
-
-/** Every stored state, in lifecycle order. */
-export const MEDIA_STATES = Object.keys(STATE_TO_PROTO) as MediaStateName[];
 
 export function stateToProto(state: MediaStateName): MediaState {
   return STATE_TO_PROTO[state];
@@ -95,4 +103,69 @@ export function eventToProto(row: MediaEventRow): MediaEvent {
 
 export function referenceToProto(row: MediaReferenceRow): MediaReference {
   return create(MediaReferenceSchema, { owner: row.owner, createTime: timestamp(row.create_time) });
+}
+
+/** A batch lookup's answer: the found media in the order asked, and the ids not found. */
+export function batchToProto(ids: readonly string[], rows: readonly MediaRow[]) {
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  return {
+    media: ids.flatMap((id) => {
+      const row = byId.get(id);
+      return row === undefined ? [] : [mediaToProto(row)];
+    }),
+    missingIds: ids.filter((id) => !byId.has(id)).map(BigInt),
+  };
+}
+
+export function unlinkOwnerToProto(result: UnlinkOwnerResult) {
+  return {
+    unlinkedMediaIds: result.unlinkedMediaIds.map(BigInt),
+    orphanedMediaIds: result.orphanedMediaIds.map(BigInt),
+  };
+}
+
+/** The overview's totals: every state (zeros for states without rows) and the due horizons. */
+export function statsToProto(stats: MediaStats) {
+  const byState = new Map(stats.states.map((s) => [s.state, s]));
+  return {
+    states: MEDIA_STATES.map((state) => ({
+      state: stateToProto(state),
+      count: BigInt(byState.get(state)?.count ?? 0),
+      sizeBytes: byteTotal(byState.get(state)?.sizeBytes ?? 0n),
+    })),
+    dueNext24hCount: BigInt(stats.dueNext24h.count),
+    dueNext24hSizeBytes: byteTotal(stats.dueNext24h.sizeBytes),
+    dueNext7dCount: BigInt(stats.dueNext7d.count),
+    dueNext7dSizeBytes: byteTotal(stats.dueNext7d.sizeBytes),
+  };
+}
+
+export function deletionStatusToProto(control: DeletionControl) {
+  return {
+    paused: control.paused,
+    pauseReason: control.pauseReason,
+    guardTripTime: timestamp(control.guardTrippedTime),
+    guardDueCount: control.guardDueCount ?? 0n,
+  };
+}
+
+/** The plan's totals, per store and overall, with its soonest samples. */
+export function planToProto(plan: DeletionPlan) {
+  return {
+    count: plan.stores.reduce((sum, s) => sum + BigInt(s.count), 0n),
+    sizeBytes: byteTotal(plan.stores.reduce((sum, s) => sum + BigInt(s.sizeBytes), 0n)),
+    stores: plan.stores.map((s) => ({ store: s.store, count: BigInt(s.count), sizeBytes: byteTotal(s.sizeBytes) })),
+    samples: plan.samples.map(mediaToProto),
+  };
+}
+
+export function historyToProto(history: readonly DeletionHourTotals[]) {
+  return {
+    hours: history.map((h) => ({
+      startTime: timestampFromDate(h.hour),
+      deletedCount: BigInt(h.deletedCount),
+      deletedSizeBytes: byteTotal(h.deletedBytes),
+      failedCount: BigInt(h.failedCount),
+    })),
+  };
 }

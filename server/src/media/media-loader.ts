@@ -1,7 +1,6 @@
-import type pg from "pg";
 import { outsideCallScope } from "../db/call-scope.ts";
 import type { MediaRow } from "../db/schema.ts";
-import { findMediaByIds } from "./repository.ts";
+import type { MediaRepository } from "./media-repository.ts";
 
 export interface MediaLoader {
   /** The row for id, or undefined when there is none. */
@@ -18,13 +17,13 @@ interface Waiter {
  * of the event loop is fetched by one `id = ANY($1)` query. Under load this
  * turns N round trips into one, which is where GetMedia's throughput comes from.
  */
-export function createMediaLoader(pool: pg.Pool, maxBatch = 1000): MediaLoader {
+export function createMediaLoader(media: Pick<MediaRepository, "findByIds">, maxBatch = 1000): MediaLoader {
   let waiting = new Map<string, Waiter[]>();
   let scheduled = false;
 
   async function fetchBatch(batch: Map<string, Waiter[]>): Promise<void> {
     try {
-      const rows = await findMediaByIds(pool, [...batch.keys()]);
+      const rows = await media.findByIds([...batch.keys()]);
       const byId = new Map(rows.map((row) => [row.id, row]));
       for (const [id, waiters] of batch) for (const w of waiters) w.resolve(byId.get(id));
     } catch (error) {

@@ -1,20 +1,10 @@
 import type pg from "pg";
-import type { MediaStateName } from "../db/schema.ts";
+import { MEDIA_STATES, type MediaStateName } from "../db/schema.ts";
 import { withTransaction } from "../db/transaction.ts";
 import { DUE_NOW } from "../deletion/due.ts";
 
 // The SQL behind the lifecycle gauges: one read-only transaction (so the three
 // reads see the same now()), bounded by a statement timeout.
-
-/** Every state, so the gauges report zeros for states without rows. */
-const STATES: Readonly<Record<MediaStateName, true>> = {
-  PENDING: true,
-  LINKED: true,
-  ORPHANED: true,
-  DELETING: true,
-  FAILED: true,
-};
-export const MEDIA_STATES = Object.keys(STATES) as MediaStateName[];
 
 export interface LifecycleSnapshot {
   readonly files: ReadonlyMap<MediaStateName, number>;
@@ -44,6 +34,7 @@ export async function readLifecycleSnapshot(pool: pg.Pool, statementTimeoutMs: n
       const control = await client.query<{ paused: boolean; tripped: boolean }>(
         "SELECT paused, guard_tripped_time IS NOT NULL AS tripped FROM deletion_control",
       );
+      // Every state, so the gauges report zeros for states without rows.
       const files = new Map<MediaStateName, number>(MEDIA_STATES.map((s) => [s, 0]));
       const bytes = new Map<MediaStateName, number>(MEDIA_STATES.map((s) => [s, 0]));
       for (const row of states.rows) {

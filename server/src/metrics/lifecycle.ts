@@ -1,9 +1,10 @@
 import { performance } from "node:perf_hooks";
 import type pg from "pg";
 import { Gauge } from "prom-client";
+import { MEDIA_STATES } from "../db/schema.ts";
 import { withDeadline } from "../deadline.ts";
 import type { Logger } from "../logger.ts";
-import { type LifecycleSnapshot, MEDIA_STATES, readLifecycleSnapshot } from "./lifecycle-snapshot.ts";
+import { type LifecycleSnapshot, readLifecycleSnapshot } from "./lifecycle-snapshot.ts";
 import type { Metrics } from "./metrics.ts";
 
 // Gauges read from the shared database at scrape time, so every process that

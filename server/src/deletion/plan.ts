@@ -1,0 +1,45 @@
+import type pg from "pg";
+import type { MediaRow } from "../db/schema.ts";
+import { dueBy } from "./due.ts";
+import { ENQUEUE_SWEEP } from "./jobs.ts";
+
+// What the deletion engine is about to do, and a sweep on request: the
+// dashboard's deletion plan and its "Run sweep now".
+//
+// SQL style: raw statements on the pool, like the rest of the engine, since
+// the due rule (due.ts) is SQL text shared with the claim and the guard.
+
+export interface DeletionPlan {
+  readonly stores: Array<{ store: string; count: string; sizeBytes: string }>;
+  readonly samples: MediaRow[];
+}
+
+/** What is due within `hours` (overdue included), per store, with the soonest samples. */
+export async function deletionPlan(pool: pg.Pool, hours: number, sampleSize: number): Promise<DeletionPlan> {
+  const due = dueBy("now() + make_interval(hours => $1)");
+  const stores = await pool.query(
+    `SELECT store, count(*)::bigint AS count, coalesce(sum(size_bytes), 0)::numeric AS size_bytes
+     FROM media WHERE ${due} GROUP BY store ORDER BY store`,
+    [hours],
+  );
+  const samples = await pool.query<MediaRow>(`SELECT * FROM media WHERE ${due} ORDER BY delete_time, id LIMIT $2`, [
+    hours,
+    sampleSize,
+  ]);
+  return {
+    stores: stores.rows.map((r) => ({ store: r.store, count: r.count, sizeBytes: r.size_bytes })),
+    samples: samples.rows,
+  };
+}
+
+/** Queues a sweep now. False when no worker has ever started here (no job queue yet). */
+export async function requestSweep(pool: pg.Pool): Promise<boolean> {
+  try {
+    await pool.query(`SELECT ${ENQUEUE_SWEEP}`);
+    return true;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "3F000" || code === "42883") return false;
+    throw error;
+  }
+}

@@ -1,0 +1,24 @@
+// The media lifecycle as the scripts and benchmarks see it: the repository the
+// API's handlers use, the dashboard's list and views, the admin actions and the
+// row-to-message mapping. Exported as @media/server/media.
+export { type ActionOutcome, type AdminActions, createAdminActions } from "./admin-actions.ts";
+export { mediaToProto, stateFromProto, stateToProto } from "./mapping.ts";
+export {
+  cursorFromToken,
+  type ListedMedia,
+  listMedia,
+  MEDIA_ORDERS,
+  MEDIA_PAGE_TOKENS,
+  type MediaCursor,
+  type MediaFilter,
+  type MediaOrder,
+} from "./media-list.ts";
+export {
+  type CreateOutcome,
+  createMediaRepository,
+  type MediaRepository,
+  type NewMediaInput,
+  type ReferenceOutcome,
+  type UnlinkOwnerResult,
+} from "./media-repository.ts";
+export { deletionHistory, getStats, listMediaEvents, listMediaReferences, type MediaStats } from "./media-views.ts";
