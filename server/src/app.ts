@@ -10,7 +10,7 @@ import { createRateLimiter, limitAuthFailures } from "./api/rate-limit.ts";
 import { createAuthenticator } from "./auth/tokens.ts";
 import type { Config } from "./config.ts";
 import { connectDatabase } from "./db/connect.ts";
-import { migrateToLatest } from "./db/migrate.ts";
+import { migrateDatabase } from "./db/migrate.ts";
 import type { Logger } from "./logger.ts";
 import { createAdminActions } from "./media/admin-actions.ts";
 import { createMediaLoader } from "./media/media-loader.ts";
@@ -49,18 +49,13 @@ export async function startService(
   if (config.tokens.length === 0) throw new Error("no API tokens configured: set AUTH_TOKENS or AUTH_TOKENS_FILE");
   // First: overlapping or missing stores stop start-up before anything connects.
   const stores = openStores(config.stores);
-  // Migrations run on a connection of their own, without the calls' limits: one may take long.
-  const schema = connectDatabase({ url: databaseUrl, poolSize: 1 });
-  try {
-    const applied = await migrateToLatest(schema.db);
-    if (applied.length > 0) log.info({ migrations: applied }, "applied database migrations");
-  } finally {
-    await schema.close();
-  }
+  const connectTimeoutMs = config.databaseConnectTimeoutSeconds * 1000;
+  const applied = await migrateDatabase(databaseUrl, connectTimeoutMs);
+  if (applied.length > 0) log.info({ migrations: applied }, "applied database migrations");
   const database = connectDatabase({
     url: databaseUrl,
     poolSize: config.databasePoolSize,
-    connectTimeoutMs: config.databaseConnectTimeoutSeconds * 1000,
+    connectTimeoutMs,
     onIdleError: (err) => log.warn({ err }, "idle database connection failed; the pool will reconnect"),
     // A call's queries are cancelled when it ends early; no statement outlives the longest
     // deadline a call may ask for, and no transaction sits idle past DATABASE_STATEMENT_TIMEOUT.

@@ -1,5 +1,5 @@
 import type { Config } from "@media/server/config";
-import { connectDatabase, migrateToLatest, type SessionLimits } from "@media/server/db";
+import { connectDatabase, migrateDatabase, type SessionLimits } from "@media/server/db";
 import { withDeadline } from "@media/server/deadline";
 import { pauseDeletions, SWEEP_JOB_KEY, TASKS } from "@media/server/deletion";
 import type { Logger } from "@media/server/logger";
@@ -40,12 +40,8 @@ export async function startWorker(
   const stores = openStores(config.stores);
   // A worker may start before any API process, or after an upgrade: its SQL
   // needs the schema its code was written for (migrations take an advisory lock).
-  const schema = connectDatabase({ url: databaseUrl, poolSize: 1 });
-  try {
-    await migrateToLatest(schema.db);
-  } finally {
-    await schema.close();
-  }
+  const connectTimeoutMs = config.databaseConnectTimeoutSeconds * 1000;
+  await migrateDatabase(databaseUrl, connectTimeoutMs);
   // PostgreSQL ends a worker statement, or a transaction left idle, past DATABASE_STATEMENT_TIMEOUT:
   // a worker stopped mid-transaction (SIGSTOP, a frozen VM) cannot hold row locks the API waits on.
   const limitMs = config.databaseStatementTimeoutSeconds * 1000;
@@ -53,7 +49,7 @@ export async function startWorker(
   const poolOptions = {
     url: databaseUrl,
     poolSize: config.deletion.workerConcurrency + 2,
-    connectTimeoutMs: config.databaseConnectTimeoutSeconds * 1000,
+    connectTimeoutMs,
     sessionLimits: limits,
   };
   const tasks = connectDatabase({

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from "kysely";
 import { type Migration, type MigrationProvider, Migrator } from "kysely/migration";
+import { connectDatabase } from "./connect.ts";
 import * as initial from "./migrations/0001_initial.ts";
 import * as deletion from "./migrations/0002_deletion.ts";
 import * as dashboard from "./migrations/0003_dashboard.ts";
@@ -30,6 +31,20 @@ export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
     throw new Error(`database migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`);
   }
   return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+}
+
+/**
+ * Applies pending migrations over a connection of its own, without the calls'
+ * session limits (a migration may run long), and closes it. Every process runs
+ * this at start-up; returns the names applied.
+ */
+export async function migrateDatabase(url: string, connectTimeoutMs: number): Promise<string[]> {
+  const schema = connectDatabase({ url, poolSize: 1, connectTimeoutMs });
+  try {
+    return await migrateToLatest(schema.db);
+  } finally {
+    await schema.close();
+  }
 }
 
 /** Names of migrations this code knows that the database has not applied yet: one small read. */
