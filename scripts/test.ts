@@ -7,11 +7,11 @@ import { spawn } from "node:child_process";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { startEmbeddedPostgres } from "../server/src/db/embedded.ts";
+import { startEmbeddedPostgres } from "@media/server/db";
 import { ensureDashboardBuilt } from "./dashboard-build.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
-const TEST_DIRS = ["server/test", "worker/test", "admin/test"];
+const TEST_DIRS = ["server/test", "server/test/repository", "worker/test", "admin/test"];
 
 async function testFiles(): Promise<string[]> {
   const files: string[] = [];

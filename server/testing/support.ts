@@ -12,6 +12,8 @@ import pg from "pg";
 import { grpcServiceDefinition } from "../src/api/grpc-server.ts";
 import { type RunningService, startService } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
+import { connectDatabase, type DatabaseHandle } from "../src/db/connect.ts";
+import { migrateToLatest } from "../src/db/migrate.ts";
 import { createLogger } from "../src/logger.ts";
 import type { Metrics } from "../src/metrics/index.ts";
 
@@ -54,6 +56,29 @@ export async function createTestDatabase(): Promise<string> {
   const url = new URL(testPostgresUrl());
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+export interface MigratedDatabase {
+  readonly url: string;
+  /** The pool and Kysely instance, from the service's own pool factory (connectDatabase). */
+  readonly handle: DatabaseHandle;
+  close(): Promise<void>;
+}
+
+/**
+ * Creates a fresh database, applies every migration, and connects to it, with
+ * no service started: for tests of the SQL and the repositories themselves.
+ */
+export async function createMigratedDatabase(poolSize = 4): Promise<MigratedDatabase> {
+  const url = await createTestDatabase();
+  const handle = connectDatabase({ url, poolSize });
+  try {
+    await migrateToLatest(handle.db);
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  return { url, handle, close: () => handle.close() };
 }
 
 export interface TestService {
@@ -149,4 +174,24 @@ export async function expectCode(call: Promise<unknown>, code: Code, text?: stri
     return e;
   }
   assert.fail(`expected the call to fail with code ${code}`);
+}
+
+/**
+ * Polls check() every 50 ms until it holds and resolves with the milliseconds that took; fails after
+ * timeoutMs naming what it waited for (and explain()'s account of the state, if given).
+ */
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 15_000,
+  explain: () => Promise<string> = async () => "",
+): Promise<number> {
+  const started = performance.now();
+  while (!(await check())) {
+    if (performance.now() - started > timeoutMs) {
+      assert.fail(`timed out after ${timeoutMs} ms waiting for ${what} ${await explain()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return performance.now() - started;
 }

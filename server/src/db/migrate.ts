@@ -6,6 +6,7 @@ import * as deletion from "./migrations/0002_deletion.ts";
 import * as dashboard from "./migrations/0003_dashboard.ts";
 import * as leases from "./migrations/0004_leases.ts";
 import * as boundedSizes from "./migrations/0005_bounded_sizes.ts";
+import * as eventsNoTruncate from "./migrations/0006_events_no_truncate.ts";
 
 /** Every migration, in order. Listed statically so bundling and tsx need no directory scan. */
 const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -14,6 +15,7 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0003_dashboard": dashboard,
   "0004_leases": leases,
   "0005_bounded_sizes": boundedSizes,
+  "0006_events_no_truncate": eventsNoTruncate,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) };
