@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import pg from "pg";
+import { connectDatabase } from "@media/server/db";
 import { BENCH_AUTH_ENV, benchDatabase, log, root } from "./shared.ts";
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
@@ -65,8 +65,8 @@ function runLoad(scenario: string): Promise<LoadResult> {
 }
 
 async function seed(url: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
+  const handle = connectDatabase({ url, poolSize: 1 });
+  const client = handle.pool;
   try {
     const existing = await client.query("SELECT count(*)::int AS n FROM media");
     if (existing.rows[0].n >= ROWS) return;
@@ -84,7 +84,7 @@ async function seed(url: string): Promise<void> {
     await client.query("VACUUM ANALYZE media");
     log(`  seeding took ${((performance.now() - started) / 1000).toFixed(1)} s`);
   } finally {
-    await client.end();
+    await handle.close();
   }
 }
 

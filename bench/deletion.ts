@@ -6,8 +6,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { connectDatabase } from "@media/server/db";
+import { requestSweep } from "@media/server/deletion";
 import { forEachLimited } from "@media/server/storage";
-import pg from "pg";
+import type pg from "pg";
 import { BENCH_AUTH_ENV, benchDatabase, fmt, log, peakRssMiB, root } from "./shared.ts";
 
 const FILES = Number(process.env.BENCH_FILES ?? 1_000_000);
@@ -88,7 +90,8 @@ async function timeUntilEmpty(sql: pg.Pool, pid: number, start: () => Promise<vo
 
 const db = await benchDatabase("deletion");
 const dir = await mkdtemp(path.join(tmpdir(), "media-bench-files-"));
-const sql = new pg.Pool({ connectionString: db.url, max: 4 });
+const handle = connectDatabase({ url: db.url, poolSize: 4 });
+const sql = handle.pool;
 try {
   log(
     `deletion bench: ${fmt(FILES)} orphans on disk, worker concurrency ${CONCURRENCY}; baseline ${fmt(BASELINE_FILES)}`,
@@ -111,7 +114,7 @@ try {
   );
   log("deleting with the worker...");
   const batched = await timeUntilEmpty(sql, worker.pid ?? 0, async () => {
-    await sql.query("SELECT graphile_worker.add_job('sweep', job_key := 'sweep')");
+    if (!(await requestSweep(sql))) throw new Error("the worker is up, yet there is no job queue");
   });
   worker.kill("SIGTERM");
   const leftBatched = await countFiles(dir);
@@ -145,7 +148,7 @@ try {
     ].join("\n"),
   );
 } finally {
-  await sql.end();
+  await handle.close();
   await rm(dir, { recursive: true, force: true });
   await db.stop();
 }

@@ -11,7 +11,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { GetMediaRequestSchema } from "@media/proto/media/v1/media_service_pb";
-import { BENCH_TOKEN } from "./shared.ts";
+import { BENCH_TOKEN, percentile } from "./shared.ts";
 
 const [protocol, port, tokenKind, localAddress = "127.0.0.1", ...numbers] = process.argv.slice(2);
 const [concurrency = 1, seconds = 1, maxId = 1, rate = 0, maxCalls = Number.POSITIVE_INFINITY] = numbers.map(Number);
@@ -133,7 +133,7 @@ if (rate > 0) {
 }
 const elapsed = (performance.now() - begin) / 1000;
 latencies.sort((a, b) => a - b);
-const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0;
+const pct = (p: number) => percentile(latencies, p);
 process.stdout.write(
   `${JSON.stringify({ calls: latencies.length, codes, perSecond: latencies.length / elapsed, p50Ms: pct(0.5), p99Ms: pct(0.99) })}\n`,
 );

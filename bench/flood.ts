@@ -9,7 +9,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import pg from "pg";
+import { connectDatabase } from "@media/server/db";
 import { BENCH_AUTH_ENV, benchDatabase, fmt, log, root } from "./shared.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -75,15 +75,14 @@ try {
   );
   const started = await startServer(db.url);
   server = started.child;
-  const sql = new pg.Client({ connectionString: db.url });
-  await sql.connect();
-  await sql.query(
+  const sql = connectDatabase({ url: db.url, poolSize: 1 });
+  await sql.pool.query(
     `INSERT INTO media (store, key, content_type, size_bytes, state, delete_time)
      SELECT 'default', 'bench/' || g || '.jpg', 'image/jpeg', 1000, 'PENDING', now() + interval '1 day'
      FROM generate_series(1, $1::int) g`,
     [ROWS],
   );
-  await sql.end();
+  await sql.close();
 
   const valid = (protocol: string) => [
     protocol,

@@ -12,7 +12,7 @@ import {
   LinkMediaRequestSchema,
   UnlinkMediaRequestSchema,
 } from "@media/proto/media/v1/media_service_pb";
-import { BENCH_TOKEN } from "./shared.ts";
+import { BENCH_TOKEN, percentile } from "./shared.ts";
 
 const [port, scenario, concurrencyArg, secondsArg, maxIdArg] = process.argv.slice(2);
 const concurrency = Number(concurrencyArg);
@@ -118,7 +118,7 @@ await drive(started + seconds * 1000, true);
 const elapsed = (performance.now() - started) / 1000;
 session.close();
 latencies.sort((a, b) => a - b);
-const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0;
+const pct = (p: number) => percentile(latencies, p);
 process.stdout.write(
   `${JSON.stringify({ scenario, calls, errors, firstError, reqPerSec: calls / elapsed, p50Ms: pct(0.5), p99Ms: pct(0.99) })}\n`,
 );

@@ -1,16 +1,23 @@
 // The baseline the deletion benchmark compares against: the naive design, one
-// graphile-worker job per file (delete the file, then its row and event).
+// graphile-worker job per file (look the media up, delete the file, then its
+// row and event), with no claim and no batch. It runs on the service's pools
+// and its lookup by id; deleting the row is its own statement, because the
+// engine's (finishBatch) deletes only rows a claim holds.
 //   node bench/one-job-per-file.ts <databaseUrl> <diskRoot> <concurrency>
 import { unlink } from "node:fs/promises";
 import path from "node:path";
+import { connectDatabase } from "@media/server/db";
+import { createMediaRepository } from "@media/server/media";
 import { run } from "graphile-worker";
-import pg from "pg";
 
 const [databaseUrl, diskRoot, concurrency] = process.argv.slice(2) as [string, string, string];
-const pool = new pg.Pool({ connectionString: databaseUrl, max: Number(concurrency) + 2 });
+const poolSize = Number(concurrency) + 2;
+const tasks = connectDatabase({ url: databaseUrl, poolSize });
+const queue = connectDatabase({ url: databaseUrl, poolSize });
+const media = createMediaRepository(tasks);
 
 const runner = await run({
-  connectionString: databaseUrl,
+  pgPool: queue.pool,
   concurrency: Number(concurrency),
   noHandleSignals: false,
   pollInterval: 1000,
@@ -18,12 +25,12 @@ const runner = await run({
   taskList: {
     async delete_one(payload) {
       const id = (payload as { id: string }).id;
-      const { rows } = await pool.query("SELECT key FROM media WHERE id = $1", [id]);
-      if (rows[0] === undefined) return;
-      await unlink(path.join(diskRoot, rows[0].key)).catch((e) => {
+      const [row] = await media.findByIds([id]);
+      if (row === undefined) return;
+      await unlink(path.join(diskRoot, row.key)).catch((e) => {
         if (e.code !== "ENOENT") throw e;
       });
-      await pool.query(
+      await tasks.pool.query(
         `WITH gone AS (DELETE FROM media WHERE id = $1 RETURNING id)
          INSERT INTO media_events (media_id, type, from_state, actor, reason)
          SELECT id, 'DELETED', 'ORPHANED', 'baseline', 'one job per file' FROM gone`,
@@ -34,4 +41,5 @@ const runner = await run({
 });
 process.stdout.write("baseline worker is up\n");
 await runner.promise;
-await pool.end();
+await queue.close();
+await tasks.close();

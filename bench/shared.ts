@@ -3,9 +3,7 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { connectDatabase } from "../server/src/db/connect.ts";
-import { startEmbeddedPostgres } from "../server/src/db/embedded.ts";
-import { migrateToLatest } from "../server/src/db/migrate.ts";
+import { connectDatabase, migrateToLatest, startEmbeddedPostgres } from "@media/server/db";
 
 export const root = path.resolve(import.meta.dirname, "..");
 export const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -47,3 +45,13 @@ export async function peakRssMiB(pid: number): Promise<number> {
 }
 
 export const fmt = (n: number) => Math.round(n).toLocaleString("en");
+
+/** The p-quantile (0 to 1) of values sorted ascending; 0 when there are none. */
+export const percentile = (sorted: readonly number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
+
+/** The median of values, in any order; NaN when there are none. */
+export const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+};

@@ -1,11 +1,15 @@
 // `npm run dev`: the service (API + worker, embedded defaults) and the
 // dashboard on Vite's dev server with hot reload, which forwards API calls and
-// previews to the service. Ctrl-C stops both.
+// previews to the service. Ctrl-C stops both. The service's HTTP port is read
+// as the service reads it (the environment over ./.env, its default 8080).
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
+import { loadConfigOrExit } from "@media/server/process";
 
 const root = path.resolve(import.meta.dirname, "..");
-const httpPort = process.env.HTTP_PORT ?? "8080";
+// .env is read from the working directory, as the service started below does.
+process.chdir(root);
+const { httpPort } = loadConfigOrExit();
 
 const children: ChildProcess[] = [
   spawn(process.execPath, ["worker/src/main.ts"], { cwd: root, stdio: "inherit" }),
