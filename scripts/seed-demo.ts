@@ -10,7 +10,7 @@
 // the previous demo data (existing.ts) and the database (database.ts).
 import path from "node:path";
 import type { Config } from "@media/server/config";
-import { connectDatabase, type MediaStateName, migrateToLatest } from "@media/server/db";
+import { connectDatabase, MEDIA_STATES, type MediaStateName, migrateToLatest } from "@media/server/db";
 import { createLogger } from "@media/server/logger";
 import { createAdminActions, createMediaRepository, getStats } from "@media/server/media";
 import { loadConfigOrExit } from "@media/server/process";
@@ -54,14 +54,11 @@ function diskRoot(config: Config): string {
 
 /** Demo media per state, in the lifecycle's order, with how many of each are held. */
 async function demoTally(ctx: SeedContext): Promise<{ state: MediaStateName; n: number; held: number }[]> {
-  const order: MediaStateName[] = ["PENDING", "LINKED", "ORPHANED", "DELETING", "FAILED"];
   const rows = await demoMedia(ctx.handle);
-  return order
-    .map((state) => {
-      const of = rows.filter((r) => r.state === state);
-      return { state, n: of.length, held: of.filter((r) => r.hold_reason !== null).length };
-    })
-    .filter((r) => r.n > 0);
+  return MEDIA_STATES.map((state) => {
+    const of = rows.filter((r) => r.state === state);
+    return { state, n: of.length, held: of.filter((r) => r.hold_reason !== null).length };
+  }).filter((r) => r.n > 0);
 }
 
 async function printSummary(ctx: SeedContext, startedHere: boolean): Promise<void> {

@@ -1,7 +1,7 @@
 // The matrix: every filter the dashboard offers alone, with selective and
 // unselective values, and the common combinations; the bench runs each in all
 // three orders.
-import type { MediaStateName } from "@media/server/db";
+import { MEDIA_STATES } from "@media/server/db";
 import type { MediaFilter } from "@media/server/media";
 
 export interface Case {
@@ -12,10 +12,9 @@ export interface Case {
 export function cases(rows: number): Case[] {
   const id = Math.floor(rows / 2);
   const post = `blog/posts/${Math.floor(id / 3)}#cover`;
-  const states: MediaStateName[] = ["PENDING", "LINKED", "ORPHANED", "DELETING", "FAILED"];
   return [
     { name: "no filter", filter: {} },
-    ...states.map((state) => ({ name: `state=${state}`, filter: { state } })),
+    ...MEDIA_STATES.map((state) => ({ name: `state=${state}`, filter: { state } })),
     { name: "store=default (80%)", filter: { store: "default" } },
     { name: "store=archive (5%)", filter: { store: "archive" } },
     { name: "store=none (0)", filter: { store: "none" } },

@@ -6,7 +6,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Config } from "@media/server/config";
 import type { DatabaseHandle, MediaStateName } from "@media/server/db";
-import { ClaimLease, finishBatch } from "@media/server/deletion";
+import { ClaimLease, finishBatch, retryPolicyOf } from "@media/server/deletion";
 import type { AdminActions, MediaRepository, ReferenceOutcome } from "@media/server/media";
 import { formatStoreFailure, type ObjectStore } from "@media/server/storage";
 import { demoPng } from "../demo-images.ts";
@@ -60,7 +60,7 @@ function expectChange(outcome: ReferenceOutcome, what: string): void {
  */
 async function failForReal(ctx: SeedContext, id: string, key: string): Promise<void> {
   const { deletion } = ctx.config;
-  const policy = { maxAttempts: deletion.maxAttempts, baseDelaySeconds: deletion.retryDelaySeconds };
+  const policy = retryPolicyOf(deletion);
   for (let attempt = 1; attempt <= policy.maxAttempts; attempt++) {
     const token = await claimAsWorker(ctx.handle, id, deletion.claimTimeoutSeconds);
     const noted = await ctx.store.note([key]);

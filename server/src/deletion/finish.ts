@@ -1,4 +1,5 @@
 import type pg from "pg";
+import type { DeletionConfig } from "../config.ts";
 import { isDataFault } from "../db/sql-errors.ts";
 import { withTransaction } from "../db/transaction.ts";
 import { stillClaimed } from "./claims.ts";
@@ -9,6 +10,12 @@ export interface RetryPolicy {
   /** First retry delay; doubles per attempt, up to six hours, plus jitter. */
   readonly baseDelaySeconds: number;
 }
+
+/** The retry policy the deletion settings (DELETE_MAX_ATTEMPTS, DELETE_RETRY_DELAY) describe. */
+export const retryPolicyOf = (settings: Pick<DeletionConfig, "maxAttempts" | "retryDelaySeconds">): RetryPolicy => ({
+  maxAttempts: settings.maxAttempts,
+  baseDelaySeconds: settings.retryDelaySeconds,
+});
 
 /** Files (and their rows) one batch deleted from one store. */
 export interface StoreDeletions {

@@ -18,7 +18,7 @@ export {
   resumeDeletions,
 } from "./control.ts";
 export { DUE_NOW } from "./due.ts";
-export { type BatchOutcome, finishBatch } from "./finish.ts";
+export { type BatchOutcome, finishBatch, type RetryPolicy, retryPolicyOf } from "./finish.ts";
 export { parseDeleteBatchPayload, SWEEP_JOB_KEY, TASKS } from "./jobs.ts";
 export { ClaimLease, LeaseLostError } from "./lease.ts";
 export { type DeletionPlan, deletionPlan, requestSweep } from "./plan.ts";

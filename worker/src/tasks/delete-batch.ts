@@ -8,6 +8,7 @@ import {
   LeaseLostError,
   parseDeleteBatchPayload,
   releaseBatch,
+  retryPolicyOf,
 } from "@media/server/deletion";
 import type { Logger } from "@media/server/logger";
 import { formatStoreFailure, type ObjectStore, type StoreFailure } from "@media/server/storage";
@@ -57,10 +58,7 @@ export function createDeleteBatchTask(ctx: TaskContext) {
       log.warn({ reason: error.message }, "lease lost: stopped without touching storage again; the new owner finishes");
       return;
     }
-    const result = await finishBatch(pool, lease.token, outcome.deleted, outcome.failures, {
-      maxAttempts: settings.maxAttempts,
-      baseDelaySeconds: settings.retryDelaySeconds,
-    });
+    const result = await finishBatch(pool, lease.token, outcome.deleted, outcome.failures, retryPolicyOf(settings));
     if (result.isolated.size > 0) {
       log.error(
         { isolated: Object.fromEntries([...result.isolated].slice(0, 20)), count: result.isolated.size },
