@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { MediaState } from "@media/proto/media/v1/media_pb";
+import { forEachLimited } from "../src/storage/object-store.ts";
 import { startTestService, type TestService } from "../testing/support.ts";
 
 let t: TestService;
@@ -61,18 +62,9 @@ test("200 concurrent links and unlinks on one media end with the exact reference
 });
 
 /** Runs fn over items with at most `width` calls in flight. */
-async function inParallel<T>(items: T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
-
 test("UnlinkOwner over 1,000 media, racing another owner's UnlinkOwner on the same rows", async () => {
   const ids: bigint[] = [];
-  await inParallel(
+  await forEachLimited(
     Array.from({ length: 1000 }, (_, i) => i),
     32,
     async (i) => {
