@@ -18,6 +18,7 @@ import {
   grpcTransport,
   TEST_ADMIN_TOKEN,
   TEST_SERVICE_TOKEN,
+  waitFor,
 } from "../testing/support.ts";
 
 // `npm run server` as a real child process: what operators see.
@@ -87,11 +88,17 @@ test("SIGTERM: health turns NOT_SERVING first, in-flight calls on both ports fin
     const inFlight = Array.from({ length: 8 }, (_, i) =>
       clients[i % 2]!.linkMedia({ mediaId: id, owner: `posts/${i}` }, { timeoutMs: 20_000 }),
     );
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // In flight: every one of them has reached the database and waits there on the row.
+    await waitFor(async () => {
+      const { rows } = await sql.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%media_link(%'`,
+      );
+      return rows[0].n === inFlight.length;
+    }, `the ${inFlight.length} links to wait on the row`);
     proc.child.kill("SIGTERM");
 
-    const deadline = Date.now() + 5000;
-    while (!statuses.includes("NOT_SERVING") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => statuses.includes("NOT_SERVING"), "health to report NOT_SERVING", 5000);
     assert.deepEqual(statuses, ["SERVING", "NOT_SERVING"]);
     const ready = await fetch(`http://127.0.0.1:${httpPort}/readyz`);
     assert.equal(ready.status, 503);
@@ -99,11 +106,7 @@ test("SIGTERM: health turns NOT_SERVING first, in-flight calls on both ports fin
 
     // Only once both listeners have closed do the calls get their row: they finish during the close.
     for (const port of [httpPort, grpcPort]) {
-      const closeBy = Date.now() + 10_000;
-      while (await accepts(port)) {
-        assert.ok(Date.now() < closeBy, `port ${port} still accepts connections`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitFor(async () => !(await accepts(port)), `port ${port} to stop accepting connections`, 10_000);
     }
     assert.equal(proc.child.exitCode, null, "still running, waiting for its calls");
     await locker.query("COMMIT");

@@ -17,12 +17,14 @@ export interface S3FaultProxy {
   /** DeleteObjects requests seen, with their key counts. */
   readonly deleteRequests: number[];
   /**
-   * Holds DeleteObjects forever, to freeze a worker at a chosen point:
-   * "request" never forwards it (nothing is deleted), "response" forwards it
-   * (objects are deleted) but never answers. `held` counts frozen requests.
+   * Holds DeleteObjects until release(), to freeze a worker at a chosen point:
+   * "request" does not forward it (nothing is deleted), "response" forwards it
+   * (objects are deleted) but does not answer. `held` counts frozen requests.
    */
   hold: "request" | "response" | undefined;
   held: number;
+  /** Stops holding, and lets every request still held (its caller still connected) go on. */
+  release(): void;
   /** Headers and body of the last DeleteObjects request, as the client sent them. */
   lastDelete: { headers: http.IncomingHttpHeaders; body: Buffer } | undefined;
   close(): Promise<void>;
@@ -49,6 +51,13 @@ const deleteResult = (faulted: string[]) =>
 
 export async function startS3FaultProxy(targetPort: number): Promise<S3FaultProxy> {
   let slowDowns = 0;
+  const frozen = new Set<() => void>();
+  /** Resolves on release(); never, if the caller hangs up first (a killed worker). */
+  const freeze = (res: http.ServerResponse) =>
+    new Promise<void>((resume) => {
+      frozen.add(resume);
+      res.on("close", () => frozen.delete(resume));
+    });
   const proxy: S3FaultProxy = {
     endpoint: "",
     failingKeys: new Set(),
@@ -59,6 +68,11 @@ export async function startS3FaultProxy(targetPort: number): Promise<S3FaultProx
     deleteRequests: [],
     hold: undefined,
     held: 0,
+    release: () => {
+      proxy.hold = undefined;
+      for (const resume of frozen) resume();
+      frozen.clear();
+    },
     lastDelete: undefined,
     close: async () => {},
   };
@@ -75,7 +89,7 @@ export async function startS3FaultProxy(targetPort: number): Promise<S3FaultProx
     const hold = isDeleteObjects ? proxy.hold : undefined;
     if (hold === "request") {
       proxy.held++;
-      return;
+      await freeze(res);
     }
     const faulted: string[] = [];
     if (isDeleteObjects) {
@@ -101,7 +115,7 @@ export async function startS3FaultProxy(targetPort: number): Promise<S3FaultProx
         let out = await readBody(answer);
         if (hold === "response") {
           proxy.held++;
-          return;
+          await freeze(res);
         }
         if (isDeleteObjects && faulted.length > 0) {
           out = Buffer.from(out.toString().replace("</DeleteResult>", `${errorEntries(faulted)}</DeleteResult>`));

@@ -10,7 +10,7 @@ import { spawnWorker } from "../testing/worker-process.ts";
 // (the S3 proxy holds its DeleteObjects request, or the answer to it). After a
 // new worker starts, everything converges: nothing lost, nothing wrongly deleted.
 
-// The SIGTERM test's answers take 1.5 s: within STORAGE_TIMEOUT.
+// The SIGTERM test holds its storage request only until the worker has the signal: well within STORAGE_TIMEOUT.
 const LEASE = { CLAIM_TIMEOUT: "15s", STORAGE_TIMEOUT: "5s" };
 
 let h: DeletionHarness;
@@ -84,16 +84,23 @@ test("SIGTERM lets a running batch finish before the worker exits", async () => 
     await h.t.admin.deleteMediaNow({ mediaId: id });
     ids.push(id);
   }
-  h.proxy.delayMs = 1500;
-  const worker = await spawnWorker(workerEnv());
+  // The batch's DeleteObjects is held at the proxy until the worker has taken the signal, so the
+  // signal arrives while the batch is running, whatever the machine's speed.
+  h.proxy.hold = "request";
+  h.proxy.held = 0;
+  const worker = await spawnWorker({ ...workerEnv(), LOG_LEVEL: "info" });
   try {
     await h.t.admin.runSweep({});
-    await waitFor(async () => h.proxy.deleteRequests.length > 0 || (await states(ids)).includes("DELETING"), "a claim");
-    await waitFor(async () => (await states(ids)).every((s) => s === "DELETING"), "the batch to be claimed");
+    await waitFor(async () => h.proxy.held > 0, "the batch to reach storage");
     worker.child.kill("SIGTERM");
-    assert.equal(await worker.exited, 0);
+    await waitFor(
+      () => worker.output().includes('"msg":"shutting down"'),
+      "the worker to log that it is shutting down",
+    );
+    assert.deepEqual(await states(ids), Array(3).fill("DELETING"), "the batch was running when the signal came");
   } finally {
-    h.proxy.delayMs = 0;
+    h.proxy.release();
   }
+  assert.equal(await worker.exited, 0, worker.output());
   assert.deepEqual(await states(ids), [undefined, undefined, undefined], "the batch finished before exit");
 });

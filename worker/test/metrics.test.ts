@@ -1,43 +1,19 @@
-// The Prometheus series, read back from metrics.text() the way a scrape reads
-// them: the worker's counters after real deletions (disk and S3) and a real
-// storage failure, the lifecycle gauges against the real database, their
-// cache, and their behaviour when the database cannot be read.
+// The Prometheus series a worker feeds, read back from metrics.text() the way a
+// scrape reads them: the worker's counters after real deletions (disk and S3)
+// and a real storage failure, the lifecycle gauges as sweeps change the real
+// database, and the worker's job logs. The server's own series (the gauges'
+// cache and staleness, the RPC series) are in server/test/metrics.test.ts.
 import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
-import net from "node:net";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { Code } from "@connectrpc/connect";
 import { MediaState } from "@media/proto/media/v1/media_pb";
 import { loadConfig } from "@media/server/config";
-import { createMetrics, type Metrics, registerLifecycleGauges, rpcCodeName } from "@media/server/metrics";
-import { putObject, TEST_ADMIN_TOKEN } from "@media/server/testing";
-import pg from "pg";
+import { createMetrics, type Metrics } from "@media/server/metrics";
+import { putObject, TEST_ADMIN_TOKEN, metricValue as value } from "@media/server/testing";
 import { pino } from "pino";
 import { startWorker } from "../src/worker.ts";
 import { BUCKET, type DeletionHarness, S3_PREFIX, startDeletionHarness } from "../testing/harness.ts";
-
-type Labels = Record<string, string>;
-
-/** The value of one series in Prometheus text, or undefined when it is absent. */
-function sample(text: string, name: string, labels: Labels = {}): number | undefined {
-  for (const line of text.split("\n")) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (m === null || m[1] !== name) continue;
-    const found: Labels = {};
-    for (const l of (m[2] ?? "").matchAll(/([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"/g)) found[l[1]!] = l[2]!;
-    if (Object.keys(found).length !== Object.keys(labels).length) continue;
-    if (Object.entries(labels).every(([k, v]) => found[k] === v)) return Number(m[3]);
-  }
-  return undefined;
-}
-
-/** Like sample, but the series must be there. */
-function value(text: string, name: string, labels: Labels = {}): number {
-  const v = sample(text, name, labels);
-  assert.notEqual(v, undefined, `${name}${JSON.stringify(labels)} is missing from:\n${text}`);
-  return v as number;
-}
 
 const STATES = ["PENDING", "LINKED", "ORPHANED", "DELETING", "FAILED"] as const;
 
@@ -287,94 +263,5 @@ describe("metrics", () => {
     assert.notEqual(finished.jobId, claimed.jobId);
     assert.equal(finished.deleted, 1);
     assert.equal(finished.bytes, 5);
-  });
-
-  test("lifecycle gauges reuse one read for the TTL, shared by concurrent scrapes", async () => {
-    const pool = new pg.Pool({ connectionString: h.t.databaseUrl, max: 2 });
-    let reads = 0;
-    pool.on("acquire", () => reads++);
-    try {
-      const cached = createMetrics({ defaultMetrics: false });
-      registerLifecycleGauges(cached, pool, { ttlMs: 60_000 });
-      const texts = await Promise.all([cached.text(), cached.text(), cached.text()]);
-      assert.equal(reads, 1, "three concurrent scrapes, one read");
-      const pending = value(texts[0]!, "media_files", { state: "PENDING" });
-      for (const text of texts) assert.equal(value(text, "media_files", { state: "PENDING" }), pending);
-
-      await put("default", "c/new-pending.jpg", 1);
-      const later = await cached.text();
-      assert.equal(reads, 1, "within the TTL, no new read");
-      assert.equal(value(later, "media_files", { state: "PENDING" }), pending);
-      assert.equal(value(await metrics.text(), "media_files", { state: "PENDING" }), pending + 1);
-    } finally {
-      await pool.end();
-    }
-  });
-
-  test("when the database cannot be read, a scrape answers at once with the last values, marked stale", async () => {
-    const pool = new pg.Pool({ connectionString: h.t.databaseUrl, max: 1 });
-    const m = createMetrics({ defaultMetrics: false });
-    registerLifecycleGauges(m, pool, { ttlMs: 0, scrapeWaitMs: 300 });
-    const good = await m.text();
-    assert.equal(value(good, "media_lifecycle_metrics_stale"), 0);
-    await pool.end(); // every later read fails
-    const started = Date.now();
-    const bad = await m.text();
-    assert.ok(Date.now() - started < 1000);
-    assert.equal(value(bad, "media_lifecycle_metrics_stale"), 1);
-    for (const state of STATES) {
-      assert.equal(value(bad, "media_files", { state }), value(good, "media_files", { state }));
-      assert.equal(value(bad, "media_bytes", { state }), value(good, "media_bytes", { state }));
-    }
-    assert.equal(value(bad, "media_deletions_paused"), value(good, "media_deletions_paused"));
-
-    // A database that accepts connections and never answers: the scrape waits scrapeWaitMs, not the read.
-    const sockets = new Set<net.Socket>();
-    const silent = net.createServer((socket) => {
-      sockets.add(socket);
-      socket.on("error", () => {});
-    });
-    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
-    const port = (silent.address() as net.AddressInfo).port;
-    const hung = new pg.Pool({ host: "127.0.0.1", port, user: "x", database: "x", connectionTimeoutMillis: 4000 });
-    hung.on("error", () => {});
-    try {
-      const never = createMetrics({ defaultMetrics: false });
-      registerLifecycleGauges(never, hung, { ttlMs: 0, scrapeWaitMs: 200 });
-      const t0 = Date.now();
-      const text = await never.text();
-      // 200 ms of waiting, far from the 4 s the read itself takes to fail.
-      assert.ok(Date.now() - t0 < 2000, `the scrape took ${Date.now() - t0} ms`);
-      assert.equal(value(text, "media_lifecycle_metrics_stale"), 1);
-      assert.equal(sample(text, "media_files", { state: "PENDING" }), undefined, "no values before a first read");
-      await new Promise((r) => setTimeout(r, 4200)); // the connect timeout ends the read
-    } finally {
-      await hung.end();
-      for (const s of sockets) s.destroy();
-      await new Promise((resolve) => silent.close(resolve));
-    }
-  });
-
-  test("RPC series by method and code, and the process's default series", async () => {
-    const m = createMetrics();
-    m.observeRpc("media.v1.MediaService/GetMedia", rpcCodeName(undefined), 0.003);
-    m.observeRpc("media.v1.MediaService/GetMedia", rpcCodeName(Code.NotFound), 0.02);
-    m.observeRpc("media.v1.MediaService/GetMedia", rpcCodeName(Code.NotFound), 4);
-    const text = await m.text();
-    const method = "media.v1.MediaService/GetMedia";
-    assert.equal(value(text, "media_rpc_requests_total", { method, code: "ok" }), 1);
-    assert.equal(value(text, "media_rpc_requests_total", { method, code: "not_found" }), 2);
-    assert.equal(value(text, "media_rpc_duration_seconds_bucket", { method, le: "0.001" }), 0);
-    assert.equal(value(text, "media_rpc_duration_seconds_bucket", { method, le: "0.005" }), 1);
-    assert.equal(value(text, "media_rpc_duration_seconds_bucket", { method, le: "0.025" }), 2);
-    assert.equal(value(text, "media_rpc_duration_seconds_bucket", { method, le: "10" }), 3);
-    assert.equal(value(text, "media_rpc_duration_seconds_count", { method }), 3);
-    assert.equal(rpcCodeName(Code.Unauthenticated), "unauthenticated");
-    assert.equal(rpcCodeName(Code.FailedPrecondition), "failed_precondition");
-    assert.equal(rpcCodeName(Code.Canceled), "canceled");
-    assert.ok(value(text, "process_cpu_user_seconds_total") >= 0);
-    assert.ok(value(text, "nodejs_eventloop_lag_seconds") >= 0);
-    assert.ok(value(text, "process_resident_memory_bytes") > 0);
-    assert.match(m.contentType, /^text\/plain; version=0\.0\.4/);
   });
 });

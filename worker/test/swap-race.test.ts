@@ -107,6 +107,7 @@ test("a folder swapped with a symlink to outside the store sends no deletion and
   const sweeps = (async () => {
     while (!done) {
       await h.t.admin.runSweep({});
+      // Stays: the pace of sweeps while the swapping lasts (SWAP_SECONDS), not a wait for anything.
       await new Promise((r) => setTimeout(r, 100));
     }
   })();

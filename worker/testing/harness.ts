@@ -23,9 +23,13 @@ import {
   startTestService,
   type TcpProxy,
   type TestService,
+  waitFor,
 } from "@media/server/testing";
 import type pg from "pg";
 import { type RunningWorker, startWorker } from "../src/worker.ts";
+
+// The one polling helper lives with the rest of the shared test support; the worker's tests take it from here too.
+export { waitFor };
 
 export const BUCKET = "media";
 export const S3_PREFIX = "pfx/";
@@ -155,19 +159,4 @@ export async function startProxiedHarness(extraEnv: Record<string, string>): Pro
 /** Makes every claim's lease run out now, as if its job had stopped renewing it CLAIM_TIMEOUT ago. */
 export async function expireLeases(sql: pg.Pool): Promise<void> {
   await sql.query("UPDATE deletion_claims SET lease_expire_time = now() - interval '1 second'");
-}
-
-/** Polls until check() is true, failing after timeoutMs with what it waited for. */
-export async function waitFor(
-  check: () => Promise<boolean>,
-  what: string,
-  timeoutMs = 15_000,
-  explain: () => Promise<string> = async () => "",
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`timed out waiting for ${what} ${await explain()}`);
 }
