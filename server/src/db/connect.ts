@@ -84,9 +84,12 @@ export function connectDatabase(options: ConnectOptions): DatabaseHandle {
   return {
     db,
     pool,
-    // Kysely's destroy ends the pool it was given.
+    // Kysely's destroy ends the pool only if Kysely itself ever used it; a pool
+    // used only directly (the worker's) is ended here, or its idle connections
+    // would hold the process open until idleTimeoutMillis.
     close: async () => {
       await db.destroy();
+      if (!pool.ending) await pool.end();
       await cancelLane?.end();
     },
   };
