@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { Code } from "@connectrpc/connect";
-import pg from "pg";
 import { pino } from "pino";
+import { connectDatabase } from "../src/db/connect.ts";
 import { createMetrics, type Metrics, registerLifecycleGauges, rpcCodeName } from "../src/metrics/index.ts";
 import { metricSample, metricValue } from "../testing/prometheus.ts";
 import { startTestService, type TestService, waitFor } from "../testing/support.ts";
@@ -25,7 +25,7 @@ after(() => t.stop());
 
 describe("metrics", () => {
   test("lifecycle gauges reuse one read for the TTL, shared by concurrent scrapes", async () => {
-    const pool = new pg.Pool({ connectionString: t.databaseUrl, max: 2 });
+    const { pool } = connectDatabase({ url: t.databaseUrl, poolSize: 2 });
     let reads = 0;
     pool.on("acquire", () => reads++);
     try {
@@ -47,7 +47,7 @@ describe("metrics", () => {
   });
 
   test("when the database cannot be read, a scrape answers at once with the last values, marked stale", async () => {
-    const pool = new pg.Pool({ connectionString: t.databaseUrl, max: 1 });
+    const { pool } = connectDatabase({ url: t.databaseUrl, poolSize: 1 });
     const m = createMetrics({ defaultMetrics: false });
     // Long, so that answering sooner shows the scrape did not wait for it.
     const scrapeWaitMs = 5000;
@@ -75,14 +75,7 @@ describe("metrics", () => {
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
     const port = (silent.address() as net.AddressInfo).port;
     const connectTimeoutMs = 2000;
-    const hung = new pg.Pool({
-      host: "127.0.0.1",
-      port,
-      user: "x",
-      database: "x",
-      connectionTimeoutMillis: connectTimeoutMs,
-    });
-    hung.on("error", () => {});
+    const { pool: hung } = connectDatabase({ url: `postgres://x@127.0.0.1:${port}/x`, poolSize: 1, connectTimeoutMs });
     const logged: string[] = [];
     const log = pino(
       { level: "warn", base: undefined },

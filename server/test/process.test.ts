@@ -9,7 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import { AdminService } from "@media/proto/media/v1/admin_service_pb";
 import { MediaService } from "@media/proto/media/v1/media_service_pb";
 import { service as healthService } from "grpc-health-check";
-import pg from "pg";
+import { connectDatabase } from "../src/db/connect.ts";
 import { killAllProcesses, type ServiceProcess, spawnServiceProcess } from "../testing/service-process.ts";
 import {
   connectTransport,
@@ -60,7 +60,7 @@ test("SIGTERM: health turns NOT_SERVING first, in-flight calls on both ports fin
     SHUTDOWN_DELAY: "2s",
     LOG_LEVEL: "info",
   });
-  const sql = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  const { pool: sql } = connectDatabase({ url: databaseUrl, poolSize: 2 });
   const Health = grpc.makeGenericClientConstructor(healthService, "Health");
   const health = new Health(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure()) as grpc.Client &
     Record<string, Function>;

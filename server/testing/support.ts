@@ -101,7 +101,8 @@ export async function startTestService(
   const databaseUrl = existingDatabaseUrl ?? (await createTestDatabase());
   const config = loadConfig({ GRPC_PORT: "0", HTTP_PORT: "0", DATABASE_URL: databaseUrl, ...TEST_TOKENS_ENV, ...env });
   const service = await startService(config, databaseUrl, createLogger("silent"), metrics);
-  const sql = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  const assertions = connectDatabase({ url: databaseUrl, poolSize: 4 });
+  const sql = assertions.pool;
   const transport = connectTransport(service.httpPort);
   return {
     service,
@@ -110,7 +111,7 @@ export async function startTestService(
     media: createClient(MediaService, transport),
     admin: createClient(AdminService, transport),
     async stop() {
-      await sql.end();
+      await assertions.close();
       await service.stop(1000);
     },
   };
