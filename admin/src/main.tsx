@@ -2,7 +2,9 @@ import { Route, Router } from "@solidjs/router";
 import { lazy } from "solid-js";
 import { render } from "solid-js/web";
 import { Layout } from "./Layout";
-import "./styles.css";
+import "./styles/base.css";
+import "./styles/components.css";
+import "./styles/views.css";
 
 // Each page is its own chunk, so the first load carries only the shell and the page it shows.
 const Overview = lazy(() => import("./pages/Overview"));
