@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
-import { DUE_NOW } from "./due.ts";
+import { DUE_NOW, SCHEDULED } from "./due.ts";
 import { enqueueDeleteBatch } from "./jobs.ts";
 
 // Claims and their leases. A claim is a batch of media marked DELETING with
@@ -38,6 +38,64 @@ export interface ClaimResult {
 }
 
 /**
+ * SQL column that enqueues the delete_batch job of the claim token in
+ * `tokenSql` when the count in `countSql` is above 0. It is there for its side
+ * effect only: nothing reads the column, and its value says nothing about the
+ * job (a row-valued IS NOT NULL is false as soon as any field of the row is
+ * null, and a job fresh from add_job has null fields, locked_at for one).
+ */
+const enqueueColumn = (tokenSql: string, countSql: string): string =>
+  `(SELECT ${enqueueDeleteBatch(tokenSql)} WHERE ${countSql} > 0) IS NOT NULL AS enqueued_job`;
+
+/**
+ * The one claim statement, which claimDueBatch and claimMedia differ in only
+ * by which rows `due` selects and whether the job is enqueued. `due` returns
+ * (id, state, delete_time) of the rows to claim, each unheld PENDING or
+ * ORPHANED (SCHEDULED or narrower), locked FOR UPDATE SKIP LOCKED; $2 is the
+ * claim's token, $3 its lease in seconds, and `due` has $1, $4 and on for its
+ * own. The rows are marked DELETING with the token, unless a reference row
+ * exists (re-checked here whatever the counter says); each gets a CLAIMED
+ * event; the claim gets its lease row and, with enqueue, one delete_batch job
+ * (graphile_worker.add_job, so without enqueue the statement runs on a
+ * database that has no graphile_worker schema yet). It answers one row: n
+ * claimed, the last row `due` read in (delete_time, id) order (a sweep's
+ * cursor) and the ids claimed (null when none).
+ */
+function claimStatement(due: string, enqueue: boolean): string {
+  return `WITH due AS (
+       ${due}
+     ), claimed AS (
+       UPDATE media m SET state = 'DELETING', claim_token = $2, claim_time = now(), update_time = now()
+       FROM due
+       WHERE m.id = due.id AND m.reference_count = 0
+         AND NOT EXISTS (SELECT 1 FROM media_references r WHERE r.media_id = m.id)
+       RETURNING m.id, due.state AS from_state
+     ), events AS (
+       INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason)
+       SELECT id, 'CLAIMED', from_state, 'DELETING', 'worker', 'due for deletion' FROM claimed
+     ), counted AS (SELECT count(*)::int AS n FROM claimed),
+     lease AS (
+       INSERT INTO deletion_claims (token, lease_expire_time, media_ids)
+       SELECT $2, now() + make_interval(secs => $3), array_agg(id) FROM claimed HAVING count(*) > 0
+       RETURNING media_ids
+     ),
+     last AS (SELECT delete_time::text AS delete_time, id FROM due ORDER BY delete_time DESC, id DESC LIMIT 1)
+     SELECT n, last.delete_time, last.id, (SELECT media_ids FROM lease) AS media_ids${
+       enqueue ? `, ${enqueueColumn("$2", "n")}` : ""
+     }
+     FROM counted LEFT JOIN last ON true`;
+}
+
+/** claimDueBatch's statement: the head of the due order, after the cursor ($4, $5) if any. */
+const CLAIM_DUE_BATCH = claimStatement(
+  `SELECT id, state, delete_time FROM media
+       WHERE ${DUE_NOW} AND ($4::timestamptz IS NULL OR (delete_time, id) > ($4::timestamptz, $5::bigint))
+       ORDER BY delete_time, id LIMIT $1
+       FOR UPDATE SKIP LOCKED`,
+  true,
+);
+
+/**
  * Claims up to batchSize due rows (SKIP LOCKED, so sweeps never wait on each
  * other or on a Link in progress), marks them DELETING with a fresh token,
  * writes CLAIMED events, grants the claim a lease of leaseSeconds and enqueues
@@ -55,36 +113,70 @@ export async function claimDueBatch(
   leaseSeconds: number,
   after?: ClaimCursor,
 ): Promise<ClaimResult> {
-  const { rows } = await pool.query(
-    `WITH due AS (
-       SELECT id, state, delete_time FROM media
-       WHERE ${DUE_NOW} AND ($4::timestamptz IS NULL OR (delete_time, id) > ($4::timestamptz, $5::bigint))
-       ORDER BY delete_time, id LIMIT $1
-       FOR UPDATE SKIP LOCKED
-     ), claimed AS (
-       UPDATE media m SET state = 'DELETING', claim_token = $2, claim_time = now(), update_time = now()
-       FROM due
-       WHERE m.id = due.id AND m.reference_count = 0
-         AND NOT EXISTS (SELECT 1 FROM media_references r WHERE r.media_id = m.id)
-       RETURNING m.id, due.state AS from_state
-     ), events AS (
-       INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason)
-       SELECT id, 'CLAIMED', from_state, 'DELETING', 'worker', 'due for deletion' FROM claimed
-     ), counted AS (SELECT count(*)::int AS n FROM claimed),
-     lease AS (
-       INSERT INTO deletion_claims (token, lease_expire_time, media_ids)
-       SELECT $2, now() + make_interval(secs => $3), array_agg(id) FROM claimed HAVING count(*) > 0
-     ),
-     last AS (SELECT delete_time::text AS delete_time, id FROM due ORDER BY delete_time DESC, id DESC LIMIT 1)
-     SELECT n, last.delete_time, last.id, (SELECT ${enqueueDeleteBatch("$2")} WHERE n > 0) IS NOT NULL AS queued
-     FROM counted LEFT JOIN last ON true`,
-    [batchSize, randomUUID(), leaseSeconds, after?.deleteTime ?? null, after?.id ?? null],
-  );
+  const { rows } = await pool.query(CLAIM_DUE_BATCH, [
+    batchSize,
+    randomUUID(),
+    leaseSeconds,
+    after?.deleteTime ?? null,
+    after?.id ?? null,
+  ]);
   const row = rows[0];
   return {
     claimed: row.n as number,
     cursor: row.id === null ? undefined : { deleteTime: row.delete_time, id: row.id },
   };
+}
+
+/** What claimMedia claimed. */
+export interface MediaClaim {
+  /** The claim's token (its lease row's and its media's); names no claim when nothing was claimed. */
+  readonly token: string;
+  /** The ids claimed, ascending; the others were not claimable, or were locked. */
+  readonly claimed: string[];
+}
+
+/** claimMedia's statements: the given ids ($1) that are SCHEDULED, in ascending id order. */
+const claimMediaStatement = (enqueue: boolean): string =>
+  claimStatement(
+    `SELECT id, state, delete_time FROM media
+       WHERE id = ANY($1::bigint[]) AND ${SCHEDULED}
+       ORDER BY id
+       FOR UPDATE SKIP LOCKED`,
+    enqueue,
+  );
+const CLAIM_MEDIA = { enqueued: claimMediaStatement(true), alone: claimMediaStatement(false) };
+
+/**
+ * Claims the given media now, whatever their delete_time, in claimDueBatch's
+ * own statement: only rows a sweep could ever claim (unheld PENDING or
+ * ORPHANED with no reference row), locked in ascending id order and skipping
+ * any another transaction holds, each marked DELETING with one fresh token and
+ * a CLAIMED event, the claim with a lease of leaseSeconds from now (negative:
+ * already expired) and, when enqueue is true, one delete_batch job in the same
+ * statement. Ids that are not claimable (held, linked, DELETING, FAILED,
+ * missing) are left out of `claimed`.
+ *
+ * The one rule of the sweep's it skips is that the media be due: it is for
+ * tools acting on media they own (the demo seed), never for the sweep. With
+ * enqueue false nothing touches the job queue (its schema may not exist yet): the caller confirms
+ * the lease (ClaimLease) before any storage call of its own and ends the claim
+ * (finishBatch, releaseBatch), or leaves it to a sweep to take back once the
+ * lease expires.
+ */
+export async function claimMedia(
+  pool: pg.Pool,
+  ids: readonly string[],
+  leaseSeconds: number,
+  options: { readonly enqueue: boolean },
+): Promise<MediaClaim> {
+  const token = randomUUID();
+  const { rows } = await pool.query(options.enqueue ? CLAIM_MEDIA.enqueued : CLAIM_MEDIA.alone, [
+    ids,
+    token,
+    leaseSeconds,
+  ]);
+  const claimed = (rows[0].media_ids as string[] | null) ?? [];
+  return { token, claimed: claimed.sort((a, b) => Number(BigInt(a) - BigInt(b))) };
 }
 
 export interface Reclaimed {
@@ -119,7 +211,7 @@ export async function reclaimExpiredClaim(pool: pg.Pool, leaseSeconds: number): 
        INSERT INTO deletion_claims (token, lease_expire_time, media_ids)
        SELECT $1, now() + make_interval(secs => $2), array_agg(id) FROM moved HAVING count(*) > 0
      )
-     SELECT found, n, (SELECT ${enqueueDeleteBatch("$1")} WHERE n > 0) IS NOT NULL AS queued FROM counted`,
+     SELECT found, n, ${enqueueColumn("$1", "n")} FROM counted`,
     [randomUUID(), leaseSeconds],
   );
   return { found: rows[0].found > 0, media: rows[0].n as number };

@@ -7,6 +7,8 @@ export {
   type ClaimedFile,
   claimDueBatch,
   claimedFiles,
+  claimMedia,
+  type MediaClaim,
   reclaimExpiredClaim,
   releaseBatch,
 } from "./claims.ts";

@@ -6,6 +6,7 @@ import type { MediaRow } from "../../src/db/schema.ts";
 import {
   type ClaimCursor,
   claimDueBatch,
+  claimMedia,
   reclaimExpiredClaim,
   releaseBatch,
   renewLease,
@@ -13,10 +14,11 @@ import {
 import { BATCH_JOB_ATTEMPTS, TASKS } from "../../src/deletion/jobs.ts";
 import { createMediaRepository, type MediaRepository } from "../../src/media/media-repository.ts";
 import { createMigratedDatabase, type MigratedDatabase } from "../../testing/support.ts";
-import { eventsOf, forceState, MICROS, mediaRow, register } from "./fixtures.ts";
+import { eventsOf, forceState, MICROS, mediaRow, register, sqlError } from "./fixtures.ts";
 
-// The deletion sweep's claim of due rows, and the claim's lease: taken back
-// once expired, renewed, handed back. Delete times and leases are back-dated in
+// The deletion sweep's claim of due rows, the claim of given media
+// (claimMedia, the same statement), and the claim's lease: taken back once
+// expired, renewed, handed back. Delete times and leases are back-dated in
 // SQL rather than waited for.
 //
 // graphile-worker installs its schema when a worker starts, and no worker runs
@@ -241,6 +243,143 @@ describe("claimDueBatch", () => {
     );
     assert.deepEqual(batches.flat(), expected, "each batch is the next ones in due order");
     assert.equal(cursor?.id, expected.at(-1), "the cursor is the last row claimed");
+  });
+});
+
+describe("claimMedia", () => {
+  const byId = (ids: string[]) => [...ids].sort((a, b) => Number(BigInt(a) - BigInt(b)));
+
+  test("claims the given PENDING and ORPHANED media though not yet due, with events and a lease, and no job unless asked", async () => {
+    const pending = await mediaIn("pending"); // due tomorrow
+    const orphaned = await mediaIn("orphaned"); // due in an hour
+    const bystander = await mediaIn("orphaned", 60); // due, but not asked for
+
+    const result = await claimMedia(pool, [orphaned.id, pending.id, orphaned.id], 600, { enqueue: false });
+    assert.deepEqual(result.claimed, byId([pending.id, orphaned.id]), "each once, ascending");
+    for (const [before, from] of [
+      [pending, "PENDING"],
+      [orphaned, "ORPHANED"],
+    ] as const) {
+      const row = await mediaRow(pool, before.id);
+      assert.equal(row.state, "DELETING");
+      assert.equal(row.claim_token, result.token);
+      assert.ok(row.claim_time);
+      assert.equal(row.delete_time?.getTime(), before.delete_time?.getTime(), "the delete time is kept");
+      const last = (await eventsOf(pool, before.id)).at(-1);
+      assert.deepEqual(
+        [last?.type, last?.from_state, last?.to_state, last?.actor, last?.reason],
+        ["CLAIMED", from, "DELETING", "worker", "due for deletion"],
+      );
+    }
+    assert.deepEqual(await mediaRow(pool, bystander.id), bystander, "only the given media are claimed");
+    const claim = await claimOf(result.token);
+    assert.ok(claim, "the claim has its lease row");
+    assert.deepEqual(byId(claim.media_ids), result.claimed);
+    assert.equal(BigInt(claim.expires) - BigInt(claim.created), 600_000_000n, "a lease of leaseSeconds");
+    assert.deepEqual(await jobsFor(result.token), [], "no job without enqueue");
+
+    const again = await claimMedia(pool, [pending.id, orphaned.id], 600, { enqueue: false });
+    assert.deepEqual(again.claimed, [], "claimed media are DELETING, not claimable again");
+    assert.equal(await claimOf(again.token), undefined, "an empty claim leaves no lease row");
+  });
+
+  test("with enqueue, the claim gets exactly one delete_batch job", async () => {
+    const a = await mediaIn("pending");
+    const b = await mediaIn("orphaned");
+    const result = await claimMedia(pool, [a.id, b.id], 600, { enqueue: true });
+    assert.deepEqual(result.claimed, byId([a.id, b.id]));
+    assert.deepEqual(await jobsFor(result.token), [
+      { task_identifier: TASKS.deleteBatch, max_attempts: BATCH_JOB_ATTEMPTS },
+    ]);
+  });
+
+  test("skips held, linked, DELETING and FAILED media, one with a reference the counter missed, and unknown ids", async () => {
+    const claimable = await mediaIn("orphaned");
+    const held = await mediaIn("pending", 60);
+    await pool.query("UPDATE media SET hold_reason = 'legal' WHERE id = $1", [held.id]);
+    const stray = await mediaIn("pending");
+    await pool.query("INSERT INTO media_references (media_id, owner) VALUES ($1, 'stray')", [stray.id]);
+    const skipped = [
+      await mediaRow(pool, held.id),
+      await mediaIn("linked"),
+      await mediaIn("deleting", 60),
+      await mediaIn("failed"),
+      await mediaRow(pool, stray.id),
+    ];
+    const missing = (BigInt(claimable.id) + 1_000_000n).toString();
+    const ids = [...skipped.map((m) => m.id), missing];
+
+    const nothing = await claimMedia(pool, ids, 600, { enqueue: true });
+    assert.deepEqual(nothing.claimed, []);
+    assert.equal(await claimOf(nothing.token), undefined, "no lease row");
+    assert.deepEqual(await jobsFor(nothing.token), [], "no job for an empty claim, even when asked");
+
+    const result = await claimMedia(pool, [...ids, claimable.id], 600, { enqueue: false });
+    assert.deepEqual(result.claimed, [claimable.id]);
+    assert.equal((await mediaRow(pool, claimable.id)).state, "DELETING");
+    for (const before of skipped) assert.deepEqual(await mediaRow(pool, before.id), before, `media ${before.id}`);
+    await pool.query("DELETE FROM media_references WHERE media_id = $1", [stray.id]);
+  });
+
+  test("skips a row another transaction has locked, without waiting", async () => {
+    const locked = await mediaIn("orphaned");
+    const free = await mediaIn("orphaned");
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      await client.query("SELECT 1 FROM media WHERE id = $1 FOR NO KEY UPDATE", [locked.id]);
+      const gaveUp = new AbortController();
+      const result = await Promise.race([
+        claimMedia(pool, [locked.id, free.id], 600, { enqueue: false }),
+        setTimeout(5000, "waited", { signal: gaveUp.signal }),
+      ]);
+      gaveUp.abort();
+      assert.notEqual(result, "waited", "the claim waited for the locked row");
+      assert.ok(typeof result === "object");
+      assert.deepEqual(result.claimed, [free.id]);
+      assert.equal((await mediaRow(pool, locked.id)).state, "ORPHANED");
+      await client.query("COMMIT");
+    } finally {
+      client.release();
+    }
+  });
+
+  test("a negative lease is expired at once: a sweep takes the claim back", async () => {
+    const media = await mediaIn("orphaned");
+    const { token, claimed } = await claimMedia(pool, [media.id], -1, { enqueue: false });
+    assert.deepEqual(claimed, [media.id]);
+    assert.deepEqual(await reclaimExpiredClaim(pool, 600), { found: true, media: 1 });
+    const row = await mediaRow(pool, media.id);
+    assert.equal(row.state, "DELETING");
+    assert.ok(row.claim_token && row.claim_token !== token);
+    assert.equal((await jobsFor(row.claim_token)).length, 1, "the reclaim enqueues the job");
+  });
+
+  test("without enqueue it runs on a database with no graphile_worker schema; with enqueue it fails there, changing nothing", async () => {
+    const bare = await createMigratedDatabase(2);
+    try {
+      const bareRepo = createMediaRepository(bare.handle);
+      const { rows } = await bare.handle.pool.query(
+        "SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'graphile_worker'",
+      );
+      assert.equal(rows[0].n, 0, "no job queue schema in this database");
+      const a = await register(bareRepo, "bare/a.jpg");
+      const b = await register(bareRepo, "bare/b.jpg");
+
+      await sqlError(claimMedia(bare.handle.pool, [a.id], 600, { enqueue: true }), "3F000");
+      assert.equal((await mediaRow(bare.handle.pool, a.id)).state, "PENDING", "one statement: nothing claimed");
+      assert.deepEqual(await eventsOf(bare.handle.pool, a.id).then((e) => e.map((x) => x.type)), ["CREATED"]);
+
+      const result = await claimMedia(bare.handle.pool, [b.id, a.id], 600, { enqueue: false });
+      assert.deepEqual(result.claimed, byId([a.id, b.id]));
+      assert.equal((await mediaRow(bare.handle.pool, a.id)).state, "DELETING");
+      const lease = await bare.handle.pool.query("SELECT media_ids FROM deletion_claims WHERE token = $1", [
+        result.token,
+      ]);
+      assert.deepEqual(byId(lease.rows[0]?.media_ids ?? []), result.claimed);
+    } finally {
+      await bare.close();
+    }
   });
 });
 
