@@ -11,7 +11,10 @@ import { claimMedia } from "@media/server/deletion";
  * but without enqueuing a delete_batch job. Returns the claim's token.
  */
 export async function claimAsWorker(handle: DatabaseHandle, id: string, leaseSeconds: number): Promise<string> {
-  const { token, claimed } = await claimMedia(handle.pool, [id], leaseSeconds, { enqueue: false });
+  const { token, claimed } = await claimMedia(handle.pool, [id], leaseSeconds, {
+    actor: "worker",
+    reason: "due for deletion",
+  });
   if (claimed.length !== 1) throw new Error(`media ${id} could not be claimed (did a running worker take it?)`);
   return token;
 }

@@ -153,7 +153,10 @@ export async function removeDemo(ctx: SeedContext): Promise<number> {
     }
     await makeClaimable(ctx, left);
     const ids = left.map((m) => m.id);
-    const { token, claimed } = await claimMedia(ctx.handle.pool, ids, RESET_LEASE_SECONDS, { enqueue: false });
+    const { token, claimed } = await claimMedia(ctx.handle.pool, ids, RESET_LEASE_SECONDS, {
+      actor: ACTOR,
+      reason: RESET_REASON,
+    });
     if (claimed.length === 0) continue;
     const hour = await tallyHour(ctx.handle);
     await untally(ctx.handle, hour, await finishBatch(ctx.handle.pool, token, claimed, new Map(), policy));

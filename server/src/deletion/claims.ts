@@ -49,7 +49,8 @@ const enqueueColumn = (tokenSql: string, countSql: string): string =>
 
 /**
  * The one claim statement, which claimDueBatch and claimMedia differ in only
- * by which rows `due` selects and whether the job is enqueued. `due` returns
+ * by which rows `due` selects, who the CLAIMED events name (`event`: SQL
+ * expressions) and whether the job is enqueued. `due` returns
  * (id, state, delete_time) of the rows to claim, each unheld PENDING or
  * ORPHANED (SCHEDULED or narrower), locked FOR UPDATE SKIP LOCKED; $2 is the
  * claim's token, $3 its lease in seconds, and `due` has $1, $4 and on for its
@@ -61,7 +62,7 @@ const enqueueColumn = (tokenSql: string, countSql: string): string =>
  * claimed, the last row `due` read in (delete_time, id) order (a sweep's
  * cursor) and the ids claimed (null when none).
  */
-function claimStatement(due: string, enqueue: boolean): string {
+function claimStatement(due: string, event: { actor: string; reason: string }, enqueue: boolean): string {
   return `WITH due AS (
        ${due}
      ), claimed AS (
@@ -72,7 +73,7 @@ function claimStatement(due: string, enqueue: boolean): string {
        RETURNING m.id, due.state AS from_state
      ), events AS (
        INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason)
-       SELECT id, 'CLAIMED', from_state, 'DELETING', 'worker', 'due for deletion' FROM claimed
+       SELECT id, 'CLAIMED', from_state, 'DELETING', ${event.actor}, ${event.reason} FROM claimed
      ), counted AS (SELECT count(*)::int AS n FROM claimed),
      lease AS (
        INSERT INTO deletion_claims (token, lease_expire_time, media_ids)
@@ -92,6 +93,7 @@ const CLAIM_DUE_BATCH = claimStatement(
        WHERE ${DUE_NOW} AND ($4::timestamptz IS NULL OR (delete_time, id) > ($4::timestamptz, $5::bigint))
        ORDER BY delete_time, id LIMIT $1
        FOR UPDATE SKIP LOCKED`,
+  { actor: "'worker'", reason: "'due for deletion'" },
   true,
 );
 
@@ -135,46 +137,40 @@ export interface MediaClaim {
   readonly claimed: string[];
 }
 
-/** claimMedia's statements: the given ids ($1) that are SCHEDULED, in ascending id order. */
-const claimMediaStatement = (enqueue: boolean): string =>
-  claimStatement(
-    `SELECT id, state, delete_time FROM media
+/** claimMedia's statement: the given ids ($1) that are SCHEDULED, in ascending id order; the event's actor and reason $4, $5. */
+const CLAIM_MEDIA = claimStatement(
+  `SELECT id, state, delete_time FROM media
        WHERE id = ANY($1::bigint[]) AND ${SCHEDULED}
        ORDER BY id
        FOR UPDATE SKIP LOCKED`,
-    enqueue,
-  );
-const CLAIM_MEDIA = { enqueued: claimMediaStatement(true), alone: claimMediaStatement(false) };
+  { actor: "$4", reason: "$5" },
+  false,
+);
 
 /**
  * Claims the given media now, whatever their delete_time, in claimDueBatch's
  * own statement: only rows a sweep could ever claim (unheld PENDING or
  * ORPHANED with no reference row), locked in ascending id order and skipping
  * any another transaction holds, each marked DELETING with one fresh token and
- * a CLAIMED event, the claim with a lease of leaseSeconds from now (negative:
- * already expired) and, when enqueue is true, one delete_batch job in the same
- * statement. Ids that are not claimable (held, linked, DELETING, FAILED,
- * missing) are left out of `claimed`.
+ * a CLAIMED event naming `event`'s actor and reason, the claim with a lease of
+ * leaseSeconds from now (negative: already expired). Ids that are not
+ * claimable (held, linked, DELETING, FAILED, missing) are left out of `claimed`.
  *
- * The one rule of the sweep's it skips is that the media be due: it is for
- * tools acting on media they own (the demo seed), never for the sweep. With
- * enqueue false nothing touches the job queue (its schema may not exist yet): the caller confirms
- * the lease (ClaimLease) before any storage call of its own and ends the claim
- * (finishBatch, releaseBatch), or leaves it to a sweep to take back once the
- * lease expires.
+ * The one rule of the sweep's it skips is that the media be due, so it never
+ * enqueues a delete_batch job (and runs on a database whose job queue does not
+ * exist yet): it is for tools acting on media they own (the demo seed), never
+ * for the sweep. The caller confirms the lease (ClaimLease) before any storage
+ * call of its own and ends the claim (finishBatch, releaseBatch), or leaves it
+ * to a sweep to take back once the lease expires.
  */
 export async function claimMedia(
   pool: pg.Pool,
   ids: readonly string[],
   leaseSeconds: number,
-  options: { readonly enqueue: boolean },
+  event: { readonly actor: string; readonly reason: string },
 ): Promise<MediaClaim> {
   const token = randomUUID();
-  const { rows } = await pool.query(options.enqueue ? CLAIM_MEDIA.enqueued : CLAIM_MEDIA.alone, [
-    ids,
-    token,
-    leaseSeconds,
-  ]);
+  const { rows } = await pool.query(CLAIM_MEDIA, [ids, token, leaseSeconds, event.actor, event.reason]);
   const claimed = (rows[0].media_ids as string[] | null) ?? [];
   return { token, claimed: claimed.sort((a, b) => Number(BigInt(a) - BigInt(b))) };
 }
