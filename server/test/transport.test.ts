@@ -107,8 +107,13 @@ describe("limits and failures look the same on both ports", () => {
       headers: { "content-type": "application/proto", authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
       body: garbage,
     });
-    const body = (await answer.json()) as { code: string; message: string };
-    assert.deepEqual(body, { code: "invalid_argument", message: grpcAnswer.message });
+    const body = (await answer.json()) as { code: string; message: string; details?: Array<{ type: string }> };
+    assert.deepEqual([body.code, body.message], ["invalid_argument", grpcAnswer.message]);
+    // Its details (docs/api.md#error-details): the ErrorInfo, with no field to name in a BadRequest.
+    assert.deepEqual(
+      body.details?.map((d) => d.type),
+      ["google.rpc.ErrorInfo"],
+    );
   });
 
   test("grpc.health.v1 reports SERVING on the gRPC port", async () => {

@@ -25,7 +25,7 @@ function actionResult(id: string, outcome: ActionOutcome) {
     case "not_found":
       throw mediaNotFound(id);
     case "refused":
-      throw actionRefused(id, outcome.why);
+      throw actionRefused(id, outcome.why, outcome.media.state);
     default: {
       const unhandled: never = outcome;
       throw new Error(`unknown action outcome ${JSON.stringify(unhandled)}`);
