@@ -6,8 +6,10 @@ import type { ApiToken, GrpcTlsConfig, LimitsConfig } from "../config.ts";
 import { binaryProblem } from "./binary-request-problems.ts";
 import { tokenKey } from "./context.ts";
 import { malformedRequest } from "./errors.ts";
+import { grpcErrorStatus } from "./grpc-status.ts";
 import type { CallHeaders, UnaryHandler } from "./guard.ts";
 import { createHealth, type Health } from "./health.ts";
+import { addReflection } from "./reflection.ts";
 
 /** A service descriptor and its (guarded) implementation, as served on both ports. */
 export interface ServiceBinding {
@@ -102,7 +104,7 @@ function addService(server: grpc.Server, binding: ServiceBinding, admitted: Admi
       callback: grpc.sendUnaryData<unknown>,
     ) => {
       if (call.request instanceof MalformedRequest) {
-        callback({ code: call.request.error.code as number, details: call.request.error.rawMessage });
+        callback(grpcErrorStatus(call.request.error));
         return;
       }
       const cancelled = new AbortController();
@@ -121,10 +123,8 @@ function addService(server: grpc.Server, binding: ServiceBinding, admitted: Admi
       impl(call.request, ctx)
         .then(
           (response) => callback(null, response),
-          (error: unknown) => {
-            const connectError = ConnectError.from(error);
-            callback({ code: connectError.code as number, details: connectError.rawMessage });
-          },
+          // Code, message, trailers and the details (grpc-status-details-bin).
+          (error: unknown) => callback(grpcErrorStatus(ConnectError.from(error))),
         )
         // Releases the context's deadline timer. A reason avoids building a DOMException per call.
         .finally(() => ctx.abort(CALL_FINISHED));
@@ -162,10 +162,8 @@ function gateInterceptor(
           peer: call.getConnectionInfo().remoteAddress,
         });
       } catch (error) {
-        const refusal = ConnectError.from(error);
-        const trailers = new grpc.Metadata();
-        for (const [key, value] of refusal.metadata) trailers.set(key, value);
-        call.sendStatus({ code: refusal.code as number, details: refusal.rawMessage, metadata: trailers });
+        // Its trailers (retry-after, x-request-id) and details (grpc-status-details-bin) with it.
+        call.sendStatus(grpcErrorStatus(ConnectError.from(error)));
         return;
       }
       admitted.set(metadata, token);
@@ -265,6 +263,10 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   for (const binding of options.services) addService(server, binding, admitted);
   const health = createHealth(options.services.map((b) => b.service.typeName));
   health.addToServer(server);
+  addReflection(
+    server,
+    options.services.map((b) => b.service),
+  );
   return {
     server,
     health,
