@@ -29,6 +29,9 @@ async function copyModule(name: string): Promise<string> {
   await cp(path.join(root, "proto/media"), path.join(dir, "proto/media"), { recursive: true });
   await cp(path.join(root, "buf.yaml"), path.join(dir, "buf.yaml"));
   await cp(path.join(root, "buf.gen.yaml"), path.join(dir, "buf.gen.yaml"));
+  // buf.gen.yaml's other input: the google.rpc protos from the npm package google-proto-files.
+  const googleRpc = "node_modules/google-proto-files/google/rpc";
+  await cp(path.join(root, googleRpc), path.join(dir, googleRpc), { recursive: true });
   return dir;
 }
 
@@ -75,5 +78,25 @@ test("committed generated code matches what buf generate produces now", async ()
       await readFile(path.join(fresh, file), "utf8"),
       `proto/gen/${file} is stale: run npm run generate and commit the result`,
     );
+  }
+});
+
+test("every file of media.v1 sets the language options other languages' generators need, the same in each", async () => {
+  // protoc-gen-go refuses a file without an import path (go_package) and
+  // wants one Go package per proto package; Java classes must not collide.
+  // buf breaking (FILE rules) keeps them from changing once released.
+  const { stdout } = await buf(root, "build", "--exclude-source-info", "-o", "-#format=json");
+  const image = JSON.parse(stdout) as { file: Array<{ name: string; options?: Record<string, unknown> }> };
+  const files = image.file.filter((f) => f.name.startsWith("media/v1/"));
+  assert.ok(files.length >= 3, "the media.v1 files are in the image");
+  const shared = ["goPackage", "javaPackage", "javaMultipleFiles", "csharpNamespace", "phpNamespace", "rubyPackage"];
+  const first = files[0]?.options ?? {};
+  for (const { name, options = {} } of files) {
+    assert.match(String(options.goPackage), /^[a-z0-9.-]+(\/[\w.~-]+)+\/media\/v1;mediav1$/, `${name}: go_package`);
+    for (const option of shared) assert.deepEqual(options[option], first[option], `${name}: ${option}`);
+    assert.equal(options.javaMultipleFiles, true, `${name}: java_multiple_files`);
+    const base = path.basename(name, ".proto").replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase());
+    assert.equal(options.javaOuterClassname, `${base}Proto`, `${name}: java_outer_classname`);
+    assert.equal(options.objcClassPrefix, "MXX", `${name}: objc_class_prefix`);
   }
 });
