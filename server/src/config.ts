@@ -2,6 +2,7 @@
 // The readers and grammars it uses live in config/ (values.ts, stores.ts, tokens.ts).
 import path from "node:path";
 import { parseStores } from "./config/stores.ts";
+import { parseTelemetry } from "./config/telemetry.ts";
 import { parseTokens } from "./config/tokens.ts";
 import {
   boolean,
@@ -104,6 +105,30 @@ export interface ShutdownConfig {
   readonly timeoutSeconds: number;
 }
 
+/** OTEL_TRACES_SAMPLER's choices, as the OpenTelemetry SDK specification names them. */
+export type TraceSampler =
+  | "parentbased_always_on"
+  | "parentbased_always_off"
+  | "parentbased_traceidratio"
+  | "always_on"
+  | "always_off"
+  | "traceidratio";
+
+/** OpenTelemetry tracing (the standard OTEL_* variables); off unless OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+export interface TelemetryConfig {
+  /** Where spans are sent (OTLP/HTTP, JSON): OTEL_EXPORTER_OTLP_ENDPOINT + "/v1/traces". Undefined: tracing is off. */
+  readonly tracesUrl: string | undefined;
+  /** Headers sent with every export (OTEL_EXPORTER_OTLP_HEADERS): often an API key, never logged. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** OTEL_SERVICE_NAME; undefined: the process's own default (media-lifecycle-api, media-lifecycle-worker). */
+  readonly serviceName: string | undefined;
+  readonly sampler: TraceSampler;
+  /** OTEL_TRACES_SAMPLER_ARG: the share of new traces the ratio samplers keep. */
+  readonly samplerRatio: number;
+  /** OTEL_BSP_SCHEDULE_DELAY: milliseconds between two exports of finished spans. */
+  readonly exportDelayMs: number;
+}
+
 export interface Config {
   readonly host: string;
   readonly grpcPort: number;
@@ -139,6 +164,7 @@ export interface Config {
   readonly metricsPort: number;
   /** How long the database-backed gauges reuse one read of the media table. */
   readonly metricsRefreshSeconds: number;
+  readonly telemetry: TelemetryConfig;
 }
 
 /** GRPC_TLS_CERT and GRPC_TLS_KEY together, with GRPC_TLS_CLIENT_CA for mutual TLS: each a PEM file. */
@@ -246,6 +272,7 @@ export function loadConfig(rawEnv: Env = process.env, cwd: string = process.cwd(
     databaseStatementTimeoutSeconds: statementTimeout(env),
     metricsPort: integer(env, "METRICS_PORT", 9464, 0, 65535),
     metricsRefreshSeconds: duration(env, "METRICS_REFRESH", "15s"),
+    telemetry: parseTelemetry(env),
     deletion: Object.freeze({
       runWorker: boolean(env, "RUN_WORKER", true),
       workerConcurrency: integer(env, "WORKER_CONCURRENCY", 4, 1, 64),

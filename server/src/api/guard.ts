@@ -7,6 +7,7 @@ import { runInCallScope } from "../db/call-scope.ts";
 import { isDatabaseUnavailable, isTransientConflict } from "../db/sql-errors.ts";
 import type { Logger } from "../logger.ts";
 import { rpcCodeName } from "../metrics/rpc-code.ts";
+import { traceRpc } from "../telemetry/rpc-span.ts";
 import { callerKey, tokenKey } from "./context.ts";
 import {
   authFailuresLimited,
@@ -102,7 +103,8 @@ export function createCallGate(admission: Admission): (call: CallHeaders) => Api
  * (RESOURCE_EXHAUSTED); no work after the deadline; and only ConnectErrors
  * reach the caller: a database outage becomes UNAVAILABLE, anything else is
  * logged under the request id and answered with a bare INTERNAL, so SQL and
- * stacks never leak. Every outcome is counted and timed.
+ * stacks never leak. Every outcome is counted and timed, and every call runs
+ * inside its server span (a child of the caller's W3C traceparent, if any).
  */
 export function guardService<S extends DescService>(
   service: S,
@@ -149,7 +151,8 @@ export function guardService<S extends DescService>(
       }
     };
 
-    guarded[method.localName] = async (request, ctx) => {
+    const traced = traceRpc(rpc);
+    const call: UnaryHandler = async (request, ctx) => {
       const started = performance.now();
       const requestId = requestIdOf(ctx.requestHeader.get("x-request-id"));
       ctx.responseHeader.set("x-request-id", requestId);
@@ -165,6 +168,7 @@ export function guardService<S extends DescService>(
         account(admission, rpc, requestId, started, code, { caller });
       }
     };
+    guarded[method.localName] = (request, ctx) => traced(ctx, () => call(request, ctx));
   }
   return guarded as unknown as ServiceImpl<S>;
 }

@@ -1,5 +1,6 @@
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
+import { traceQueries } from "../telemetry/sql-spans.ts";
 import { cancelWithCalls } from "./call-scope.ts";
 import type { Database } from "./schema.ts";
 
@@ -72,6 +73,8 @@ function createPool(options: ConnectOptions, max: number, sessionLimits: Session
  */
 export function connectDatabase(options: ConnectOptions): DatabaseHandle {
   const pool = createPool(options, options.poolSize, options.sessionLimits);
+  // A span per statement made inside a call's or a job's span (the no-op API with tracing off).
+  traceQueries(pool);
   let cancelLane: pg.Pool | undefined;
   if (options.cancelWithCalls === true) {
     const lane = createPool(options, 1, undefined);

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { DUE_NOW, SCHEDULED } from "./due.ts";
-import { enqueueDeleteBatch } from "./jobs.ts";
+import { enqueueDeleteBatch, jobTraceParameter } from "./jobs.ts";
 
 // Claims and their leases. A claim is a batch of media marked DELETING with
 // one token; its row in deletion_claims holds the lease. Every statement that
@@ -39,13 +39,14 @@ export interface ClaimResult {
 
 /**
  * SQL column that enqueues the delete_batch job of the claim token in
- * `tokenSql` when the count in `countSql` is above 0. It is there for its side
+ * `tokenSql` when the count in `countSql` is above 0, continuing the trace in
+ * `traceSql` (jobTraceParameter's value: the sweep's). It is there for its side
  * effect only: nothing reads the column, and its value says nothing about the
  * job (a row-valued IS NOT NULL is false as soon as any field of the row is
  * null, and a job fresh from add_job has null fields, locked_at for one).
  */
-const enqueueColumn = (tokenSql: string, countSql: string): string =>
-  `(SELECT ${enqueueDeleteBatch(tokenSql)} WHERE ${countSql} > 0) IS NOT NULL AS enqueued_job`;
+const enqueueColumn = (tokenSql: string, countSql: string, traceSql: string): string =>
+  `(SELECT ${enqueueDeleteBatch(tokenSql, traceSql)} WHERE ${countSql} > 0) IS NOT NULL AS enqueued_job`;
 
 /**
  * The one claim statement, which claimDueBatch and claimMedia differ in only
@@ -53,8 +54,9 @@ const enqueueColumn = (tokenSql: string, countSql: string): string =>
  * expressions) and whether the job is enqueued. `due` returns
  * (id, state, delete_time) of the rows to claim, each unheld PENDING or
  * ORPHANED (SCHEDULED or narrower), locked FOR UPDATE SKIP LOCKED; $2 is the
- * claim's token, $3 its lease in seconds, and `due` has $1, $4 and on for its
- * own. The rows are marked DELETING with the token, unless a reference row
+ * claim's token, $3 its lease in seconds, `due` has $1, $4 and on for its
+ * own, and with enqueue $6 is the trace the job continues (jobTraceParameter).
+ * The rows are marked DELETING with the token, unless a reference row
  * exists (re-checked here whatever the counter says); each gets a CLAIMED
  * event; the claim gets its lease row and, with enqueue, one delete_batch job
  * (graphile_worker.add_job, so without enqueue the statement runs on a
@@ -82,7 +84,7 @@ function claimStatement(due: string, event: { actor: string; reason: string }, e
      ),
      last AS (SELECT delete_time::text AS delete_time, id FROM due ORDER BY delete_time DESC, id DESC LIMIT 1)
      SELECT n, last.delete_time, last.id, (SELECT media_ids FROM lease) AS media_ids${
-       enqueue ? `, ${enqueueColumn("$2", "n")}` : ""
+       enqueue ? `, ${enqueueColumn("$2", "n", "$6")}` : ""
      }
      FROM counted LEFT JOIN last ON true`;
 }
@@ -121,6 +123,7 @@ export async function claimDueBatch(
     leaseSeconds,
     after?.deleteTime ?? null,
     after?.id ?? null,
+    jobTraceParameter(),
   ]);
   const row = rows[0];
   return {
@@ -207,8 +210,8 @@ export async function reclaimExpiredClaim(pool: pg.Pool, leaseSeconds: number): 
        INSERT INTO deletion_claims (token, lease_expire_time, media_ids)
        SELECT $1, now() + make_interval(secs => $2), array_agg(id) FROM moved HAVING count(*) > 0
      )
-     SELECT found, n, ${enqueueColumn("$1", "n")} FROM counted`,
-    [randomUUID(), leaseSeconds],
+     SELECT found, n, ${enqueueColumn("$1", "n", "$3")} FROM counted`,
+    [randomUUID(), leaseSeconds, jobTraceParameter()],
   );
   return { found: rows[0].found > 0, media: rows[0].n as number };
 }

@@ -21,6 +21,13 @@ export {
 } from "./control.ts";
 export { DUE_NOW } from "./due.ts";
 export { type BatchOutcome, finishBatch, type RetryPolicy, retryPolicyOf } from "./finish.ts";
-export { parseDeleteBatchPayload, SWEEP_JOB_KEY, TASKS } from "./jobs.ts";
+export {
+  type DeleteBatchPayload,
+  type JobTrace,
+  parseDeleteBatchPayload,
+  parseSweepPayload,
+  SWEEP_JOB_KEY,
+  TASKS,
+} from "./jobs.ts";
 export { ClaimLease, LeaseLostError } from "./lease.ts";
 export { type DeletionPlan, deletionPlan, requestSweep } from "./plan.ts";

@@ -2,6 +2,8 @@
 // graphile_worker.add_job in the same transaction as the change that needs
 // them, and the worker, whose tasks run them.
 
+import { activeTraceCarrier, type TraceCarrier } from "../telemetry/propagation.ts";
+
 /** Task names, as graphile-worker's task list and add_job calls spell them. */
 export const TASKS = { sweep: "sweep", deleteBatch: "delete_batch" } as const;
 
@@ -11,12 +13,39 @@ export const SWEEP_JOB_KEY = "sweep";
 /** graphile-worker's own retries of a delete_batch job (a crash between steps, a database blip). */
 export const BATCH_JOB_ATTEMPTS = 25;
 
-/** What a delete_batch job carries: the claim token of the media it deletes. */
-export interface DeleteBatchPayload {
+/**
+ * The trace a job continues, in its payload: the W3C traceparent (and
+ * tracestate) of the call or sweep that enqueued it. Absent when that was not
+ * traced (tracing off, the crontab's sweep).
+ */
+export type JobTrace = TraceCarrier;
+
+/** What a delete_batch job carries: the claim token of the media it deletes, and the sweep's trace. */
+export interface DeleteBatchPayload extends JobTrace {
   readonly token: string;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** A W3C traceparent: version, trace id, parent span id, flags (what the propagator writes). */
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+/** A W3C tracestate: printable ASCII, at most 512 characters. */
+const TRACESTATE = /^[\x20-\x7e]{0,512}$/;
+
+/** The trace fields of a job's payload (none when absent), or an error naming the malformed one. */
+export function parseJobTrace(task: string, payload: unknown): JobTrace {
+  const { traceparent, tracestate } = (payload ?? {}) as { traceparent?: unknown; tracestate?: unknown };
+  if (traceparent === undefined && tracestate === undefined) return {};
+  if (typeof traceparent !== "string" || !TRACEPARENT.test(traceparent)) {
+    throw new Error(`${task}: the payload's traceparent must be a W3C traceparent ("00-<32 hex>-<16 hex>-<2 hex>")`);
+  }
+  if (tracestate === undefined) return { traceparent };
+  if (typeof tracestate !== "string" || !TRACESTATE.test(tracestate)) {
+    throw new Error(
+      `${task}: the payload's tracestate must be a W3C tracestate (printable ASCII, at most 512 characters)`,
+    );
+  }
+  return { traceparent, tracestate };
+}
 
 /** The payload of a delete_batch job, or an error saying what is wrong with it. */
 export function parseDeleteBatchPayload(payload: unknown): DeleteBatchPayload {
@@ -24,12 +53,33 @@ export function parseDeleteBatchPayload(payload: unknown): DeleteBatchPayload {
   if (typeof token !== "string" || !UUID.test(token)) {
     throw new Error(`${TASKS.deleteBatch} needs a payload {"token": "<claim uuid>"}`);
   }
-  return { token };
+  return { token, ...parseJobTrace(TASKS.deleteBatch, payload) };
 }
 
-/** SQL that enqueues the delete_batch job for the claim token in `tokenSql` (an SQL expression). */
-export const enqueueDeleteBatch = (tokenSql: string): string =>
-  `graphile_worker.add_job('${TASKS.deleteBatch}', json_build_object('token', ${tokenSql}::text), max_attempts := ${BATCH_JOB_ATTEMPTS})`;
+/** The payload of a sweep job (any other fields, such as the crontab's, are left alone), or an error. */
+export function parseSweepPayload(payload: unknown): JobTrace {
+  return parseJobTrace(TASKS.sweep, payload);
+}
 
-/** SQL that queues a sweep to run now. */
-export const ENQUEUE_SWEEP = `graphile_worker.add_job('${TASKS.sweep}', job_key := '${SWEEP_JOB_KEY}', run_at := now())`;
+/**
+ * The trace a job enqueued now should continue, as the parameter the enqueuing
+ * SQL's `traceSql` reads (a jsonb object, or null when nothing is traced).
+ */
+export function jobTraceParameter(): string | null {
+  const carrier = activeTraceCarrier();
+  return carrier === undefined ? null : JSON.stringify(carrier);
+}
+
+/** The payload fields in `traceSql` (an SQL expression of a jsonb object, or null), as jsonb. */
+const traceFields = (traceSql: string): string => `coalesce((${traceSql})::jsonb, '{}'::jsonb)`;
+
+/**
+ * SQL that enqueues the delete_batch job for the claim token in `tokenSql` (an SQL expression),
+ * continuing the trace in `traceSql` (jobTraceParameter's value; unset: none).
+ */
+export const enqueueDeleteBatch = (tokenSql: string, traceSql = "NULL"): string =>
+  `graphile_worker.add_job('${TASKS.deleteBatch}', (jsonb_build_object('token', ${tokenSql}::text) || ${traceFields(traceSql)})::json, max_attempts := ${BATCH_JOB_ATTEMPTS})`;
+
+/** SQL that queues a sweep to run now, continuing the trace in `traceSql` (jobTraceParameter's value; unset: none). */
+export const enqueueSweep = (traceSql = "NULL"): string =>
+  `graphile_worker.add_job('${TASKS.sweep}', ${traceFields(traceSql)}::json, job_key := '${SWEEP_JOB_KEY}', run_at := now())`;

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import type { MediaRow } from "../db/schema.ts";
 import { dueBy } from "./due.ts";
-import { ENQUEUE_SWEEP } from "./jobs.ts";
+import { enqueueSweep, jobTraceParameter } from "./jobs.ts";
 
 // What the deletion engine is about to do, and a sweep on request: the
 // dashboard's deletion plan and its "Run sweep now".
@@ -32,10 +32,13 @@ export async function deletionPlan(pool: pg.Pool, hours: number, sampleSize: num
   };
 }
 
-/** Queues a sweep now. False when no worker has ever started here (no job queue yet). */
+/**
+ * Queues a sweep now, continuing the caller's trace (RunSweep's). False when no
+ * worker has ever started here (no job queue yet).
+ */
 export async function requestSweep(pool: pg.Pool): Promise<boolean> {
   try {
-    await pool.query(`SELECT ${ENQUEUE_SWEEP}`);
+    await pool.query(`SELECT ${enqueueSweep("$1")}`, [jobTraceParameter()]);
     return true;
   } catch (error) {
     const code = (error as { code?: string }).code;

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { ConfigError, type StoreConfig } from "../config.ts";
+import { traceStore } from "../telemetry/storage-spans.ts";
 import { createDiskStore, resolveDiskRoot } from "./disk-store.ts";
 import type { DiskRoot } from "./disk-tree.ts";
 import type { ObjectStore } from "./object-store.ts";
@@ -39,7 +40,7 @@ function diskRootOf(config: Extract<StoreConfig, { kind: "disk" }>): DiskRoot {
 /**
  * One ObjectStore per configured store, by name. Resolves disk roots (a root
  * may be a symlink: it is resolved here, once) and refuses stores that
- * overlap, naming both.
+ * overlap, naming both. Each store's calls are traced (traceStore).
  */
 export function openStores(configs: ReadonlyMap<string, StoreConfig>): Map<string, ObjectStore> {
   const roots = new Map<string, DiskRoot>();
@@ -69,18 +70,21 @@ export function openStores(configs: ReadonlyMap<string, StoreConfig>): Map<strin
   for (const config of configs.values()) {
     switch (config.kind) {
       case "disk":
-        stores.set(config.name, createDiskStore(config.name, roots.get(config.name) as DiskRoot));
+        stores.set(config.name, traceStore(createDiskStore(config.name, roots.get(config.name) as DiskRoot), "disk"));
         break;
       case "s3":
         stores.set(
           config.name,
-          createS3Store(config.name, {
-            bucket: config.bucket,
-            prefix: config.prefix,
-            region: config.region,
-            endpoint: config.endpoint,
-            forcePathStyle: config.forcePathStyle,
-          }),
+          traceStore(
+            createS3Store(config.name, {
+              bucket: config.bucket,
+              prefix: config.prefix,
+              region: config.region,
+              endpoint: config.endpoint,
+              forcePathStyle: config.forcePathStyle,
+            }),
+            "s3",
+          ),
         );
         break;
       default: {

@@ -12,6 +12,7 @@ import {
 } from "@media/server/deletion";
 import type { Logger } from "@media/server/logger";
 import { formatStoreFailure, type ObjectStore, type StoreFailure } from "@media/server/storage";
+import { traceJob } from "@media/server/telemetry";
 import type { JobHelpers } from "graphile-worker";
 import { jobLogger, type TaskContext } from "./context.ts";
 
@@ -32,12 +33,20 @@ interface StorageOutcome {
  * only inside a confirmed lease: the job renews it before every storage
  * request and stops, touching nothing more, once it cannot. Idempotent: run
  * again after a crash, it finds the rows still claimed (a missing file counts
- * as deleted) or none at all.
+ * as deleted) or none at all. Its span continues the trace of the sweep that
+ * claimed the batch.
  */
 export function createDeleteBatchTask(ctx: TaskContext) {
   const { pool, settings, metrics } = ctx;
   return async function deleteBatch(payload: unknown, helpers: JobHelpers): Promise<void> {
-    const { token } = parseDeleteBatchPayload(payload);
+    const { token, ...trace } = parseDeleteBatchPayload(payload);
+    await traceJob(helpers.job, trace, (span) => {
+      span.setAttribute("media.deletion.claim", token);
+      return runBatch(token, helpers);
+    });
+  };
+
+  async function runBatch(token: string, helpers: JobHelpers): Promise<void> {
     const log = jobLogger(ctx.log, helpers).child({ claim: token });
     const started = performance.now();
     const lease = new ClaimLease(pool, token, settings);
@@ -83,7 +92,7 @@ export function createDeleteBatchTask(ctx: TaskContext) {
       },
       "batch finished",
     );
-  };
+  }
 }
 
 /**

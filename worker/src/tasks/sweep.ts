@@ -4,9 +4,11 @@ import {
   checkBlastRadius,
   claimDueBatch,
   getDeletionControl,
+  parseSweepPayload,
   reclaimExpiredClaim,
 } from "@media/server/deletion";
 import type { Logger } from "@media/server/logger";
+import { traceJob } from "@media/server/telemetry";
 import type { JobHelpers } from "graphile-worker";
 import { jobLogger, type TaskContext } from "./context.ts";
 
@@ -22,17 +24,22 @@ interface SweepCounts {
  * The sweep (crontab, or triggered by an admin): takes back claims whose lease
  * expired (their job died, hung or was stopped), applies the blast-radius guard, then claims due rows batch by batch,
  * each batch in its own transaction with its delete_batch job. Safe to run in
- * several workers at once: claims skip rows another sweep has locked.
+ * several workers at once: claims skip rows another sweep has locked. Its span
+ * continues the trace of the call that asked for it (RunSweep), and the
+ * delete_batch jobs it enqueues continue its own.
  */
 export function createSweepTask(ctx: TaskContext) {
-  return async function sweep(_payload: unknown, helpers: JobHelpers): Promise<void> {
-    const started = performance.now();
-    const counts: SweepCounts = { claimed: 0, reclaimed: 0 };
-    try {
-      await runSweep(ctx, jobLogger(ctx.log, helpers), counts);
-    } finally {
-      ctx.metrics.observeSweep({ seconds: (performance.now() - started) / 1000, ...counts });
-    }
+  return async function sweep(payload: unknown, helpers: JobHelpers): Promise<void> {
+    await traceJob(helpers.job, parseSweepPayload(payload), async (span) => {
+      const started = performance.now();
+      const counts: SweepCounts = { claimed: 0, reclaimed: 0 };
+      try {
+        await runSweep(ctx, jobLogger(ctx.log, helpers), counts);
+      } finally {
+        ctx.metrics.observeSweep({ seconds: (performance.now() - started) / 1000, ...counts });
+        span.setAttributes({ "media.sweep.claimed": counts.claimed, "media.sweep.reclaimed": counts.reclaimed });
+      }
+    });
   };
 }
 
