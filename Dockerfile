@@ -37,6 +37,11 @@ VOLUME /data
 ENV HOST=0.0.0.0 \
     DATA_DIR=/data \
     DASHBOARD_DIR=/app/admin/dist
+# The git commit media_build_info and the start-up log line name (the service never runs git):
+#   docker build --build-arg MEDIA_BUILD_COMMIT=$(git rev-parse HEAD) -t media-lifecycle .
+# Last, so that a new commit rebuilds nothing above.
+ARG MEDIA_BUILD_COMMIT=""
+ENV MEDIA_BUILD_COMMIT=${MEDIA_BUILD_COMMIT}
 USER node
 # HTTP (dashboard, Connect, /healthz, /readyz, /metrics), gRPC, a worker-only process's METRICS_PORT.
 EXPOSE 8080 50051 9464

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { connectDatabase } from "@media/server/db";
+import { startupLineWatcher } from "@media/server/testing";
 import { BENCH_AUTH_ENV, benchDatabase, log, root } from "./shared.ts";
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
@@ -29,9 +30,10 @@ function startServer(databaseUrl: string): Promise<ChildProcess> {
     },
     stdio: ["ignore", "pipe", "inherit"],
   });
+  const watch = startupLineWatcher();
   return new Promise((resolve, reject) => {
     child.stdout?.on("data", (chunk: Buffer) => {
-      if (chunk.toString().includes("is up")) resolve(child);
+      if (watch(chunk.toString()) !== undefined) resolve(child);
     });
     child.on("exit", (code) => reject(new Error(`server exited with ${code} before it was up`)));
   });

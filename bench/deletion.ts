@@ -9,6 +9,7 @@ import path from "node:path";
 import { connectDatabase } from "@media/server/db";
 import { requestSweep } from "@media/server/deletion";
 import { forEachLimited } from "@media/server/storage";
+import { startupLineWatcher } from "@media/server/testing";
 import type pg from "pg";
 import { BENCH_AUTH_ENV, benchDatabase, fmt, log, peakRssMiB, root } from "./shared.ts";
 
@@ -51,7 +52,12 @@ async function countFiles(dir: string): Promise<number> {
 // BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the worker processes.
 const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? "").split(" ").filter(Boolean);
 
-function spawnAndWait(args: string[], env: Record<string, string>, ready: string): Promise<ChildProcess> {
+/** Starts a process and waits until isUp says a chunk of its stdout shows it up. */
+function spawnAndWait(
+  args: string[],
+  env: Record<string, string>,
+  isUp: (chunk: string) => boolean,
+): Promise<ChildProcess> {
   const child = spawn(process.execPath, [...nodeArgs, ...args], {
     cwd: root,
     env: { ...process.env, ...env },
@@ -59,7 +65,7 @@ function spawnAndWait(args: string[], env: Record<string, string>, ready: string
   });
   return new Promise((resolve, reject) => {
     child.stdout?.on("data", (chunk: Buffer) => {
-      if (chunk.toString().includes(ready)) resolve(child);
+      if (isUp(chunk.toString())) resolve(child);
     });
     child.on("exit", (code) => reject(new Error(`${args[0]} exited with ${code}`)));
   });
@@ -110,7 +116,10 @@ try {
       METRICS_PORT: "0",
       ...BENCH_AUTH_ENV,
     },
-    "is up",
+    (() => {
+      const watch = startupLineWatcher();
+      return (chunk) => watch(chunk) !== undefined;
+    })(),
   );
   log("deleting with the worker...");
   const batched = await timeUntilEmpty(sql, worker.pid ?? 0, async () => {
@@ -126,7 +135,7 @@ try {
   const baselineWorker = await spawnAndWait(
     ["bench/one-job-per-file.ts", db.url, dir, String(CONCURRENCY)],
     {},
-    "baseline worker is up",
+    (chunk) => chunk.includes("baseline worker is up"),
   );
   const baseline = await timeUntilEmpty(sql, baselineWorker.pid ?? 0, async () => {
     await sql.query("SELECT graphile_worker.add_job('delete_one', json_build_object('id', id)) FROM media");

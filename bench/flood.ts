@@ -10,6 +10,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { connectDatabase } from "@media/server/db";
+import { startupLineWatcher } from "@media/server/testing";
 import { BENCH_AUTH_ENV, benchDatabase, fmt, log, root } from "./shared.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -32,13 +33,11 @@ async function startServer(databaseUrl: string): Promise<{ child: ChildProcess; 
     },
     stdio: ["ignore", "pipe", "inherit"],
   });
-  let output = "";
+  const watch = startupLineWatcher();
   return new Promise((resolve, reject) => {
     child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      const grpc = /gRPC +[\d.]+:(\d+)/.exec(output)?.[1];
-      const connect = /dashboard +http:\/\/[\d.]+:(\d+)/.exec(output)?.[1];
-      if (output.includes("is up") && grpc && connect) resolve({ child, ports: { grpc: +grpc, connect: +connect } });
+      const { grpc, http } = watch(chunk.toString())?.ports ?? {};
+      if (grpc !== undefined && http !== undefined) resolve({ child, ports: { grpc, connect: http } });
     });
     child.on("exit", (code) => reject(new Error(`server exited with ${code} before it was up`)));
   });

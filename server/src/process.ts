@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { link, mkdir, readFile, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseEnv } from "node:util";
+import { buildInfo } from "./build-info.ts";
 import { type Config, ConfigError, loadConfig, type StoreConfig } from "./config.ts";
 import { attachedEmbeddedUrl, startEmbeddedPostgres } from "./db/embedded.ts";
 import type { Logger } from "./logger.ts";
@@ -145,7 +146,7 @@ export function exitOnStartupFailure(error: unknown): never {
   process.exit(1);
 }
 
-/** Where a store keeps its files, as the banner shows it. */
+/** Where a store keeps its files, as the banner and the start-up log line show it. */
 function storeLocation(store: StoreConfig): string {
   switch (store.kind) {
     case "disk":
@@ -159,17 +160,96 @@ function storeLocation(store: StoreConfig): string {
   }
 }
 
-export function banner(
+/** What a process started: the banner's and the start-up log line's subject. */
+export interface StartupParts {
+  grpcPort?: number;
+  httpPort?: number;
+  /** A worker alone: where its probes and metrics listen. */
+  probesPort?: number;
+  worker: boolean;
+  createdAdminToken?: string | undefined;
+}
+
+/**
+ * The msg of the one JSON log line a process writes once it serves (after its
+ * signal handlers are in place, so whoever reads it may stop the process at
+ * once). Tests and scripts wait for it; keep it stable.
+ */
+export const STARTUP_MESSAGE = "media lifecycle service started";
+
+/** An external database as the start-up line names it: where, never who or with which password. */
+function externalDatabase(url: string): Record<string, string | number> {
+  try {
+    const parsed = new URL(url);
+    return {
+      kind: "external",
+      ...(parsed.hostname === "" ? {} : { host: parsed.hostname }),
+      ...(parsed.port === "" ? {} : { port: Number(parsed.port) }),
+      ...(parsed.pathname.length > 1 ? { name: decodeURIComponent(parsed.pathname.slice(1)) } : {}),
+    };
+  } catch {
+    return { kind: "external" };
+  }
+}
+
+/**
+ * The start-up log line's fields (its msg is STARTUP_MESSAGE). Never a secret:
+ * no token, no DATABASE_URL (only its host, port and database name), and a
+ * token this start created is named by its file only.
+ */
+export function startupFields(config: Config, parts: StartupParts): Record<string, unknown> {
+  const build = buildInfo();
+  const ports: Record<string, number> = {};
+  if (parts.grpcPort !== undefined) ports.grpc = parts.grpcPort;
+  if (parts.httpPort !== undefined) ports.http = parts.httpPort;
+  if (parts.probesPort !== undefined) ports.probes = parts.probesPort;
+  const serves = parts.grpcPort !== undefined || parts.httpPort !== undefined;
+  const localAdmin = config.tokens[0]?.name === "local-admin";
+  return {
+    version: build.version,
+    node: build.node,
+    ...(build.commit === undefined ? {} : { commit: build.commit }),
+    pid: process.pid,
+    role: serves ? (parts.worker ? "api+worker" : "api") : "worker",
+    host: config.host,
+    ports,
+    worker: parts.worker ? { sweepSchedule: config.deletion.sweepSchedule } : false,
+    database:
+      config.databaseUrl === undefined
+        ? {
+            kind: "embedded",
+            dataDir: path.join(config.dataDir, "postgres"),
+            port: config.embeddedPostgresPort,
+          }
+        : externalDatabase(config.databaseUrl),
+    stores: [...config.stores.values()].map((s) => ({ name: s.name, kind: s.kind, location: storeLocation(s) })),
+    tokens: config.tokens.map((t) => ({ name: t.name, scope: t.scope })),
+    ...(localAdmin
+      ? { adminTokenFile: adminTokenFile(config), adminTokenCreated: parts.createdAdminToken !== undefined }
+      : {}),
+  };
+}
+
+/**
+ * Says the process is up: one JSON log line (STARTUP_MESSAGE) whatever
+ * LOG_LEVEL is, unless it is silent; and, when stdout is a terminal, the
+ * banner for the person watching it (with a newly created admin token, which
+ * never goes into the log).
+ */
+export function announceStartup(
+  log: Logger,
   config: Config,
-  parts: {
-    grpcPort?: number;
-    httpPort?: number;
-    /** A worker alone: where its probes and metrics listen. */
-    probesPort?: number;
-    worker: boolean;
-    createdAdminToken?: string | undefined;
-  },
-): string {
+  parts: StartupParts,
+  stdout: { readonly isTTY?: boolean; write(text: string): unknown } = process.stdout,
+): void {
+  const startupLog =
+    config.logLevel === "silent" || log.isLevelEnabled("info") ? log : log.child({}, { level: "info" });
+  startupLog.info(startupFields(config, parts), STARTUP_MESSAGE);
+  if (stdout.isTTY === true) stdout.write(banner(config, parts));
+}
+
+/** The human-readable start-up summary, for a terminal. */
+export function banner(config: Config, parts: StartupParts): string {
   const host = config.host === "0.0.0.0" ? "localhost" : config.host;
   const lines = ["", "media lifecycle service is up"];
   if (parts.grpcPort !== undefined) {
@@ -182,7 +262,9 @@ export function banner(
   if (parts.probesPort !== undefined) {
     lines.push(`  probes, metrics http://${host}:${parts.probesPort}  (/healthz, /readyz, /metrics)`);
   }
+  const build = buildInfo();
   lines.push(
+    `  version         ${build.version}${build.commit === undefined ? "" : ` (${build.commit.slice(0, 12)})`}, Node.js ${build.node}`,
     `  deletion worker ${parts.worker ? `running (sweep "${config.deletion.sweepSchedule}")` : "not in this process"}`,
     `  database        ${config.databaseUrl === undefined ? `embedded PostgreSQL in ${config.dataDir}/postgres` : "DATABASE_URL"}`,
     `  stores          ${[...config.stores.values()].map((s) => `${s.name} (${storeLocation(s)})`).join(", ")}`,

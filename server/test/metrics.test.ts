@@ -7,6 +7,7 @@ import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { pino } from "pino";
+import { buildInfo } from "../src/build-info.ts";
 import { connectDatabase } from "../src/db/connect.ts";
 import { createMetrics, type Metrics, registerLifecycleGauges, rpcCodeName } from "../src/metrics/index.ts";
 import { metricSample, metricValue } from "../testing/prometheus.ts";
@@ -126,5 +127,35 @@ describe("metrics", () => {
     assert.ok(metricValue(text, "nodejs_eventloop_lag_seconds") >= 0);
     assert.ok(metricValue(text, "process_resident_memory_bytes") > 0);
     assert.match(m.contentType, /^text\/plain; version=0\.0\.4/);
+    // prom-client's gauges named like counters are left out (promtool refuses them); their by-type gauges stay.
+    assert.doesNotMatch(text, /^# TYPE nodejs_active_(handles|requests|resources)_total /m);
+    assert.match(text, /^# TYPE nodejs_active_handles gauge$/m);
+  });
+
+  test("media_build_info: 1, labelled with the version, Node.js and the commit when it is known", async () => {
+    const build = buildInfo();
+    const labels = {
+      version: build.version,
+      node_version: process.version,
+      ...(build.commit === undefined ? {} : { commit: build.commit }),
+    };
+    assert.equal(metricValue(await createMetrics().text(), "media_build_info", labels), 1);
+    const known = createMetrics({
+      defaultMetrics: false,
+      buildInfo: { version: "1.2.3", node: "v24.0.0", commit: "0123abc" },
+    });
+    const text = await known.text();
+    assert.equal(
+      metricValue(text, "media_build_info", { version: "1.2.3", node_version: "v24.0.0", commit: "0123abc" }),
+      1,
+    );
+    const unknown = createMetrics({
+      defaultMetrics: false,
+      buildInfo: { version: "unknown", node: "v24.0.0", commit: undefined },
+    });
+    assert.equal(
+      metricValue(await unknown.text(), "media_build_info", { version: "unknown", node_version: "v24.0.0" }),
+      1,
+    );
   });
 });

@@ -9,7 +9,11 @@ import * as grpc from "@grpc/grpc-js";
 import { AdminService } from "@media/proto/media/v1/admin_service_pb";
 import { MediaService } from "@media/proto/media/v1/media_service_pb";
 import { service as healthService } from "grpc-health-check";
+import { pino } from "pino";
+import { buildInfo } from "../src/build-info.ts";
+import { loadConfig } from "../src/config.ts";
 import { connectDatabase } from "../src/db/connect.ts";
+import { announceStartup, STARTUP_MESSAGE } from "../src/process.ts";
 import { killAllProcesses, type ServiceProcess, spawnServiceProcess } from "../testing/service-process.ts";
 import {
   connectTransport,
@@ -29,8 +33,7 @@ async function startServer(
   env: Record<string, string>,
 ): Promise<{ proc: ServiceProcess; grpcPort: number; httpPort: number }> {
   const proc = await spawnServiceProcess(["server/src/main.ts"], { GRPC_PORT: "0", HTTP_PORT: "0", ...env });
-  const grpcPort = Number(/gRPC +[\d.]+:(\d+)/.exec(proc.output())?.[1]);
-  const httpPort = Number(/dashboard +http:\/\/[\d.]+:(\d+)/.exec(proc.output())?.[1]);
+  const { grpc: grpcPort = 0, http: httpPort = 0 } = proc.startup.ports;
   assert.ok(grpcPort > 0 && httpPort > 0, proc.output());
   return { proc, grpcPort, httpPort };
 }
@@ -46,7 +49,7 @@ const accepts = (port: number) =>
     socket.once("error", () => resolve(false));
   });
 
-/** JSON log lines; the banner is the only other output. */
+/** JSON log lines: all of the output, stdout not being a terminal (no banner). */
 const logLines = (output: string) =>
   output
     .split("\n")
@@ -176,7 +179,7 @@ test("logs are JSON with a request id per call, and never contain a token", asyn
   );
 });
 
-test("with no tokens configured, the laptop default creates an admin token in the data folder and prints it once", async () => {
+test("with no tokens configured, the laptop default creates an admin token in the data folder, named (never shown) in the start-up line", async () => {
   const dataDir = await mkdtemp(path.join(tmpdir(), "token-"));
   const env = {
     DATABASE_URL: "",
@@ -185,12 +188,20 @@ test("with no tokens configured, the laptop default creates an admin token in th
     AUTH_TOKENS: "",
   };
   const first = await startServer(env);
-  const printed = /admin token +(\S+) +\(new; kept in (\S+)\)/.exec(first.proc.output());
-  assert.ok(printed, first.proc.output());
-  const [, secret, file] = printed;
-  assert.equal(file, path.join(dataDir, "admin-token"));
-  assert.equal((await readFile(file!, "utf8")).trim(), secret);
-  assert.equal((await stat(file!)).mode & 0o777, 0o600);
+  const file = path.join(dataDir, "admin-token");
+  assert.equal(first.proc.startup.adminTokenFile, file, first.proc.output());
+  assert.equal(first.proc.startup.adminTokenCreated, true);
+  assert.equal((await stat(file)).mode & 0o777, 0o600);
+  const secret = (await readFile(file, "utf8")).trim();
+  assert.ok(secret.length >= 24);
+  // Stdout is not a terminal here: no banner, so the new token is in the file only, never in the log.
+  assert.ok(!first.proc.output().includes(secret), first.proc.output());
+  assert.deepEqual(first.proc.startup.tokens, [{ name: "local-admin", scope: "admin" }]);
+  assert.deepEqual(first.proc.startup.database, {
+    kind: "embedded",
+    dataDir: path.join(dataDir, "postgres"),
+    port: Number(env.EMBEDDED_POSTGRES_PORT),
+  });
   const admin = createClient(AdminService, connectTransport(first.httpPort, secret));
   assert.ok((await admin.getStats({})).states.length > 0);
   await expectCode(
@@ -201,8 +212,9 @@ test("with no tokens configured, the laptop default creates an admin token in th
   assert.equal(await first.proc.exited, 0);
 
   const second = await startServer(env);
-  assert.ok(!second.proc.output().includes(secret!), "printed only when created");
-  assert.match(second.proc.output(), /the admin token is in .*admin-token/);
+  assert.ok(!second.proc.output().includes(secret), second.proc.output());
+  assert.equal(second.proc.startup.adminTokenFile, file);
+  assert.equal(second.proc.startup.adminTokenCreated, false);
   const again = createClient(AdminService, grpcTransport(second.grpcPort, secret));
   assert.ok((await again.getStats({})).states.length > 0);
   second.proc.child.kill("SIGTERM");
@@ -224,7 +236,7 @@ test("Ctrl-C on `npm start` (SIGINT to the whole group, embedded PostgreSQL incl
     // pools' connections and the pools closing, so it showed in some stops only.
     for (let stop = 0; stop < 3; stop++) {
       const proc = await spawnServiceProcess(["worker/src/main.ts"], env, { ownGroup: true });
-      const httpPort = Number(/dashboard +http:\/\/[\d.]+:(\d+)/.exec(proc.output())?.[1]);
+      const httpPort = proc.startup.ports.http ?? 0;
       const admin = createClient(AdminService, connectTransport(httpPort));
       // The worker busy with a sweep, and a dashboard page open (a keep-alive connection).
       await admin.runSweep({});
@@ -273,4 +285,99 @@ test("the API and a worker alone refuse to start with overlapping stores, naming
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test("the start-up line: one JSON line whatever LOG_LEVEL, naming ports, stores, the database (never its password) and the build", async () => {
+  const databaseUrl = await createTestDatabase();
+  const password = decodeURIComponent(new URL(databaseUrl).password);
+  assert.ok(password.length > 0, "the test database has a password, to look for");
+  // LOG_LEVEL=warn (spawnServiceProcess's default): the line is written all the same.
+  const { proc, grpcPort, httpPort } = await startServer({ DATABASE_URL: databaseUrl });
+  const startups = logLines(proc.output()).filter((l) => l.msg === STARTUP_MESSAGE);
+  assert.equal(startups.length, 1, proc.output());
+  const { level, time, stores, ...fields } = startups[0]!;
+  assert.equal(level, 30);
+  assert.equal(typeof time, "number");
+  const build = buildInfo();
+  assert.deepEqual(fields, {
+    msg: STARTUP_MESSAGE,
+    version: build.version,
+    node: process.version,
+    ...(build.commit === undefined ? {} : { commit: build.commit }),
+    pid: proc.child.pid,
+    role: "api",
+    host: "127.0.0.1",
+    ports: { grpc: grpcPort, http: httpPort },
+    worker: false,
+    database: {
+      kind: "external",
+      host: "127.0.0.1",
+      port: Number(new URL(databaseUrl).port),
+      name: new URL(databaseUrl).pathname.slice(1),
+    },
+    tokens: [
+      { name: "test-admin", scope: "admin" },
+      { name: "test-service", scope: "service" },
+    ],
+  });
+  assert.deepEqual(
+    (stores as Array<{ name: string; kind: string; location: string }>).map((s) => [
+      s.name,
+      s.kind,
+      path.basename(s.location),
+    ]),
+    [["default", "disk", "files"]],
+  );
+  assert.ok(!proc.output().includes(password), "the database password reached the output");
+  assert.ok(!proc.output().includes("media lifecycle service is up"), "no banner when stdout is not a terminal");
+  proc.child.kill("SIGTERM");
+  assert.equal(await proc.exited, 0);
+});
+
+test("announceStartup: the banner only on a terminal, the new admin token in it and never in the log", () => {
+  const config = loadConfig({ DATABASE_URL: "postgres://app:s3cret-pw@db.internal:5433/media", LOG_LEVEL: "error" });
+  const secret = "new-admin-token-0123456789abcdef";
+  const localConfig = {
+    ...config,
+    databaseUrl: undefined,
+    tokens: [{ name: "local-admin", scope: "admin" as const, secret }],
+  };
+  for (const isTTY of [false, true]) {
+    const logged: string[] = [];
+    const printed: string[] = [];
+    const log = pino({ level: "error", base: undefined }, { write: (line: string) => logged.push(line) });
+    const parts = { grpcPort: 50051, httpPort: 8080, worker: true, createdAdminToken: secret };
+    announceStartup(log, localConfig, parts, { isTTY, write: (text: string) => printed.push(text) });
+    announceStartup(
+      log,
+      config,
+      { probesPort: 9464, worker: true },
+      { isTTY, write: (text: string) => printed.push(text) },
+    );
+    // Two lines at LOG_LEVEL=error: the start-up line is written whatever the level.
+    assert.equal(logged.length, 2);
+    const [local, external] = logged.map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.equal(local!.msg, STARTUP_MESSAGE);
+    assert.equal(local!.role, "api+worker");
+    assert.equal(local!.adminTokenCreated, true);
+    assert.deepEqual(external!.database, { kind: "external", host: "db.internal", port: 5433, name: "media" });
+    assert.deepEqual(external!.ports, { probes: 9464 });
+    assert.equal(external!.role, "worker");
+    assert.ok(!logged.join("").includes(secret) && !logged.join("").includes("s3cret-pw"), logged.join(""));
+    if (isTTY) {
+      assert.equal(printed.length, 2);
+      assert.match(printed[0]!, /media lifecycle service is up/);
+      assert.match(printed[0]!, new RegExp(`admin token +${secret} +\\(new; kept in `));
+      assert.match(printed[0]!, /dashboard +http:\/\/127\.0\.0\.1:8080/);
+      assert.match(printed[1]!, /probes, metrics http:\/\/127\.0\.0\.1:9464/);
+      assert.doesNotMatch(printed[1]!, /s3cret-pw/);
+    } else {
+      assert.deepEqual(printed, [], "no banner when stdout is not a terminal");
+    }
+  }
+  // LOG_LEVEL=silent means silent: no line at all.
+  const logged: string[] = [];
+  const silent = pino({ level: "silent", base: undefined }, { write: (line: string) => logged.push(line) });
+  announceStartup(silent, { ...config, logLevel: "silent" }, { worker: true }, { isTTY: false, write: () => {} });
+  assert.deepEqual(logged, []);
 });

@@ -108,6 +108,8 @@ describe("settings", () => {
       "AWS_SECRET_ACCESS_KEY",
       "AWS_SESSION_TOKEN",
       "MEDIA_API_URL",
+      // The image's build argument: build info (server/src/build-info.ts), not a setting loadConfig reads.
+      "MEDIA_BUILD_COMMIT",
     ]);
     const compose = read("docker-compose.yml").replace(/#.*$/gm, "");
     const used = [

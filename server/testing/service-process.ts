@@ -1,22 +1,62 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
+import { STARTUP_MESSAGE } from "../src/process.ts";
 import { TEST_TOKENS_ENV } from "./support.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 
+/** A process's start-up log line (server/src/process.ts startupFields): what it serves, where. */
+export interface StartupLine {
+  readonly msg: string;
+  readonly ports: { readonly grpc?: number; readonly http?: number; readonly probes?: number };
+  readonly [field: string]: unknown;
+}
+
+/** The start-up log line, when this line of output is it. */
+export function parseStartupLine(line: string): StartupLine | undefined {
+  if (!line.startsWith("{")) return undefined;
+  try {
+    const record = JSON.parse(line) as { msg?: unknown };
+    return record.msg === STARTUP_MESSAGE ? (record as StartupLine) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Fed a process's stdout chunk by chunk, returns its start-up log line once a
+ * chunk completes it (undefined until then): how scripts and tests know the
+ * process is up.
+ */
+export function startupLineWatcher(): (chunk: string) => StartupLine | undefined {
+  let partial = "";
+  return (chunk) => {
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) {
+      const found = parseStartupLine(line);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  };
+}
+
 export interface ServiceProcess {
   readonly child: ChildProcess;
+  /** Its start-up log line: its ports are in ports. */
+  readonly startup: StartupLine;
   /** Resolves with the exit code (or signal name) when the process ends. */
   readonly exited: Promise<number | string>;
   /** Everything it wrote to stdout and stderr so far. */
   output(): string;
 }
 
-const running = new Set<ServiceProcess>();
+const running = new Set<Pick<ServiceProcess, "child" | "exited">>();
 
 /**
  * Starts an entry point of the service as a real child process (with the test
- * tokens, no worker metrics port unless asked) and waits for its banner.
+ * tokens, no worker metrics port unless asked) and waits for its start-up log
+ * line (written whatever LOG_LEVEL, unless silent).
  */
 export async function spawnServiceProcess(
   args: string[],
@@ -34,20 +74,23 @@ export async function spawnServiceProcess(
     child.on("exit", (code, signal) => resolve(code ?? signal ?? "unknown")),
   );
   let output = "";
-  const started = { child, exited, output: () => output };
-  running.add(started);
-  void exited.then(() => running.delete(started));
-  await new Promise<void>((resolve, reject) => {
+  const handle = { child, exited, output: () => output };
+  running.add(handle);
+  void exited.then(() => running.delete(handle));
+  const watch = startupLineWatcher();
+  const startup = await new Promise<StartupLine>((resolve, reject) => {
     child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes("is up")) resolve();
+      const text = chunk.toString();
+      output += text;
+      const found = watch(text);
+      if (found !== undefined) resolve(found);
     });
     child.stderr?.on("data", (chunk: Buffer) => {
       output += chunk.toString();
     });
     void exited.then((code) => reject(new Error(`${args.join(" ")} exited (${code}) before it was up:\n${output}`)));
   });
-  return started;
+  return { ...handle, startup };
 }
 
 /** Kills every child still running, so a failed test never leaves one behind (or hangs the run). */
@@ -55,7 +98,10 @@ export async function killAllProcesses(): Promise<void> {
   await Promise.all([...running].map((p) => killProcess(p)));
 }
 
-export async function killProcess(service: ServiceProcess, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+export async function killProcess(
+  service: Pick<ServiceProcess, "child" | "exited">,
+  signal: NodeJS.Signals = "SIGKILL",
+): Promise<void> {
   if (service.child.exitCode === null && service.child.signalCode === null) service.child.kill(signal);
   await service.exited;
 }

@@ -3,13 +3,14 @@ import { createLogger } from "@media/server/logger";
 import { createMetrics } from "@media/server/metrics";
 import { type ProbeServer, startProbeServer } from "@media/server/probe-server";
 import {
-  banner,
+  announceStartup,
   exitOnStartupFailure,
   loadConfigOrExit,
   resolveDatabase,
   stopOnSignals,
   withDefaultToken,
 } from "@media/server/process";
+import { startTelemetry } from "@media/server/telemetry";
 import { startWorker } from "./worker.ts";
 
 // `npm start`: the API and (unless RUN_WORKER=false) a deletion worker in one
@@ -21,10 +22,16 @@ async function main(): Promise<void> {
   const workerOnly = process.argv.includes("--worker-only");
   const { config, createdAdminToken } = await withDefaultToken(loadConfigOrExit());
   const log = createLogger(config.logLevel);
+  const telemetry = startTelemetry(
+    config.telemetry,
+    workerOnly ? "media-lifecycle-worker" : "media-lifecycle-api",
+    log,
+  );
   const database = await resolveDatabase(config, log, workerOnly);
   const metrics = createMetrics();
   // In stopping order: the API (NOT_SERVING, in-flight calls finish), the
-  // worker (stops claiming, finishes its batches), then the database.
+  // worker (stops claiming, finishes its batches), the database, then the
+  // last spans are exported.
   const stops: Array<() => Promise<void>> = [];
   let probes: ProbeServer | undefined;
   const stopAll = async () => {
@@ -32,6 +39,7 @@ async function main(): Promise<void> {
     probes?.setNotReady();
     for (const stop of stops) await stop();
     await database.stop();
+    await telemetry.shutdown();
   };
   try {
     let ports: { grpcPort?: number; httpPort?: number; probesPort?: number } = {};
@@ -51,9 +59,9 @@ async function main(): Promise<void> {
       stops.push(() => started.close());
       ports = { probesPort: started.port };
     }
-    // Before the banner: whoever reads it may stop the process at once.
+    // Before the start-up line: whoever reads it may stop the process at once.
     stopOnSignals(log, stopAll);
-    process.stdout.write(banner(config, { ...ports, worker: withWorker, createdAdminToken }));
+    announceStartup(log, config, { ...ports, worker: withWorker, createdAdminToken });
   } catch (error) {
     await stopAll();
     throw error;

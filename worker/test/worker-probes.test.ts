@@ -16,8 +16,9 @@ test("a worker alone serves probes and metrics on METRICS_PORT, and stops cleanl
   const freePort = (free.address() as net.AddressInfo).port;
   await new Promise((resolve) => free.close(resolve));
   const worker = await spawnWorker({ DATABASE_URL: await createTestDatabase(), METRICS_PORT: String(freePort) });
-  const port = Number(/probes, metrics http:\/\/[\d.]+:(\d+)/.exec(worker.output())?.[1]);
+  const port = worker.startup.ports.probes;
   assert.equal(port, freePort, worker.output());
+  assert.equal(worker.startup.role, "worker");
   const url = (path: string) => `http://127.0.0.1:${port}${path}`;
   const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 

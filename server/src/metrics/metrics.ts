@@ -1,4 +1,5 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { type BuildInfo, buildInfo } from "../build-info.ts";
 
 // The process's Prometheus series, on a registry of its own (never prom-client's
 // global one: tests create several). Counters and histograms here are
@@ -53,12 +54,42 @@ export interface Metrics {
 export interface MetricsOptions {
   /** process_* and nodejs_* series (CPU, memory, event loop lag, GC); default true. */
   readonly defaultMetrics?: boolean;
+  /** The labels of media_build_info; default buildInfo(). */
+  readonly buildInfo?: BuildInfo;
 }
+
+/**
+ * prom-client's default gauges named like counters (promtool check metrics
+ * refuses a gauge ending in _total). Each is the sum of the by-type gauge of
+ * the same name without the suffix (nodejs_active_handles{type}, ...), which
+ * stays: sum without (type) (nodejs_active_handles).
+ */
+const COUNTER_NAMED_GAUGES = [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+] as const;
 
 export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  if (options.defaultMetrics ?? true) {
+    collectDefaultMetrics({ register: registry });
+    for (const name of COUNTER_NAMED_GAUGES) registry.removeSingleMetric(name);
+  }
   const registers = [registry];
+
+  const build = options.buildInfo ?? buildInfo();
+  const buildLabels = {
+    version: build.version,
+    node_version: build.node,
+    ...(build.commit === undefined ? {} : { commit: build.commit }),
+  };
+  new Gauge({
+    name: "media_build_info",
+    help: "Always 1; its labels say which build runs: version (package.json), node_version, commit (MEDIA_BUILD_COMMIT, when set).",
+    labelNames: Object.keys(buildLabels),
+    registers,
+  }).set(buildLabels, 1);
 
   const rpcRequests = new Counter({
     name: "media_rpc_requests_total",
