@@ -1,7 +1,9 @@
 import { A, type RouteSectionProps, useLocation } from "@solidjs/router";
 import { createEffect, on, Show, Suspense } from "solid-js";
 import { signedIn, signOut } from "./api";
+import { ConnectionBanner } from "./components/Connection";
 import { Loading } from "./components/Feedback";
+import { PageBoundary } from "./components/PageBoundary";
 import { SignIn } from "./SignIn";
 
 /** The tab title for a path: the page's name first, so tabs and history read well. */
@@ -17,7 +19,9 @@ function titleOf(pathname: string): string {
             ? "Failed deletions"
             : pathname === "/plan"
               ? "Deletion plan"
-              : "Not found";
+              : pathname === "/jobs"
+                ? "Jobs"
+                : "Not found";
   return `${page} · Media lifecycle`;
 }
 
@@ -67,15 +71,19 @@ export function Layout(props: RouteSectionProps) {
             <A href="/media">Media</A>
             <A href="/failures">Failures</A>
             <A href="/plan">Deletion plan</A>
+            <A href="/jobs">Jobs</A>
           </nav>
           <button type="button" class="sign-out" onClick={signOut}>
             Sign out
           </button>
         </Show>
       </header>
+      <ConnectionBanner />
       <main id="main" tabindex="-1" ref={main}>
         <Show when={signedIn()} fallback={<SignIn />}>
-          <Suspense fallback={<Loading what="page" />}>{props.children}</Suspense>
+          <PageBoundary>
+            <Suspense fallback={<Loading what="page" />}>{props.children}</Suspense>
+          </PageBoundary>
         </Show>
       </main>
     </>

@@ -3,6 +3,7 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { AdminService } from "@media/proto/media/v1/admin_service_pb";
 import { MediaService } from "@media/proto/media/v1/media_service_pb";
 import { createSignal } from "solid-js";
+import { reportFailure, reportReachable, setProbe } from "./connection";
 
 // The API token lives in sessionStorage: one sign-in per tab, gone when the tab closes, never
 // sent by the browser on its own (as a cookie would be). Every call carries it as a bearer token.
@@ -74,15 +75,30 @@ const authenticate: Interceptor = (next) => async (req) => {
   }
 };
 
+/** Feeds every call's outcome to the connection state (connection.ts): one place knows whether the service answers. */
+const trackConnection: Interceptor = (next) => async (req) => {
+  try {
+    const res = await next(req);
+    reportReachable();
+    return res;
+  } catch (err) {
+    reportFailure(err);
+    throw err;
+  }
+};
+
 // The server serves the dashboard and the Connect API on one origin (Vite proxies it in dev).
 const transport = createConnectTransport({
   baseUrl: window.location.origin,
   useBinaryFormat: true,
-  interceptors: [authenticate],
+  interceptors: [trackConnection, authenticate],
 });
 
 export const adminClient = createClient(AdminService, transport);
 export const mediaClient = createClient(MediaService, transport);
+
+// While the service is out of reach, the backoff probes with the cheapest admin call.
+setProbe(() => adminClient.getDeletionStatus({}), signedIn);
 
 /**
  * Checks a token with a cheap admin call before it is kept: undefined when it may use the
@@ -111,6 +127,9 @@ export async function fetchPreview(id: bigint, signal: AbortSignal): Promise<Blo
   const res = await fetch(`/preview/${id}`, {
     headers: current === undefined ? {} : { authorization: bearer(current) },
     signal,
+  }).catch((err: unknown) => {
+    reportFailure(err);
+    throw err;
   });
   if (res.status === 401 && current !== undefined) tokenRejected(current);
   if (!res.ok) throw new Error(`preview of media ${id}: HTTP ${res.status}`);

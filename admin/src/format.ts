@@ -49,11 +49,25 @@ export function formatBytes(bytes: bigint | number): string {
   return `${value.toFixed(digits)} ${UNITS[unit]}`;
 }
 
-const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+const pad = (n: number) => String(n).padStart(2, "0");
+// Only for the zone's name ("CET", "GMT+1", "EST"): the digits come from the Date itself.
+const zoneName = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" });
 
-/** Local date and time, or "—" for an unset timestamp. */
+/** 2026-12-03 10:15 CET: local date and time with the time zone, in an order that reads the same everywhere. */
+export function formatDate(date: Date): string {
+  const zone = zoneName.formatToParts(date).find((p) => p.type === "timeZoneName")?.value ?? "";
+  const local = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+  return `${local} ${pad(date.getHours())}:${pad(date.getMinutes())}${zone ? ` ${zone}` : ""}`;
+}
+
+/** 2026-12-03 09:15:42 UTC: the same instant in UTC, to the second (for tooltips). */
+export function formatUtc(date: Date): string {
+  return `${date.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+}
+
+/** Local date and time with the time zone, or "—" for an unset timestamp. */
 export function formatTime(ts: Timestamp | undefined): string {
-  return ts ? dateTime.format(timestampDate(ts)) : "—";
+  return ts ? formatDate(timestampDate(ts)) : "—";
 }
 
 /** "in 3 d" / "2 h ago" relative to now, rounded to the nearest whole unit. */

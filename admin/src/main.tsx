@@ -5,6 +5,7 @@ import { Layout } from "./Layout";
 import "./styles/base.css";
 import "./styles/components.css";
 import "./styles/views.css";
+import "./styles/connection.css";
 
 // Each page is its own chunk, so the first load carries only the shell and the page it shows.
 const Overview = lazy(() => import("./pages/Overview"));
@@ -12,6 +13,7 @@ const MediaList = lazy(() => import("./pages/MediaList"));
 const MediaDetail = lazy(() => import("./pages/MediaDetail"));
 const Failures = lazy(() => import("./pages/Failures"));
 const Plan = lazy(() => import("./pages/Plan"));
+const Jobs = lazy(() => import("./pages/Jobs"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
 const root = document.getElementById("root");
@@ -25,6 +27,7 @@ render(
       <Route path="/media/:id" component={MediaDetail} />
       <Route path="/failures" component={Failures} />
       <Route path="/plan" component={Plan} />
+      <Route path="/jobs" component={Jobs} />
       <Route path="*" component={NotFound} />
     </Router>
   ),

@@ -1,11 +1,15 @@
-import { createSignal } from "solid-js";
+import { createEffect, createSignal, on } from "solid-js";
+import { recoveries } from "./connection";
 
 export interface Page<T> {
   items: T[];
   nextPageToken: string;
 }
 
-/** A list read page by page with "Load more": keeps the items, the next token, loading and error. */
+/**
+ * A list read page by page with "Load more": keeps the items, the next token, loading and error;
+ * a page that failed because the service was out of reach is read again when it is back.
+ */
 export function createPagedList<T>(fetchPage: (pageToken: string) => Promise<Page<T>>) {
   const [items, setItems] = createSignal<T[]>([]);
   const [nextToken, setNextToken] = createSignal("");
@@ -33,6 +37,17 @@ export function createPagedList<T>(fetchPage: (pageToken: string) => Promise<Pag
       if (gen === generation) setLoading(false);
     }
   }
+
+  // The service is back after an outage: a page that failed for it is read again.
+  createEffect(
+    on(
+      recoveries,
+      () => {
+        if (error() !== undefined) void load(lastToken);
+      },
+      { defer: true },
+    ),
+  );
 
   return {
     items,

@@ -34,7 +34,8 @@ export async function openDatabase(config: Config, log: Logger): Promise<OpenedD
   }
   const attached = await resolveDatabase(config, log, true).catch(() => undefined);
   if (attached !== undefined && (await answers(attached.url))) {
-    say(`database: the embedded PostgreSQL of the running service (port ${config.embeddedPostgresPort})`);
+    // Its port comes from the running server's postmaster.pid, not from EMBEDDED_POSTGRES_PORT.
+    say(`database: the embedded PostgreSQL of the running service (port ${new URL(attached.url).port})`);
     return { location: attached, startedHere: false };
   }
   say(`database: no service runs on ${config.dataDir}; starting its embedded PostgreSQL for the seed`);

@@ -74,6 +74,10 @@ export async function startService(
     actions: createAdminActions(database.pool),
     mediaLoader: createMediaLoader(media),
     storeNames: new Set(config.stores.keys()),
+    stores: [...config.stores.values()]
+      .map((s) => ({ name: s.name, kind: s.kind }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    sweepSchedule: config.deletion.sweepSchedule,
     gracePeriodSeconds: config.gracePeriodSeconds,
     pendingTtlSeconds: config.pendingTtlSeconds,
     blastRadiusLimit: config.deletion.blastRadiusLimit,

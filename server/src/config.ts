@@ -212,6 +212,43 @@ function leaseTiming(env: Env): { claimTimeoutSeconds: number; storageTimeoutSec
   return { claimTimeoutSeconds, storageTimeoutSeconds };
 }
 
+/**
+ * DATABASE_URL, with the password from DATABASE_PASSWORD_FILE when that is set (a compose or
+ * Kubernetes secret file, so that no environment variable holds the password). The file's one
+ * trailing newline is dropped; the URL must then carry no password of its own.
+ */
+function databaseUrlSetting(env: Env, cwd: string): string | undefined {
+  const url = env.DATABASE_URL;
+  const passwordFile = env.DATABASE_PASSWORD_FILE;
+  if (url !== undefined && !/^postgres(ql)?:\/\//.test(url)) {
+    throw new ConfigError("DATABASE_URL must look like postgres://user:password@host:5432/database");
+  }
+  if (passwordFile === undefined) return url;
+  if (url === undefined) {
+    throw new ConfigError(
+      "DATABASE_PASSWORD_FILE needs DATABASE_URL (postgres://user@host:5432/database, no password)",
+    );
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError("DATABASE_URL must look like postgres://user@host:5432/database");
+  }
+  if (parsed.password !== "") {
+    throw new ConfigError("DATABASE_URL holds a password and DATABASE_PASSWORD_FILE is set: keep it in one place");
+  }
+  if (parsed.username === "") {
+    throw new ConfigError(
+      "DATABASE_URL names no user for DATABASE_PASSWORD_FILE's password (postgres://user@host/...)",
+    );
+  }
+  const password = readSettingFile("DATABASE_PASSWORD_FILE", passwordFile, cwd).replace(/\r?\n$/, "");
+  if (password === "") throw new ConfigError(`DATABASE_PASSWORD_FILE="${passwordFile}" is empty`);
+  parsed.password = encodeURIComponent(password);
+  return parsed.href;
+}
+
 /** Where `npm run build` puts the dashboard, wherever the service is started from. */
 const BUILT_DASHBOARD = path.resolve(import.meta.dirname, "../../admin/dist");
 
@@ -225,10 +262,7 @@ export function loadConfig(rawEnv: Env = process.env, cwd: string = process.cwd(
     },
   });
   const dataDir = path.resolve(cwd, env.DATA_DIR ?? ".data");
-  const databaseUrl = env.DATABASE_URL;
-  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    throw new ConfigError("DATABASE_URL must look like postgres://user:password@host:5432/database");
-  }
+  const databaseUrl = databaseUrlSetting(env, cwd);
   const ratePerToken = integer(env, "RATE_LIMIT", 5000, 0, 1_000_000);
   const authFailuresPerSecond = integer(env, "AUTH_FAILURE_LIMIT", 10, 0, 1_000_000);
   return Object.freeze({

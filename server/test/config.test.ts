@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
+import { parseCrontab } from "graphile-worker";
 import { ConfigError, loadConfig, parseDurationSeconds } from "../src/config.ts";
 
 describe("configuration", () => {
@@ -78,6 +79,60 @@ describe("configuration", () => {
           !error.message.includes(secret.slice(0, 12)),
         entries,
       );
+    }
+  });
+
+  test("SWEEP_SCHEDULE accepts what graphile-worker's crontab runs, and refuses the rest naming the field", () => {
+    const accepted = [
+      "* * * * *",
+      "*/5 * * * *",
+      "0,15,30,45 * * * *",
+      "0 3 * * 1-5",
+      "30 2 1,15 * 0",
+      "0 0 * * 7",
+      "5-7 * * * 6-7",
+      "59 23 31 12 *",
+      "*/100 * * * *",
+      "0\t3  * * *",
+    ];
+    const refused: [string, RegExp][] = [
+      ["* * * *", /five-field/],
+      ["* * * * * *", /five-field/],
+      ["99 * * * *", /the minute field \(99\) is invalid: 99 is outside 0-59/],
+      ["* 24 * * *", /the hour field \(24\).*outside 0-23/],
+      ["* * 0 * *", /the day of month field \(0\).*outside 1-31/],
+      ["* * * 13 *", /the month field \(13\).*outside 1-12/],
+      ["* * * * 8", /the day of week field \(8\).*outside 0-7/],
+      ["0-60 * * * *", /minute field.*0-60 goes outside 0-59/],
+      ["5-5 * * * *", /minute field.*must end above where it starts/],
+      ["*/0 * * * *", /minute field.*step in \*\/0 must be at least 1/],
+      ["1-30/5 * * * *", /minute field.*"1-30\/5" is not a number/],
+      ["0 0 * * mon", /day of week field.*"mon" is not a number/],
+      ["0 0 * jan *", /month field.*"jan"/],
+      ["1,,2 * * * *", /minute field.*empty list entry/],
+      ["? * * * *", /minute field/],
+      ["@hourly", /five-field/],
+    ];
+    for (const schedule of accepted) {
+      assert.equal(loadConfig({ SWEEP_SCHEDULE: schedule }).deletion.sweepSchedule, schedule.split(/\s+/).join(" "));
+    }
+    for (const [schedule, message] of refused) {
+      assert.throws(
+        () => loadConfig({ SWEEP_SCHEDULE: schedule }),
+        (error: unknown) =>
+          error instanceof ConfigError && error.message.startsWith("SWEEP_SCHEDULE=") && message.test(error.message),
+        schedule,
+      );
+    }
+    // The worker hands the schedule to graphile-worker's crontab: it must agree on every case.
+    for (const schedule of [...accepted, ...refused.map(([s]) => s)]) {
+      let runs = true;
+      try {
+        parseCrontab(`${schedule} sweep`);
+      } catch {
+        runs = false;
+      }
+      assert.equal(runs, accepted.includes(schedule), `graphile-worker and SWEEP_SCHEDULE disagree on "${schedule}"`);
     }
   });
 

@@ -103,6 +103,9 @@ describe("settings", () => {
     const others = new Set([
       "POSTGRES_USER",
       "POSTGRES_PASSWORD",
+      "POSTGRES_PASSWORD_FILE",
+      // Where the published ports listen (compose's own interpolation; 127.0.0.1 by default).
+      "PUBLISH_ADDRESS",
       "POSTGRES_DB",
       "AWS_ACCESS_KEY_ID",
       "AWS_SECRET_ACCESS_KEY",

@@ -1,7 +1,17 @@
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { buildInfo } from "@media/server/build-info";
 import type { Config } from "@media/server/config";
 import { connectDatabase, migrateDatabase, type SessionLimits } from "@media/server/db";
 import { withDeadline } from "@media/server/deadline";
-import { pauseDeletions, SWEEP_JOB_KEY, TASKS } from "@media/server/deletion";
+import {
+  HEARTBEAT_INTERVAL_SECONDS,
+  pauseDeletions,
+  recordHeartbeat,
+  SWEEP_JOB_KEY,
+  TASKS,
+  type WorkerIdentity,
+} from "@media/server/deletion";
 import type { Logger } from "@media/server/logger";
 import { createMetrics, type Metrics } from "@media/server/metrics";
 import { openStores } from "@media/server/storage";
@@ -65,16 +75,26 @@ export async function startWorker(
     await tasks.close();
   };
   const pool = tasks.pool;
+  const identity: WorkerIdentity = {
+    id: randomUUID(),
+    host: hostname(),
+    pid: process.pid,
+    version: buildInfo().version,
+    concurrency: config.deletion.workerConcurrency,
+  };
   const ctx: TaskContext = {
     pool,
     stores,
     settings: config.deletion,
     log: log.child({ component: "worker" }),
     metrics,
+    workerId: identity.id,
   };
   metrics.initStores(config.stores.keys());
   let runner: Runner;
   try {
+    // The first heartbeat before any job: the runs this worker records name a worker the dashboard lists.
+    await recordHeartbeat(pool, identity);
     runner = await run({
       pgPool: queue.pool,
       concurrency: config.deletion.workerConcurrency,
@@ -94,8 +114,16 @@ export async function startWorker(
   runner.promise.catch((err: unknown) =>
     ctx.log.error({ err }, "the job queue stopped after an error it could not recover from; restart this worker"),
   );
+  // Every HEARTBEAT_INTERVAL_SECONDS while it runs; a worker that dies or freezes stops beating and its row ages.
+  const heartbeat = setInterval(() => {
+    recordHeartbeat(pool, identity).catch((err: unknown) =>
+      ctx.log.warn({ err }, "could not write the worker's heartbeat; the next one retries"),
+    );
+  }, HEARTBEAT_INTERVAL_SECONDS * 1000);
+  heartbeat.unref();
   return {
     async stop() {
+      clearInterval(heartbeat);
       // Bounded: with the database going away too (Ctrl-C reaches the embedded PostgreSQL as well),
       // graphile-worker keeps retrying its own statements. A batch cut short is safe: its lease runs
       // out and a later sweep finishes it.

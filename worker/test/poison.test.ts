@@ -54,7 +54,8 @@ describe("poison rows", () => {
       ALTER TABLE media DROP CONSTRAINT media_size_bytes_max;
       ALTER TABLE deletion_hourly ALTER COLUMN deleted_bytes TYPE bigint;
       DROP TRIGGER media_events_no_truncate ON media_events;
-      DELETE FROM kysely_migration WHERE name IN ('0005_bounded_sizes', '0006_events_no_truncate');`);
+      DROP TABLE worker_heartbeats, deletion_runs;
+      DELETE FROM kysely_migration WHERE name IN ('0005_bounded_sizes', '0006_events_no_truncate', '0007_worker_runs');`);
     await h.t.sql.query("UPDATE media SET size_bytes = $1 WHERE id = $2", [INT64_MAX.toString(), old]);
     const schema = connectDatabase({ url: h.t.databaseUrl, poolSize: 1 });
     try {

@@ -3,7 +3,10 @@ import { A } from "@solidjs/router";
 import { createSignal, Match, Show, Switch } from "solid-js";
 import { createAction } from "../action";
 import { adminClient } from "../api";
+import { offlineReason } from "../connection";
 import { formatCount, formatTime } from "../format";
+import { OfflineControlsNote } from "./Connection";
+import { At } from "./When";
 
 /**
  * Whether deletions run, with Pause / Resume, the blast-radius confirmation and "Run sweep now".
@@ -14,6 +17,8 @@ export function DeletionStatusPanel(props: { status: DeletionStatus; onChange: (
   const [notice, setNotice] = createSignal("");
   const [reviewed, setReviewed] = createSignal(false);
   const tripped = () => props.status.guardTripTime !== undefined;
+  // Out of reach, the controls stay on screen, disabled, saying why.
+  const off = () => offlineReason() !== undefined;
 
   /** Runs one call and reports the new status; true when it succeeded. */
   async function act(call: () => Promise<{ status?: DeletionStatus }>, done: string): Promise<boolean> {
@@ -44,8 +49,8 @@ export function DeletionStatusPanel(props: { status: DeletionStatus; onChange: (
           <div class="warning" role="alert" data-testid="guard-warning">
             <p>
               <strong>Blast-radius guard tripped: {formatCount(props.status.guardDueCount)} files due</strong> (at{" "}
-              {formatTime(props.status.guardTripTime)}). Nothing is deleted until an admin confirms.{" "}
-              <A href="/plan">Review the deletion plan</A>
+              <At time={props.status.guardTripTime} />
+              ). Nothing is deleted until an admin confirms. <A href="/plan">Review the deletion plan</A>
             </p>
             <form
               onSubmit={(e) => {
@@ -62,7 +67,7 @@ export function DeletionStatusPanel(props: { status: DeletionStatus; onChange: (
                 />
                 I have reviewed the deletion plan
               </label>
-              <button type="submit" class="danger" disabled={!reviewed() || busy()}>
+              <button type="submit" class="danger" disabled={!reviewed() || busy() || off()} title={offlineReason()}>
                 Confirm and resume
               </button>
             </form>
@@ -71,7 +76,8 @@ export function DeletionStatusPanel(props: { status: DeletionStatus; onChange: (
         <Match when={props.status.paused}>
           <button
             type="button"
-            disabled={busy()}
+            disabled={busy() || off()}
+            title={offlineReason()}
             onClick={() => void act(() => adminClient.resumeDeletions({}), "Deletions resumed.")}
           >
             Resume deletions
@@ -81,9 +87,17 @@ export function DeletionStatusPanel(props: { status: DeletionStatus; onChange: (
           <form class="inline-form" onSubmit={pause}>
             <label>
               Reason
-              <input name="reason" required maxLength={512} placeholder="Why pause?" data-testid="pause-reason" />
+              <input
+                name="reason"
+                required
+                maxLength={512}
+                placeholder="Why pause?"
+                data-testid="pause-reason"
+                disabled={off()}
+                title={offlineReason()}
+              />
             </label>
-            <button type="submit" disabled={busy()}>
+            <button type="submit" disabled={busy() || off()} title={offlineReason()}>
               Pause deletions
             </button>
           </form>
@@ -92,17 +106,23 @@ export function DeletionStatusPanel(props: { status: DeletionStatus; onChange: (
       <p>
         <button
           type="button"
-          disabled={busy()}
+          disabled={busy() || off()}
+          title={offlineReason()}
           onClick={() =>
-            void act(async () => {
-              await adminClient.runSweep({});
-              return {};
-            }, "Sweep requested: a worker runs it shortly.")
+            void (async () => {
+              setNotice("");
+              const queued = await run(() => adminClient.runSweep({}));
+              if (queued === undefined) return;
+              setNotice(
+                `Sweep queued as job ${queued.jobId} at ${formatTime(queued.runTime)}: a worker runs it shortly. The Jobs page shows what it did.`,
+              );
+            })()
           }
         >
           Run sweep now
         </button>
       </p>
+      <OfflineControlsNote />
       <Show when={error()}>
         <p class="error" role="alert" data-testid="deletion-error">
           {error()}

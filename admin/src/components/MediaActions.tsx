@@ -1,11 +1,24 @@
 import { type Media, MediaState } from "@media/proto/media/v1/media_pb";
-import { createSignal, Show } from "solid-js";
+import { createEffect, createSignal, on, Show } from "solid-js";
 import { createAction } from "../action";
 import { adminClient } from "../api";
+import { offlineReason } from "../connection";
+import { OfflineControlsNote } from "./Connection";
 
 /** Hold / Release, Delete now (typed confirmation) and Retry for one media; reports the updated media. */
 export function MediaActions(props: { media: Media; onUpdated: (media: Media) => void }) {
   const { busy, error, run } = createAction();
+  // Out of reach, the actions stay on screen, disabled, saying why.
+  const blocked = () => busy() || offlineReason() !== undefined;
+  const [notice, setNotice] = createSignal("");
+  // A notice speaks of one media: another one's page starts without it.
+  createEffect(
+    on(
+      () => props.media.id,
+      () => setNotice(""),
+      { defer: true },
+    ),
+  );
   const [confirmText, setConfirmText] = createSignal("");
   const held = () => props.media.holdReason !== "";
   const deletable = () =>
@@ -16,24 +29,33 @@ export function MediaActions(props: { media: Media; onUpdated: (media: Media) =>
     return typed !== "" && (typed === props.media.id.toString() || typed === props.media.key);
   };
 
-  /** Runs one call and reports the updated media; true when it succeeded. */
-  async function act(call: () => Promise<{ media?: Media }>): Promise<boolean> {
+  /** Runs one call, reports the updated media and, once it succeeded, says so; true when it did. */
+  async function act(call: () => Promise<{ media?: Media }>, done: string): Promise<boolean> {
+    setNotice("");
     const res = await run(call);
-    if (res?.media) props.onUpdated(res.media);
-    return res !== undefined;
+    if (res === undefined) return false;
+    if (res.media) props.onUpdated(res.media);
+    setNotice(done);
+    return true;
   }
 
   function hold(e: SubmitEvent) {
     e.preventDefault();
     const form = e.currentTarget as HTMLFormElement;
     const reason = String(new FormData(form).get("reason") ?? "").trim();
-    void act(() => adminClient.holdMedia({ mediaId: props.media.id, reason })).then((ok) => ok && form.reset());
+    void act(
+      () => adminClient.holdMedia({ mediaId: props.media.id, reason }),
+      "Held: this media is not deleted until it is released.",
+    ).then((ok) => ok && form.reset());
   }
 
   function deleteNow(e: SubmitEvent) {
     e.preventDefault();
     if (!confirmed()) return;
-    void act(() => adminClient.deleteMediaNow({ mediaId: props.media.id })).then((ok) => ok && setConfirmText(""));
+    void act(
+      () => adminClient.deleteMediaNow({ mediaId: props.media.id }),
+      "Deletion requested: a worker deletes the file at its next sweep.",
+    ).then((ok) => ok && setConfirmText(""));
   }
 
   return (
@@ -44,6 +66,10 @@ export function MediaActions(props: { media: Media; onUpdated: (media: Media) =>
           {error()}
         </p>
       </Show>
+      {/* Always in the page, so screen readers announce the text that appears in it. */}
+      <div role="status" data-testid="action-notice" classList={{ notice: notice() !== "" }}>
+        {notice()}
+      </div>
 
       <Show
         when={held()}
@@ -59,7 +85,7 @@ export function MediaActions(props: { media: Media; onUpdated: (media: Media) =>
                 data-testid="hold-reason"
               />
             </label>
-            <button type="submit" disabled={busy()}>
+            <button type="submit" disabled={blocked()} title={offlineReason()}>
               Hold
             </button>
           </form>
@@ -69,8 +95,14 @@ export function MediaActions(props: { media: Media; onUpdated: (media: Media) =>
           Held: <span data-testid="action-hold-reason">{props.media.holdReason}</span>{" "}
           <button
             type="button"
-            disabled={busy()}
-            onClick={() => void act(() => adminClient.releaseMedia({ mediaId: props.media.id }))}
+            disabled={blocked()}
+            title={offlineReason()}
+            onClick={() =>
+              void act(
+                () => adminClient.releaseMedia({ mediaId: props.media.id }),
+                "Released: this media follows its lifecycle again.",
+              )
+            }
           >
             Release
           </button>
@@ -82,13 +114,21 @@ export function MediaActions(props: { media: Media; onUpdated: (media: Media) =>
           Deletion failed {props.media.deleteAttempts} times.{" "}
           <button
             type="button"
-            disabled={busy()}
-            onClick={() => void act(() => adminClient.retryMedia({ mediaId: props.media.id }))}
+            disabled={blocked()}
+            title={offlineReason()}
+            onClick={() =>
+              void act(
+                () => adminClient.retryMedia({ mediaId: props.media.id }),
+                "Sent back for deletion with a fresh retry budget.",
+              )
+            }
           >
             Retry
           </button>
         </p>
       </Show>
+
+      <OfflineControlsNote />
 
       <Show
         when={deletable()}
@@ -108,7 +148,7 @@ export function MediaActions(props: { media: Media; onUpdated: (media: Media) =>
               data-testid="delete-confirm"
             />
           </label>
-          <button type="submit" class="danger" disabled={!confirmed() || busy()}>
+          <button type="submit" class="danger" disabled={!confirmed() || blocked()} title={offlineReason()}>
             Delete now
           </button>
         </form>

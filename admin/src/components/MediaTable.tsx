@@ -2,13 +2,14 @@ import type { Media } from "@media/proto/media/v1/media_pb";
 import { A } from "@solidjs/router";
 import { For, Show } from "solid-js";
 import { formatBytes, formatCount } from "../format";
+import { Key } from "./Key";
 import { StateBadge } from "./StateBadge";
 import { When } from "./When";
 
-/** One row per media, each id linking to its detail page. */
+/** One row per media, each id linking to its detail page; a compact card per media on a phone. */
 export function MediaTable(props: { media: Media[]; caption: string }) {
   return (
-    <div class="table-wrap">
+    <div class="table-wrap stack">
       <table>
         <caption class="visually-hidden">{props.caption}</caption>
         <thead>
@@ -32,25 +33,29 @@ export function MediaTable(props: { media: Media[]; caption: string }) {
           <For each={props.media}>
             {(m) => (
               <tr data-testid="media-row" data-id={m.id.toString()}>
-                <td>
+                <td class="lead">
                   <A href={`/media/${m.id}`}>{m.id.toString()}</A>
                 </td>
-                <td class="key">{m.key}</td>
-                <td>{m.store}</td>
-                <td>
+                <td class="key">
+                  <Key value={m.key} />
+                </td>
+                <td data-label="Store">{m.store}</td>
+                <td class="lead">
                   <StateBadge state={m.state} />
                 </td>
-                <td class="num">{formatCount(m.referenceCount)}</td>
-                <td class="num" title={`${formatCount(m.sizeBytes)} bytes`}>
+                <td class="num" data-label="Refs">
+                  {formatCount(m.referenceCount)}
+                </td>
+                <td class="num" data-label="Size" title={`${formatCount(m.sizeBytes)} bytes`}>
                   {formatBytes(m.sizeBytes)}
                 </td>
-                <td>
+                <td data-label="Created">
                   <When time={m.createTime} />
                 </td>
-                <td>
+                <td data-label="Deletes">
                   <When time={m.deleteTime} />
                 </td>
-                <td>
+                <td class="lead">
                   <Show when={m.holdReason}>
                     <span class="badge badge-held" title={m.holdReason} data-testid="held">
                       Held

@@ -1,8 +1,9 @@
 import { type MediaEvent, MediaEventType } from "@media/proto/media/v1/admin_service_pb";
 import { MediaState } from "@media/proto/media/v1/media_pb";
 import { For, Show } from "solid-js";
-import { eventTypeLabel, formatTime } from "../format";
+import { eventTypeLabel } from "../format";
 import { StateBadge } from "./StateBadge";
+import { At } from "./When";
 
 /** A media's events, oldest first: what happened, the state change, who did it and why. */
 export function Timeline(props: { events: MediaEvent[] }) {
@@ -11,7 +12,7 @@ export function Timeline(props: { events: MediaEvent[] }) {
       <For each={props.events}>
         {(ev) => (
           <li data-testid="event" data-type={MediaEventType[ev.type]}>
-            <time class="muted">{formatTime(ev.createTime)}</time>
+            <At class="muted" time={ev.createTime} />
             <strong class="event-type">{eventTypeLabel(ev.type)}</strong>
             <span class="transition">
               <StateOrDash state={ev.fromState} /> → <StateOrDash state={ev.toState} />

@@ -3,6 +3,7 @@ import { A } from "@solidjs/router";
 import { createEffect, createSignal, For, onMount, Show } from "solid-js";
 import { adminClient } from "../api";
 import { Empty } from "../components/Feedback";
+import { Key } from "../components/Key";
 import { LoadMore } from "../components/LoadMore";
 import { errorMessage } from "../errors";
 import { createPagedList } from "../paged";
@@ -86,20 +87,26 @@ export default function Failures() {
             Retry selected
           </button>
         </div>
-        <div class="table-wrap">
+        <div class="table-wrap stack">
           <table>
             <caption class="visually-hidden">Media whose deletion failed</caption>
             <thead>
               <tr>
-                <th scope="col">
-                  <input
-                    type="checkbox"
-                    aria-label="Select all"
-                    checked={allSelected()}
-                    ref={(el) => createEffect(() => (el.indeterminate = someSelected() && !allSelected()))}
-                    onChange={(e) => setSelected(new Set(e.currentTarget.checked ? ids() : []))}
-                    data-testid="select-all"
-                  />
+                <th scope="col" class="keep">
+                  {/* The words show only on a phone, where the other headings give way to cards. */}
+                  <label class="check">
+                    <input
+                      type="checkbox"
+                      aria-label="Select all"
+                      checked={allSelected()}
+                      ref={(el) => createEffect(() => (el.indeterminate = someSelected() && !allSelected()))}
+                      onChange={(e) => setSelected(new Set(e.currentTarget.checked ? ids() : []))}
+                      data-testid="select-all"
+                    />
+                    <span class="phone-only" aria-hidden="true">
+                      Select all
+                    </span>
+                  </label>
                 </th>
                 <th scope="col">ID</th>
                 <th scope="col">Key</th>
@@ -116,7 +123,7 @@ export default function Failures() {
                   const id = m.id.toString();
                   return (
                     <tr data-testid="failure-row" data-id={id}>
-                      <td>
+                      <td class="lead">
                         <input
                           type="checkbox"
                           aria-label={`Select media ${id}`}
@@ -124,13 +131,17 @@ export default function Failures() {
                           onChange={(e) => toggle(id, e.currentTarget.checked)}
                         />
                       </td>
-                      <td>
+                      <td class="lead">
                         <A href={`/media/${id}`}>{id}</A>
                       </td>
-                      <td class="key">{m.key}</td>
-                      <td>{m.store}</td>
-                      <td class="num">{m.deleteAttempts}</td>
-                      <td class="wrap">
+                      <td class="key">
+                        <Key value={m.key} />
+                      </td>
+                      <td data-label="Store">{m.store}</td>
+                      <td class="num" data-label="Attempts">
+                        {m.deleteAttempts}
+                      </td>
+                      <td class="wrap full" data-label="Last error">
                         {m.lastError || "—"}
                         <Show when={errors().get(id)}>
                           {(msg) => (

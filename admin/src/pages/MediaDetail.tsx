@@ -9,9 +9,9 @@ import { MediaActions } from "../components/MediaActions";
 import { Preview } from "../components/Preview";
 import { StateBadge } from "../components/StateBadge";
 import { Timeline } from "../components/Timeline";
-import { When } from "../components/When";
+import { At, When } from "../components/When";
 import { isNotFound } from "../errors";
-import { formatBytes, formatCount, formatTime } from "../format";
+import { formatBytes, formatCount } from "../format";
 import { createPagedList } from "../paged";
 
 /** The route's id as an int64, or undefined when it is not a positive integer. */
@@ -82,7 +82,10 @@ export default function MediaDetail() {
                     <For each={references.items()}>
                       {(r) => (
                         <li data-testid="reference">
-                          <code>{r.owner}</code> <span class="muted">since {formatTime(r.createTime)}</span>
+                          <code>{r.owner}</code>{" "}
+                          <span class="muted">
+                            since <At time={r.createTime} />
+                          </span>
                         </li>
                       )}
                     </For>
@@ -152,14 +155,20 @@ function MediaFields(props: { media: Media }) {
       <dt>References</dt>
       <dd data-testid="field-reference-count">{formatCount(m().referenceCount)}</dd>
       <dt>Created</dt>
-      <dd data-testid="field-create-time">{formatTime(m().createTime)}</dd>
+      <dd data-testid="field-create-time">
+        <At time={m().createTime} />
+      </dd>
       <dt>Updated</dt>
-      <dd data-testid="field-update-time">{formatTime(m().updateTime)}</dd>
+      <dd data-testid="field-update-time">
+        <At time={m().updateTime} />
+      </dd>
       <dt>Orphaned</dt>
-      <dd data-testid="field-orphan-time">{formatTime(m().orphanTime)}</dd>
+      <dd data-testid="field-orphan-time">
+        <At time={m().orphanTime} />
+      </dd>
       <dt>Deletion scheduled</dt>
       <dd data-testid="field-delete-time">
-        {formatTime(m().deleteTime)}
+        <At time={m().deleteTime} />
         <Show when={m().deleteTime}>
           {" "}
           (<When time={m().deleteTime} />)

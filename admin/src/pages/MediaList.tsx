@@ -22,6 +22,14 @@ export default function MediaList() {
   const page = () => query().get("page") ?? "";
   const prev = () => location.state?.prev ?? [];
   const [formError, setFormError] = createSignal("");
+  // The configured stores, for the store filter; until they load (or if they cannot), a text field stands in.
+  const [stores] = createResource(async () => (await adminClient.listStores({})).stores.map((s) => s.name));
+  const storeNames = () => (stores.state === "ready" || stores.state === "refreshing" ? stores.latest : undefined);
+  /** The stores to offer: the configured ones, and a store in the URL that is not (so the filter shows it). */
+  const storeOptions = (names: string[]) => {
+    const current = filters().store;
+    return current === "" || names.includes(current) ? names : [...names, current];
+  };
 
   // Keyed on the query string itself, so every URL change (Apply, paging, Back) loads once.
   const [list, ctl] = createResource(
@@ -82,9 +90,24 @@ export default function MediaList() {
             </For>
           </select>
         </label>
-        <label>
+        <label for="media-store">
           Store
-          <input name="store" value={filters().store} />
+          <Show when={storeNames()} fallback={<input id="media-store" name="store" value={filters().store} />}>
+            {(names) => (
+              <select id="media-store" name="store" data-testid="store-filter">
+                <option value="" selected={!filters().store}>
+                  All
+                </option>
+                <For each={storeOptions(names())}>
+                  {(name) => (
+                    <option value={name} selected={filters().store === name}>
+                      {name}
+                    </option>
+                  )}
+                </For>
+              </select>
+            )}
+          </Show>
         </label>
         <label>
           Owner (exact)

@@ -6,6 +6,7 @@ import { adminClient } from "../api";
 import { Async } from "../components/Async";
 import { DeletionStatusPanel } from "../components/DeletionStatusPanel";
 import { HistoryChart } from "../components/HistoryChart";
+import { online } from "../connection";
 import { formatBytes, formatCount, STATES, stateName } from "../format";
 
 const HISTORY_HOURS = 168;
@@ -17,7 +18,9 @@ export default function Overview() {
   const [history, historyCtl] = createResource(() => adminClient.getDeletionHistory({ hours: HISTORY_HOURS }));
   const [status, statusCtl] = createResource(async () => (await adminClient.getDeletionStatus({})).status);
 
+  // Not while the service is out of reach: the probe notices its return, and then every section refetches.
   const timer = setInterval(() => {
+    if (!online()) return;
     void statsCtl.refetch();
     void historyCtl.refetch();
     void statusCtl.refetch();

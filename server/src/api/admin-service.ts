@@ -1,15 +1,19 @@
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { AdminService } from "@media/proto/media/v1/admin_service_pb";
 import * as deletion from "../deletion/index.ts";
 import type { ActionOutcome } from "../media/admin-actions.ts";
 import {
+  deletionRunToProto,
   deletionStatusToProto,
   eventToProto,
   historyToProto,
   mediaToProto,
   planToProto,
+  queuedSweepToProto,
   referenceToProto,
   statsToProto,
+  workerToProto,
 } from "../media/mapping.ts";
 import { cursorFromToken, listMedia, MEDIA_PAGE_TOKENS } from "../media/media-list.ts";
 import * as views from "../media/media-views.ts";
@@ -118,13 +122,36 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
     },
 
     async runSweep() {
-      if (!(await deletion.requestSweep(pool))) throw noWorkerYet();
-      return {};
+      const queued = await deletion.requestSweep(pool);
+      if (queued === undefined) throw noWorkerYet();
+      return queuedSweepToProto(queued);
     },
 
     async getDeletionHistory(req) {
       const hours = rangeOr("hours", req.hours, 1, 720, 168);
       return historyToProto(await views.deletionHistory(db, hours));
+    },
+
+    async listDeletionRuns(req) {
+      const limit = pageSize("page_size", req.pageSize, 50);
+      const beforeId = decodePageToken("page_token", "dr", req.pageToken, [ID_PART])?.[0];
+      const rows = await deletion.listDeletionRuns(pool, beforeId, limit + 1);
+      const { page, nextPageToken } = pageOf(rows, limit, "dr", (last) => [last.id]);
+      return { runs: page.map(deletionRunToProto), nextPageToken };
+    },
+
+    async listWorkers() {
+      const rows = await deletion.listWorkers(pool);
+      const next = deletion.nextScheduledTime(deps.sweepSchedule, new Date());
+      return {
+        workers: rows.map(workerToProto),
+        sweepSchedule: deps.sweepSchedule,
+        nextSweepTime: next === undefined ? undefined : timestampFromDate(next),
+      };
+    },
+
+    async listStores() {
+      return { stores: deps.stores.map((s) => ({ name: s.name, kind: s.kind })) };
     },
   };
 }

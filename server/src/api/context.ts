@@ -28,6 +28,10 @@ export interface ServiceDeps {
   readonly actions: AdminActions;
   readonly mediaLoader: MediaLoader;
   readonly storeNames: ReadonlySet<string>;
+  /** The configured stores, by name, for ListStores. */
+  readonly stores: readonly { readonly name: string; readonly kind: string }[];
+  /** SWEEP_SCHEDULE, for the next scheduled sweep ListWorkers answers. */
+  readonly sweepSchedule: string;
   readonly gracePeriodSeconds: number;
   readonly pendingTtlSeconds: number;
   /** The blast-radius limit, for the allowance a confirmation grants. */

@@ -42,8 +42,29 @@ async function loadEmbeddedPostgres() {
 }
 
 /**
+ * The port the embedded server in dataDir listens on while it runs: line 4 of
+ * PostgreSQL's postmaster.pid (pid, data folder, start time, port, ...), which
+ * the server writes on start and removes on a clean stop. Undefined when there
+ * is no such file or it holds no port (a server still starting writes it line
+ * by line). A file left by a killed server still names its port; connecting
+ * then is refused, which callers already handle.
+ */
+export async function runningEmbeddedPort(dataDir: string): Promise<number | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path.join(dataDir, "postgres", "postmaster.pid"), "utf8");
+  } catch {
+    return undefined;
+  }
+  const port = Number(text.split("\n")[3]?.trim());
+  return Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
+}
+
+/**
  * The URL of an embedded server that another process of this service started
- * in dataDir, for processes (a lone worker) that attach instead of starting one.
+ * in dataDir, for processes (a lone worker, the demo seed) that attach instead
+ * of starting one. The port is the one that server runs on (its postmaster.pid),
+ * whatever EMBEDDED_POSTGRES_PORT this process has; port is the fallback.
  */
 export async function attachedEmbeddedUrl(dataDir: string, port: number, database: string): Promise<string> {
   const file = path.join(dataDir, "postgres-password");
@@ -51,7 +72,8 @@ export async function attachedEmbeddedUrl(dataDir: string, port: number, databas
     throw new Error(`no embedded PostgreSQL in ${dataDir}: start the service first (npm start), or set DATABASE_URL`);
   }
   const password = (await readFile(file, "utf8")).trim();
-  return `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+  const running = (await runningEmbeddedPort(dataDir)) ?? port;
+  return `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${running}/${database}`;
 }
 
 /** Reads the cluster password, creating it on first start. It never leaves the data folder. */

@@ -3,6 +3,7 @@ import type { DeletionConfig } from "../config.ts";
 import { isDataFault } from "../db/sql-errors.ts";
 import { withTransaction } from "../db/transaction.ts";
 import { stillClaimed } from "./claims.ts";
+import { recordRun } from "./runs.ts";
 
 export interface RetryPolicy {
   /** Failed attempts after which a media becomes FAILED. */
@@ -37,6 +38,15 @@ export interface BatchOutcome {
    * mark stay claimed, and the claim with them, to be taken back later.
    */
   readonly isolated: ReadonlyMap<string, string>;
+}
+
+/** Which job finishes the batch, for its deletion_runs row (written in the batch's transaction). */
+export interface BatchRun {
+  readonly workerId: string;
+  readonly jobId: string;
+  readonly startedAt: Date;
+  /** Milliseconds since the job started (performance.now() then). */
+  readonly elapsedMs: () => number;
 }
 
 /** The stable code of a row whose file is gone but whose row could not be recorded. */
@@ -114,12 +124,26 @@ async function tally(
   client: pg.PoolClient,
   recorded: Recorded,
   isolated: ReadonlyMap<string, string>,
+  run: BatchRun | undefined,
 ): Promise<BatchOutcome> {
   const deletedByStore = [...recorded.byStore].map(([store, s]) => ({ store, files: s.files, bytes: Number(s.bytes) }));
   const deleted = deletedByStore.reduce((sum, s) => sum + s.files, 0);
+  // Exact bytes (numeric): the per-store figures above are numbers for the metrics.
+  const bytes = [...recorded.byStore.values()].reduce((sum, s) => sum + s.bytes, 0n);
+  if (run !== undefined) {
+    await recordRun(client, {
+      kind: "batch",
+      workerId: run.workerId,
+      jobId: run.jobId,
+      startedAt: run.startedAt,
+      durationMs: run.elapsedMs(),
+      files: deleted,
+      bytes,
+      failures: recorded.retried + recorded.failed,
+      note: isolated.size > 0 ? `${isolated.size} rows could not be recorded: set apart as FAILED` : "",
+    });
+  }
   if (deleted + recorded.retried + recorded.failed > 0) {
-    // Exact bytes (numeric): the per-store figures above are numbers for the metrics.
-    const bytes = [...recorded.byStore.values()].reduce((sum, s) => sum + s.bytes, 0n);
     await client.query(
       `INSERT INTO deletion_hourly AS h (hour, deleted_count, deleted_bytes, failed_count)
        VALUES (date_trunc('hour', now(), 'UTC'), $1, $2, $3)
@@ -157,6 +181,7 @@ async function finishRowByRow(
   deletedIds: readonly string[],
   failures: ReadonlyMap<string, string>,
   policy: RetryPolicy,
+  run: BatchRun | undefined,
 ): Promise<BatchOutcome> {
   const recorded = emptyRecord();
   const refused = new Map<string, string>();
@@ -180,7 +205,7 @@ async function finishRowByRow(
     if (error !== undefined) unsettled++;
   }
   if (unsettled === 0) await client.query("DELETE FROM deletion_claims WHERE token = $1", [token]);
-  return tally(client, recorded, refused);
+  return tally(client, recorded, refused, run);
 }
 
 /**
@@ -194,6 +219,8 @@ async function finishRowByRow(
  * constraint, a trigger), running it again would fail again and hold every
  * row of the batch hostage: the batch is then recorded row by row, and the
  * rows it refuses are set apart as FAILED.
+ *
+ * With `run`, the batch's deletion_runs row is written in the same transaction.
  */
 export async function finishBatch(
   pool: pg.Pool,
@@ -201,6 +228,7 @@ export async function finishBatch(
   deletedIds: readonly string[],
   failures: ReadonlyMap<string, string>,
   policy: RetryPolicy,
+  run?: BatchRun,
 ): Promise<BatchOutcome> {
   try {
     return await withTransaction(pool, async (client) => {
@@ -209,10 +237,10 @@ export async function finishBatch(
       await recordFailed(client, token, failures, policy, recorded);
       // The job reports on every file its claim held (claimedFiles), so the claim is done with.
       await client.query("DELETE FROM deletion_claims WHERE token = $1", [token]);
-      return tally(client, recorded, new Map());
+      return tally(client, recorded, new Map(), run);
     });
   } catch (error) {
     if (!isDataFault(error)) throw error;
-    return withTransaction(pool, (client) => finishRowByRow(client, token, deletedIds, failures, policy));
+    return withTransaction(pool, (client) => finishRowByRow(client, token, deletedIds, failures, policy, run));
   }
 }

@@ -20,7 +20,7 @@ export {
   resumeDeletions,
 } from "./control.ts";
 export { DUE_NOW } from "./due.ts";
-export { type BatchOutcome, finishBatch, type RetryPolicy, retryPolicyOf } from "./finish.ts";
+export { type BatchOutcome, type BatchRun, finishBatch, type RetryPolicy, retryPolicyOf } from "./finish.ts";
 export {
   type DeleteBatchPayload,
   type JobTrace,
@@ -30,4 +30,18 @@ export {
   TASKS,
 } from "./jobs.ts";
 export { ClaimLease, LeaseLostError } from "./lease.ts";
-export { type DeletionPlan, deletionPlan, requestSweep } from "./plan.ts";
+export { type DeletionPlan, deletionPlan, type QueuedSweep, requestSweep } from "./plan.ts";
+export {
+  type DeletionRunRow,
+  HEARTBEAT_INTERVAL_SECONDS,
+  listDeletionRuns,
+  listWorkers,
+  type NewDeletionRun,
+  pruneRuns,
+  RUN_RETENTION_DAYS,
+  recordHeartbeat,
+  recordRun,
+  type WorkerHeartbeatRow,
+  type WorkerIdentity,
+} from "./runs.ts";
+export { nextScheduledTime } from "./schedule.ts";

@@ -32,17 +32,28 @@ export async function deletionPlan(pool: pg.Pool, hours: number, sampleSize: num
   };
 }
 
+/** The sweep job RunSweep queued: graphile-worker's job id and when it may run. */
+export interface QueuedSweep {
+  readonly jobId: string;
+  readonly runTime: Date;
+}
+
 /**
- * Queues a sweep now, continuing the caller's trace (RunSweep's). False when no
- * worker has ever started here (no job queue yet).
+ * Queues a sweep now, continuing the caller's trace (RunSweep's): the job
+ * queued, or undefined when no worker has ever started here (no job queue yet).
  */
-export async function requestSweep(pool: pg.Pool): Promise<boolean> {
+export async function requestSweep(pool: pg.Pool): Promise<QueuedSweep | undefined> {
   try {
-    await pool.query(`SELECT ${enqueueSweep("$1")}`, [jobTraceParameter()]);
-    return true;
+    const { rows } = await pool.query<{ job_id: string; run_at: Date }>(
+      `SELECT j.id::text AS job_id, j.run_at FROM ${enqueueSweep("$1")} AS j`,
+      [jobTraceParameter()],
+    );
+    const row = rows[0];
+    if (row === undefined) throw new Error("graphile_worker.add_job answered no job");
+    return { jobId: row.job_id, runTime: row.run_at };
   } catch (error) {
     const code = (error as { code?: string }).code;
-    if (code === "3F000" || code === "42883") return false;
+    if (code === "3F000" || code === "42883") return undefined;
     throw error;
   }
 }

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
+  DeletionRunKind,
   type MediaEvent,
   MediaEventSchema,
   MediaEventType,
@@ -17,7 +18,8 @@ import {
   type MediaStateName,
 } from "../db/schema.ts";
 import type { DeletionControl } from "../deletion/control.ts";
-import type { DeletionPlan } from "../deletion/plan.ts";
+import type { DeletionPlan, QueuedSweep } from "../deletion/plan.ts";
+import type { DeletionRunRow, WorkerHeartbeatRow } from "../deletion/runs.ts";
 import type { UnlinkOwnerResult } from "./media-repository.ts";
 import type { DeletionHourTotals, MediaStats } from "./media-views.ts";
 
@@ -167,5 +169,41 @@ export function historyToProto(history: readonly DeletionHourTotals[]) {
       deletedSizeBytes: byteTotal(h.deletedBytes),
       failedCount: BigInt(h.failedCount),
     })),
+  };
+}
+
+/** RunSweep's answer: the job it queued (a queued job is only queued; ListDeletionRuns says what it did). */
+export function queuedSweepToProto(queued: QueuedSweep) {
+  return { queued: true, jobId: queued.jobId, runTime: timestampFromDate(queued.runTime) };
+}
+
+const RUN_KIND_TO_PROTO = { sweep: DeletionRunKind.SWEEP, batch: DeletionRunKind.BATCH } as const;
+
+export function deletionRunToProto(row: DeletionRunRow) {
+  return {
+    id: BigInt(row.id),
+    kind: RUN_KIND_TO_PROTO[row.kind] ?? DeletionRunKind.UNSPECIFIED,
+    workerId: row.worker_id,
+    jobId: row.job_id,
+    startTime: timestampFromDate(row.started_at),
+    finishTime: timestampFromDate(row.finished_at),
+    durationMs: BigInt(row.duration_ms),
+    fileCount: BigInt(row.files),
+    sizeBytes: byteTotal(row.bytes),
+    failureCount: BigInt(row.failures),
+    reclaimedCount: BigInt(row.reclaimed),
+    note: row.note,
+  };
+}
+
+export function workerToProto(row: WorkerHeartbeatRow) {
+  return {
+    id: row.id,
+    host: row.host,
+    pid: row.pid,
+    version: row.version,
+    startTime: timestampFromDate(row.started_at),
+    lastSeenTime: timestampFromDate(row.last_seen_at),
+    concurrency: row.concurrency,
   };
 }

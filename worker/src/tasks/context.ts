@@ -12,6 +12,8 @@ export interface TaskContext {
   readonly settings: DeletionConfig;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** This worker process's id: its heartbeat row's, and the worker_id of the runs it records. */
+  readonly workerId: string;
 }
 
 /** A logger for one job run: every line carries the task name and graphile-worker's job id. */

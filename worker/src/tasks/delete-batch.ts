@@ -1,5 +1,6 @@
 import { performance } from "node:perf_hooks";
 import {
+  type BatchRun,
   type ClaimedFile,
   ClaimLease,
   claimedFiles,
@@ -7,6 +8,7 @@ import {
   getDeletionControl,
   LeaseLostError,
   parseDeleteBatchPayload,
+  recordRun,
   releaseBatch,
   retryPolicyOf,
 } from "@media/server/deletion";
@@ -49,6 +51,17 @@ export function createDeleteBatchTask(ctx: TaskContext) {
   async function runBatch(token: string, helpers: JobHelpers): Promise<void> {
     const log = jobLogger(ctx.log, helpers).child({ claim: token });
     const started = performance.now();
+    const run: BatchRun = {
+      workerId: ctx.workerId,
+      jobId: helpers.job.id,
+      startedAt: new Date(),
+      elapsedMs: () => performance.now() - started,
+    };
+    // A batch that ends early is recorded on its own; a finished one in finishBatch's transaction.
+    const recordEarlyEnd = (note: string) =>
+      recordRun(pool, { kind: "batch", ...run, durationMs: run.elapsedMs(), note }).catch((err: unknown) =>
+        log.warn({ err }, "could not record the batch's run"),
+      );
     const lease = new ClaimLease(pool, token, settings);
     let outcome: StorageOutcome;
     try {
@@ -57,6 +70,7 @@ export function createDeleteBatchTask(ctx: TaskContext) {
       if ((await getDeletionControl(pool)).paused) {
         const released = await releaseBatch(pool, lease.token, "deletions paused before the batch ran");
         log.info({ released }, "deletions paused: batch handed back");
+        await recordEarlyEnd(`deletions paused: ${released} media handed back`);
         return;
       }
       const files = await claimedFiles(pool, lease.token);
@@ -65,9 +79,17 @@ export function createDeleteBatchTask(ctx: TaskContext) {
     } catch (error) {
       if (!(error instanceof LeaseLostError)) throw error;
       log.warn({ reason: error.message }, "lease lost: stopped without touching storage again; the new owner finishes");
+      await recordEarlyEnd(`lease lost: ${error.message}`);
       return;
     }
-    const result = await finishBatch(pool, lease.token, outcome.deleted, outcome.failures, retryPolicyOf(settings));
+    const result = await finishBatch(
+      pool,
+      lease.token,
+      outcome.deleted,
+      outcome.failures,
+      retryPolicyOf(settings),
+      run,
+    );
     if (result.isolated.size > 0) {
       log.error(
         { isolated: Object.fromEntries([...result.isolated].slice(0, 20)), count: result.isolated.size },

@@ -459,11 +459,32 @@ export declare type RunSweepRequest = Message<"media.v1.RunSweepRequest"> & {
 export declare const RunSweepRequestSchema: GenMessage<RunSweepRequest>;
 
 /**
- * RunSweepResponse is empty: the sweep runs in a worker.
+ * RunSweepResponse says what was done: a sweep job was queued. The sweep runs
+ * in a worker; what it did appears in ListDeletionRuns once it has finished.
  *
  * @generated from message media.v1.RunSweepResponse
  */
 export declare type RunSweepResponse = Message<"media.v1.RunSweepResponse"> & {
+  /**
+   * True: the sweep job is queued (it replaced a sweep already waiting, if any).
+   *
+   * @generated from field: bool queued = 1;
+   */
+  queued: boolean;
+
+  /**
+   * The job queue's id of the sweep job (graphile-worker's job id, in decimal).
+   *
+   * @generated from field: string job_id = 2;
+   */
+  jobId: string;
+
+  /**
+   * When the job may run: now, as the database saw it.
+   *
+   * @generated from field: google.protobuf.Timestamp run_time = 3;
+   */
+  runTime?: Timestamp | undefined;
 };
 
 /**
@@ -471,6 +492,331 @@ export declare type RunSweepResponse = Message<"media.v1.RunSweepResponse"> & {
  * Use `create(RunSweepResponseSchema)` to create a new message.
  */
 export declare const RunSweepResponseSchema: GenMessage<RunSweepResponse>;
+
+/**
+ * ListDeletionRunsRequest pages the runs.
+ *
+ * @generated from message media.v1.ListDeletionRunsRequest
+ */
+export declare type ListDeletionRunsRequest = Message<"media.v1.ListDeletionRunsRequest"> & {
+  /**
+   * Maximum runs to return (1-1000; 0 means 50).
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token from the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message media.v1.ListDeletionRunsRequest.
+ * Use `create(ListDeletionRunsRequestSchema)` to create a new message.
+ */
+export declare const ListDeletionRunsRequestSchema: GenMessage<ListDeletionRunsRequest>;
+
+/**
+ * DeletionRun is one finished sweep or batch.
+ *
+ * @generated from message media.v1.DeletionRun
+ */
+export declare type DeletionRun = Message<"media.v1.DeletionRun"> & {
+  /**
+   * Run id, increasing in the order runs finished.
+   *
+   * @generated from field: int64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * Sweep or batch.
+   *
+   * @generated from field: media.v1.DeletionRunKind kind = 2;
+   */
+  kind: DeletionRunKind;
+
+  /**
+   * The worker that ran it (a WorkerHeartbeat's id).
+   *
+   * @generated from field: string worker_id = 3;
+   */
+  workerId: string;
+
+  /**
+   * The job queue's id of the job (decimal).
+   *
+   * @generated from field: string job_id = 4;
+   */
+  jobId: string;
+
+  /**
+   * When the run started.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 5;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * When it finished.
+   *
+   * @generated from field: google.protobuf.Timestamp finish_time = 6;
+   */
+  finishTime?: Timestamp | undefined;
+
+  /**
+   * How long it took, in milliseconds.
+   *
+   * @generated from field: int64 duration_ms = 7;
+   */
+  durationMs: bigint;
+
+  /**
+   * A sweep: media it claimed. A batch: files (and rows) it deleted.
+   *
+   * @generated from field: int64 file_count = 8;
+   */
+  fileCount: bigint;
+
+  /**
+   * A batch: sum of size_bytes of the deleted files. A sweep: 0.
+   *
+   * @generated from field: int64 size_bytes = 9;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * A batch: deletion attempts that failed (retried later or marked FAILED). A sweep: 0.
+   *
+   * @generated from field: int64 failure_count = 10;
+   */
+  failureCount: bigint;
+
+  /**
+   * A sweep: media whose expired claims it took back. A batch: 0.
+   *
+   * @generated from field: int64 reclaimed_count = 11;
+   */
+  reclaimedCount: bigint;
+
+  /**
+   * Why it did less than usual, in words ("deletions paused", "blast-radius
+   * guard tripped", "lease lost", an error); empty when it ran through.
+   *
+   * @generated from field: string note = 12;
+   */
+  note: string;
+};
+
+/**
+ * Describes the message media.v1.DeletionRun.
+ * Use `create(DeletionRunSchema)` to create a new message.
+ */
+export declare const DeletionRunSchema: GenMessage<DeletionRun>;
+
+/**
+ * ListDeletionRunsResponse is one page of runs, newest first.
+ *
+ * @generated from message media.v1.ListDeletionRunsResponse
+ */
+export declare type ListDeletionRunsResponse = Message<"media.v1.ListDeletionRunsResponse"> & {
+  /**
+   * Runs, newest first. Runs are kept for 7 days.
+   *
+   * @generated from field: repeated media.v1.DeletionRun runs = 1;
+   */
+  runs: DeletionRun[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message media.v1.ListDeletionRunsResponse.
+ * Use `create(ListDeletionRunsResponseSchema)` to create a new message.
+ */
+export declare const ListDeletionRunsResponseSchema: GenMessage<ListDeletionRunsResponse>;
+
+/**
+ * ListWorkersRequest takes no parameters.
+ *
+ * @generated from message media.v1.ListWorkersRequest
+ */
+export declare type ListWorkersRequest = Message<"media.v1.ListWorkersRequest"> & {
+};
+
+/**
+ * Describes the message media.v1.ListWorkersRequest.
+ * Use `create(ListWorkersRequestSchema)` to create a new message.
+ */
+export declare const ListWorkersRequestSchema: GenMessage<ListWorkersRequest>;
+
+/**
+ * WorkerHeartbeat is one worker process, as its last heartbeat described it.
+ *
+ * @generated from message media.v1.WorkerHeartbeat
+ */
+export declare type WorkerHeartbeat = Message<"media.v1.WorkerHeartbeat"> & {
+  /**
+   * The worker's id, fresh each time a worker process starts.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Host name of the machine (or container) it runs on.
+   *
+   * @generated from field: string host = 2;
+   */
+  host: string;
+
+  /**
+   * Its process id there.
+   *
+   * @generated from field: int32 pid = 3;
+   */
+  pid: number;
+
+  /**
+   * Its build's version.
+   *
+   * @generated from field: string version = 4;
+   */
+  version: string;
+
+  /**
+   * When it started.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 5;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Its last heartbeat. Workers beat every 15 seconds; one silent for longer
+   * has stopped or is stuck.
+   *
+   * @generated from field: google.protobuf.Timestamp last_seen_time = 6;
+   */
+  lastSeenTime?: Timestamp | undefined;
+
+  /**
+   * Jobs it runs at once (WORKER_CONCURRENCY).
+   *
+   * @generated from field: int32 concurrency = 7;
+   */
+  concurrency: number;
+};
+
+/**
+ * Describes the message media.v1.WorkerHeartbeat.
+ * Use `create(WorkerHeartbeatSchema)` to create a new message.
+ */
+export declare const WorkerHeartbeatSchema: GenMessage<WorkerHeartbeat>;
+
+/**
+ * ListWorkersResponse is the workers seen in the last hour and the sweep schedule.
+ *
+ * @generated from message media.v1.ListWorkersResponse
+ */
+export declare type ListWorkersResponse = Message<"media.v1.ListWorkersResponse"> & {
+  /**
+   * Workers whose last heartbeat is within the last hour, most recently seen first.
+   *
+   * @generated from field: repeated media.v1.WorkerHeartbeat workers = 1;
+   */
+  workers: WorkerHeartbeat[];
+
+  /**
+   * The crontab schedule of the sweep (SWEEP_SCHEDULE, UTC).
+   *
+   * @generated from field: string sweep_schedule = 2;
+   */
+  sweepSchedule: string;
+
+  /**
+   * When the next scheduled sweep is due (UTC); unset if the schedule names no
+   * time in the next year.
+   *
+   * @generated from field: google.protobuf.Timestamp next_sweep_time = 3;
+   */
+  nextSweepTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message media.v1.ListWorkersResponse.
+ * Use `create(ListWorkersResponseSchema)` to create a new message.
+ */
+export declare const ListWorkersResponseSchema: GenMessage<ListWorkersResponse>;
+
+/**
+ * ListStoresRequest takes no parameters.
+ *
+ * @generated from message media.v1.ListStoresRequest
+ */
+export declare type ListStoresRequest = Message<"media.v1.ListStoresRequest"> & {
+};
+
+/**
+ * Describes the message media.v1.ListStoresRequest.
+ * Use `create(ListStoresRequestSchema)` to create a new message.
+ */
+export declare const ListStoresRequestSchema: GenMessage<ListStoresRequest>;
+
+/**
+ * Store is one configured store.
+ *
+ * @generated from message media.v1.Store
+ */
+export declare type Store = Message<"media.v1.Store"> & {
+  /**
+   * Its name, as media name it.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * "disk" or "s3".
+   *
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+};
+
+/**
+ * Describes the message media.v1.Store.
+ * Use `create(StoreSchema)` to create a new message.
+ */
+export declare const StoreSchema: GenMessage<Store>;
+
+/**
+ * ListStoresResponse is every configured store.
+ *
+ * @generated from message media.v1.ListStoresResponse
+ */
+export declare type ListStoresResponse = Message<"media.v1.ListStoresResponse"> & {
+  /**
+   * The stores, by name.
+   *
+   * @generated from field: repeated media.v1.Store stores = 1;
+   */
+  stores: Store[];
+};
+
+/**
+ * Describes the message media.v1.ListStoresResponse.
+ * Use `create(ListStoresResponseSchema)` to create a new message.
+ */
+export declare const ListStoresResponseSchema: GenMessage<ListStoresResponse>;
 
 /**
  * ListMediaRequest filters and pages the media list. Empty filters match all.
@@ -978,6 +1324,39 @@ export declare type MediaEvent = Message<"media.v1.MediaEvent"> & {
 export declare const MediaEventSchema: GenMessage<MediaEvent>;
 
 /**
+ * DeletionRunKind says which job a run was.
+ *
+ * @generated from enum media.v1.DeletionRunKind
+ */
+export enum DeletionRunKind {
+  /**
+   * Never sent.
+   *
+   * @generated from enum value: DELETION_RUN_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A sweep: took back expired claims and claimed due media into batches.
+   *
+   * @generated from enum value: DELETION_RUN_KIND_SWEEP = 1;
+   */
+  SWEEP = 1,
+
+  /**
+   * A delete_batch job: deleted one claim's files and recorded the outcome.
+   *
+   * @generated from enum value: DELETION_RUN_KIND_BATCH = 2;
+   */
+  BATCH = 2,
+}
+
+/**
+ * Describes the enum media.v1.DeletionRunKind.
+ */
+export declare const DeletionRunKindSchema: GenEnum<DeletionRunKind>;
+
+/**
  * MediaEventType says what happened to a media.
  *
  * @generated from enum media.v1.MediaEventType
@@ -1221,6 +1600,37 @@ export declare const AdminService: GenService<{
     methodKind: "unary";
     input: typeof GetDeletionHistoryRequestSchema;
     output: typeof GetDeletionHistoryResponseSchema;
+  },
+  /**
+   * Lists the recent sweeps and batches the workers ran, newest first, one page at a time.
+   *
+   * @generated from rpc media.v1.AdminService.ListDeletionRuns
+   */
+  listDeletionRuns: {
+    methodKind: "unary";
+    input: typeof ListDeletionRunsRequestSchema;
+    output: typeof ListDeletionRunsResponseSchema;
+  },
+  /**
+   * Lists the deletion workers seen in the last hour, with their last heartbeat,
+   * and when the next scheduled sweep is due.
+   *
+   * @generated from rpc media.v1.AdminService.ListWorkers
+   */
+  listWorkers: {
+    methodKind: "unary";
+    input: typeof ListWorkersRequestSchema;
+    output: typeof ListWorkersResponseSchema;
+  },
+  /**
+   * Lists the configured stores, by name.
+   *
+   * @generated from rpc media.v1.AdminService.ListStores
+   */
+  listStores: {
+    methodKind: "unary";
+    input: typeof ListStoresRequestSchema;
+    output: typeof ListStoresResponseSchema;
   },
 }>;
 
