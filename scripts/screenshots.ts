@@ -1,10 +1,12 @@
 // `npm run screenshots`: refreshes docs/screenshots/ from a throwaway service
 // filled by `npm run seed:demo`: a temp data folder, the seed, the service
-// (no worker, so the seeded overdue orphans stay visible), Chromium.
+// (first without a worker, so the seeded overdue orphans stay visible; then
+// with one, for the Jobs page after a sweep), Chromium.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { Browser, Page } from "playwright-core";
 import { launchBrowser, signIn } from "../admin/test/browser.ts";
 import { ensureDashboardBuilt } from "./dashboard-build.ts";
 
@@ -22,10 +24,10 @@ const env = {
 };
 const base = `http://127.0.0.1:${env.HTTP_PORT}`;
 
-function run(args: string[]): ChildProcess {
+function run(args: string[], extraEnv: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, [...args], {
     cwd: root,
-    env,
+    env: { ...env, ...extraEnv },
     stdio: ["ignore", "inherit", "inherit"],
   });
 }
@@ -62,14 +64,25 @@ async function stop(child: ChildProcess): Promise<void> {
   await exited;
 }
 
+const save = (name: string) => {
+  process.stdout.write(`saved docs/screenshots/${name}.png\n`);
+  return path.join(out, `${name}.png`);
+};
+
+/** A signed-in page at the given viewport. */
+async function signedIn(browser: Browser, viewport: { width: number; height: number }): Promise<Page> {
+  const page = await browser.newPage({ viewport });
+  // The service made this token on its first start in the throwaway data folder.
+  await page.goto(base);
+  await signIn(page, (await readFile(path.join(env.DATA_DIR, "admin-token"), "utf8")).trim());
+  return page;
+}
+
 async function capture(): Promise<void> {
   const browser = await launchBrowser();
   try {
     await mkdir(out, { recursive: true });
-    const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
-    // The service made this token on its first start in the throwaway data folder.
-    await page.goto(base);
-    await signIn(page, (await readFile(path.join(env.DATA_DIR, "admin-token"), "utf8")).trim());
+    const page = await signedIn(browser, { width: 1280, height: 860 });
     for (const [name, route, ready] of VIEWS) {
       if (name === "detail") {
         // The first blog cover in the list: an image with references and a timeline.
@@ -81,14 +94,49 @@ async function capture(): Promise<void> {
       }
       await page.getByTestId(ready).first().waitFor();
       await page.waitForLoadState("networkidle");
-      await page.screenshot({ path: path.join(out, `${name}.png`), fullPage: true });
-      process.stdout.write(`saved docs/screenshots/${name}.png\n`);
+      await page.screenshot({ path: save(name), fullPage: true });
     }
     await page.emulateMedia({ colorScheme: "dark" });
     await page.goto(`${base}/`);
     await page.getByTestId("deletion-chart").waitFor();
-    await page.screenshot({ path: path.join(out, "overview-dark.png"), fullPage: true });
-    process.stdout.write("saved docs/screenshots/overview-dark.png\n");
+    await page.screenshot({ path: save("overview-dark"), fullPage: true });
+    // A phone: the media browser's rows as cards, the first screen of it.
+    const phone = await signedIn(browser, { width: 390, height: 844 });
+    await phone.goto(`${base}/media?label=team%3Dblog`);
+    await phone.getByTestId("media-row").first().waitFor();
+    await phone.waitForLoadState("networkidle");
+    await phone.screenshot({ path: save("phone-media") });
+  } finally {
+    await browser.close();
+  }
+}
+
+/** The Jobs page after a sweep the page itself asked for, with the worker that ran it. */
+async function captureJobs(): Promise<void> {
+  const browser = await launchBrowser();
+  try {
+    const page = await signedIn(browser, { width: 1280, height: 860 });
+    await page.goto(`${base}/jobs`);
+    await page.getByTestId("worker").first().waitFor();
+    await page.getByRole("button", { name: "Run sweep now" }).click();
+    await page.getByTestId("sweep-job-id").waitFor();
+    const job = ((await page.getByTestId("sweep-job-id").textContent()) ?? "").trim();
+    const giveUp = Date.now() + 60_000;
+    // The runs list shows the sweep once its worker has recorded it (Refresh reloads the lists).
+    for (let found = false; !found; ) {
+      if (Date.now() > giveUp) throw new Error(`the worker recorded no run of sweep job ${job} within a minute`);
+      await page.getByRole("button", { name: "Refresh" }).click();
+      found = await page
+        .locator(`[data-testid="run"][data-job="${job}"]`)
+        .first()
+        .waitFor({ timeout: 2000 })
+        .then(
+          () => true,
+          () => false,
+        );
+    }
+    await page.waitForLoadState("networkidle");
+    await page.screenshot({ path: save("jobs"), fullPage: true });
   } finally {
     await browser.close();
   }
@@ -105,6 +153,13 @@ try {
     await capture();
   } finally {
     await stop(service);
+  }
+  const withWorker = run(["worker/src/main.ts"], { RUN_WORKER: "true" });
+  try {
+    await waitForHealthy(withWorker);
+    await captureJobs();
+  } finally {
+    await stop(withWorker);
   }
 } finally {
   await rm(env.DATA_DIR, { recursive: true, force: true });
