@@ -86,6 +86,26 @@ describe("poison rows", () => {
     assert.equal((await h.t.admin.getDeletionHistory({ hours: 1 })).hours.at(-1)?.deletedSizeBytes, INT64_MAX);
   });
 
+  test("a batch's report the database refuses (deletion_runs) never stops the batch from finishing", async () => {
+    const ids = await dueFiles("poison/report", 3);
+    // A fault at the database: every batch's deletion_runs row is refused.
+    await h.t.sql.query(`
+      CREATE FUNCTION refuse_batch_run() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.kind = 'batch' THEN RAISE EXCEPTION 'report refused'; END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER refuse_batch_run BEFORE INSERT ON deletion_runs FOR EACH ROW EXECUTE FUNCTION refuse_batch_run();`);
+    try {
+      await h.sweep();
+    } finally {
+      await h.t.sql.query("DROP TRIGGER refuse_batch_run ON deletion_runs; DROP FUNCTION refuse_batch_run()");
+    }
+    for (const id of ids) await expectCode(h.t.media.getMedia({ id }), Code.NotFound);
+    const { rows } = await h.t.sql.query("SELECT count(*)::int AS n FROM deletion_claims");
+    assert.equal(rows[0].n, 0, "the claim ended");
+  });
+
   test("a row the database refuses to record is set apart as FAILED; the rest of its batch finishes", async () => {
     const ids = await dueFiles("poison/trigger", 5);
     const bad = ids[2] as bigint;

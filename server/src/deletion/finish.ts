@@ -119,18 +119,21 @@ async function recordFailed(
   into.failed += counts.rows[0]?.failed ?? 0;
 }
 
-/** Adds the batch to the hour's tally; last, so the hour's row is locked only until the commit right after. */
-async function tally(
+/**
+ * Writes the batch's deletion_runs row under a savepoint: the row is a report,
+ * and a report the database refuses must never stop the batch from finishing
+ * (the rows' own outcome is what matters), so a data fault rolls back only it.
+ */
+async function recordRunApart(
   client: pg.PoolClient,
+  run: BatchRun,
+  deleted: number,
+  bytes: bigint,
   recorded: Recorded,
   isolated: ReadonlyMap<string, string>,
-  run: BatchRun | undefined,
-): Promise<BatchOutcome> {
-  const deletedByStore = [...recorded.byStore].map(([store, s]) => ({ store, files: s.files, bytes: Number(s.bytes) }));
-  const deleted = deletedByStore.reduce((sum, s) => sum + s.files, 0);
-  // Exact bytes (numeric): the per-store figures above are numbers for the metrics.
-  const bytes = [...recorded.byStore.values()].reduce((sum, s) => sum + s.bytes, 0n);
-  if (run !== undefined) {
+): Promise<void> {
+  await client.query("SAVEPOINT deletion_run");
+  try {
     await recordRun(client, {
       kind: "batch",
       workerId: run.workerId,
@@ -142,7 +145,25 @@ async function tally(
       failures: recorded.retried + recorded.failed,
       note: isolated.size > 0 ? `${isolated.size} rows could not be recorded: set apart as FAILED` : "",
     });
+    await client.query("RELEASE SAVEPOINT deletion_run");
+  } catch (error) {
+    if (!isDataFault(error)) throw error;
+    await client.query("ROLLBACK TO SAVEPOINT deletion_run");
   }
+}
+
+/** Adds the batch to the hour's tally; last, so the hour's row is locked only until the commit right after. */
+async function tally(
+  client: pg.PoolClient,
+  recorded: Recorded,
+  isolated: ReadonlyMap<string, string>,
+  run: BatchRun | undefined,
+): Promise<BatchOutcome> {
+  const deletedByStore = [...recorded.byStore].map(([store, s]) => ({ store, files: s.files, bytes: Number(s.bytes) }));
+  const deleted = deletedByStore.reduce((sum, s) => sum + s.files, 0);
+  // Exact bytes (numeric): the per-store figures above are numbers for the metrics.
+  const bytes = [...recorded.byStore.values()].reduce((sum, s) => sum + s.bytes, 0n);
+  if (run !== undefined) await recordRunApart(client, run, deleted, bytes, recorded, isolated);
   if (deleted + recorded.retried + recorded.failed > 0) {
     await client.query(
       `INSERT INTO deletion_hourly AS h (hour, deleted_count, deleted_bytes, failed_count)
