@@ -5,11 +5,16 @@
 import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { parseTokens } from "../server/src/config/tokens.ts";
-import { ConfigError } from "../server/src/config.ts";
+import { ConfigError, parseTokens } from "@media/server/config";
 
-const root = path.resolve(import.meta.dirname, "..");
-const { values } = parseArgs({ options: { profile: { type: "string", default: "prod" } } });
+const { values } = parseArgs({
+  options: {
+    profile: { type: "string", default: "prod" },
+    // The checkout to check (default: this one); the tests point it at a scratch copy.
+    root: { type: "string", default: path.resolve(import.meta.dirname, "..") },
+  },
+});
+const root = values.root;
 const profile = values.profile;
 if (profile !== "prod" && profile !== "dev") {
   process.stderr.write(`--profile must be prod or dev, not "${profile}"\n`);

@@ -4,6 +4,7 @@ import path from "node:path";
 import { parseStores } from "./config/stores.ts";
 import { parseTelemetry } from "./config/telemetry.ts";
 import { parseTokens } from "./config/tokens.ts";
+
 import {
   boolean,
   ConfigError,
@@ -16,6 +17,7 @@ import {
   timeout,
 } from "./config/values.ts";
 
+export { parseTokens } from "./config/tokens.ts";
 export { ConfigError, parseDurationSeconds } from "./config/values.ts";
 
 /** A named place where media files live. */

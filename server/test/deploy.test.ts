@@ -8,7 +8,7 @@
 // DATABASE_PASSWORD_FILE, which its database password relies on.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
@@ -355,5 +355,33 @@ describe("DATABASE_PASSWORD_FILE", () => {
     fails({ DATABASE_URL: "postgres://a@h/d", DATABASE_PASSWORD_FILE: `${file}-missing` }, /cannot be read/);
     writeFileSync(file, "\n");
     fails({ DATABASE_URL: "postgres://a@h/d", DATABASE_PASSWORD_FILE: file }, /is empty/);
+  });
+});
+
+describe("npm run compose:check", () => {
+  const check = (dir: string) =>
+    spawnSync(process.execPath, ["scripts/compose-check.ts", "--profile", "prod", "--root", dir], {
+      cwd: root,
+      encoding: "utf8",
+    });
+
+  test("names each missing file with the command that makes it, and passes once they are there", () => {
+    const dir = mkdtempSync(path.join(scratch, "compose-"));
+    mkdirSync(path.join(dir, "deploy"));
+    const missing = check(dir);
+    assert.equal(missing.status, 1, missing.stderr);
+    const said = missing.stdout + missing.stderr;
+    assert.match(said, /deploy\/tokens is missing/);
+    assert.match(said, /cp deploy\/tokens.example deploy\/tokens/);
+    assert.match(said, /deploy\/postgres-password is missing/);
+
+    const secret = "c".repeat(64);
+    writeFileSync(path.join(dir, "deploy/tokens"), `blog:service:${secret}\nops:admin:${"d".repeat(64)}\n`, {
+      mode: 0o644,
+    });
+    writeFileSync(path.join(dir, "deploy/postgres-password"), `${"e".repeat(64)}\n`, { mode: 0o644 });
+    const ready = check(dir);
+    assert.equal(ready.status, 0, ready.stdout + ready.stderr);
+    assert.doesNotMatch(ready.stdout + ready.stderr, new RegExp(secret), "no secret is quoted");
   });
 });
