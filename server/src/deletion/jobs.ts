@@ -75,10 +75,11 @@ const traceFields = (traceSql: string): string => `coalesce((${traceSql})::jsonb
 
 /**
  * SQL that enqueues the delete_batch job for the claim token in `tokenSql` (an SQL expression),
- * continuing the trace in `traceSql` (jobTraceParameter's value; unset: none).
+ * continuing the trace in `traceSql` (jobTraceParameter's value; unset: none). The token is
+ * merged last, so no carrier field can ever name another claim.
  */
 export const enqueueDeleteBatch = (tokenSql: string, traceSql = "NULL"): string =>
-  `graphile_worker.add_job('${TASKS.deleteBatch}', (jsonb_build_object('token', ${tokenSql}::text) || ${traceFields(traceSql)})::json, max_attempts := ${BATCH_JOB_ATTEMPTS})`;
+  `graphile_worker.add_job('${TASKS.deleteBatch}', (${traceFields(traceSql)} || jsonb_build_object('token', ${tokenSql}::text))::json, max_attempts := ${BATCH_JOB_ATTEMPTS})`;
 
 /** SQL that queues a sweep to run now, continuing the trace in `traceSql` (jobTraceParameter's value; unset: none). */
 export const enqueueSweep = (traceSql = "NULL"): string =>

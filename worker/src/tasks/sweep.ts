@@ -42,7 +42,9 @@ export function createSweepTask(ctx: TaskContext) {
       try {
         note = await runSweep(ctx, log, counts);
       } catch (error) {
-        note = `failed: ${error instanceof Error ? error.message : String(error)}`;
+        // The dashboard shows the note: a code, never a database message (it may quote values); the log has it all.
+        const code = (error as { code?: unknown }).code;
+        note = `failed${typeof code === "string" ? ` (${code})` : ""}: see the worker log`;
         throw error;
       } finally {
         ctx.metrics.observeSweep({ seconds: (performance.now() - started) / 1000, ...counts });
