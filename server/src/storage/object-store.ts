@@ -81,8 +81,10 @@ export class UnsafeKeyError extends Error {
   override name = "UnsafeKeyError";
 }
 
-// The same rules the API applies at registration (server/src/api/validation.ts),
-// checked again here because the store must be safe whatever wrote the row.
+// The path rules the API applies at registration (server/src/api/validation.ts),
+// checked again here because the store must be safe whatever wrote the row. The
+// API also refuses format characters (Cf), which only disguise a key on screen:
+// here they are plain bytes of a path, so a row holding one is still deleted.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** Throws UnsafeKeyError unless the key is a relative "/"-path with no empty, "." or ".." segments. */
