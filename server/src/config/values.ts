@@ -1,7 +1,9 @@
 // The reusable readers of one setting (durations, bounded integers, booleans, crontab
 // schedules, a choice among names, a file a setting names) and the ConfigError they throw.
+
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { CRON_FIELDS, cronField, cronFields } from "./crontab.ts";
 
 /** Raised for a bad setting; main prints the message and exits. */
 export class ConfigError extends Error {
@@ -60,66 +62,19 @@ export function boolean(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(`${name}="${raw}" must be true or false`);
 }
 
-/**
- * The five fields of a crontab schedule with the values each takes. Day of week
- * also takes 7 for Sunday, as graphile-worker does.
- */
-const CRON_FIELDS = [
-  { field: "minute", min: 0, max: 59 },
-  { field: "hour", min: 0, max: 23 },
-  { field: "day of month", min: 1, max: 31 },
-  { field: "month", min: 1, max: 12 },
-  { field: "day of week", min: 0, max: 7 },
-] as const;
-
-/**
- * What is wrong with one field of a schedule, or undefined. It accepts exactly
- * what graphile-worker's crontab parser (cronMatcher.js) accepts, so a schedule
- * passes here if and only if the worker can run it: a comma-separated list of
- * numbers, ranges `a-b` with b > a, and `*` or `*` + `/n` with n ≥ 1. Names
- * (`mon`, `jan`), steps on a range (`1-30/5`), `?`, `L` and `@hourly` are not
- * part of its syntax.
- */
-function cronFieldProblem(text: string, min: number, max: number): string | undefined {
-  const inRange = (n: number) => n >= min && n <= max;
-  for (const part of text.split(",")) {
-    const number = /^(\d+)$/.exec(part);
-    if (number) {
-      if (!inRange(Number(number[1]))) return `${part} is outside ${min}-${max}`;
-      continue;
-    }
-    const range = /^(\d+)-(\d+)$/.exec(part);
-    if (range) {
-      const [a, b] = [Number(range[1]), Number(range[2])];
-      if (!inRange(a) || !inRange(b)) return `${part} goes outside ${min}-${max}`;
-      if (b <= a) return `the range ${part} must end above where it starts`;
-      continue;
-    }
-    const wildcard = /^\*(?:\/(\d+))?$/.exec(part);
-    if (wildcard) {
-      if (wildcard[1] !== undefined && Number(wildcard[1]) < 1) return `the step in ${part} must be at least 1`;
-      continue;
-    }
-    return part === ""
-      ? "it has an empty list entry"
-      : `"${part}" is not a number, a range a-b, * or */n (names and steps on ranges are not supported)`;
-  }
-  return undefined;
-}
-
 /** A five-field crontab schedule (UTC) as graphile-worker runs it, checked field by field. */
 export function cronSchedule(env: Env, name: string, fallback: string): string {
   const raw = env[name] ?? fallback;
-  const fields = raw.trim().split(/\s+/);
-  if (fields.length !== 5 || fields[0] === "") {
+  const fields = cronFields(raw);
+  if (fields === undefined) {
     throw new ConfigError(
       `${name}="${raw}" must be a five-field crontab schedule (minute hour day-of-month month day-of-week) such as "* * * * *"`,
     );
   }
   for (const [i, { field, min, max }] of CRON_FIELDS.entries()) {
-    const problem = cronFieldProblem(fields[i] as string, min, max);
-    if (problem !== undefined) {
-      throw new ConfigError(`${name}="${raw}": the ${field} field (${fields[i]}) is invalid: ${problem}`);
+    const parsed = cronField(fields[i] as string, min, max);
+    if ("problem" in parsed) {
+      throw new ConfigError(`${name}="${raw}": the ${field} field (${fields[i]}) is invalid: ${parsed.problem}`);
     }
   }
   return fields.join(" ");

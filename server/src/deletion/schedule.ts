@@ -1,8 +1,10 @@
 // When the next scheduled sweep is due: SWEEP_SCHEDULE read as graphile-worker
-// reads a crontab line's time (UTC; numbers, ranges `a-b`, wildcards `*` and
-// `*/n`, lists of them; 7 is Sunday too; when both day fields are restricted,
-// either matching is enough). The API answers it in ListWorkers; the worker's
-// crontab (worker/src/worker.ts) is built from the same setting.
+// reads a crontab line's time (UTC; the grammar in config/crontab.ts; when both
+// day fields are restricted, either matching is enough). The API answers it in
+// ListWorkers; the worker's crontab (worker/src/worker.ts) is built from the
+// same setting.
+
+import { CRON_FIELDS, cronField, cronFields } from "../config/crontab.ts";
 
 interface Fields {
   readonly minutes: ReadonlySet<number>;
@@ -14,49 +16,24 @@ interface Fields {
   readonly dowsRestricted: boolean;
 }
 
-function range(text: string, min: number, max: number, wrap = false): Set<number> | undefined {
-  const values = new Set<number>();
-  const add = (n: number) => {
-    const v = wrap && n === max + 1 ? min : n;
-    if (v < min || v > max) return false;
-    values.add(v);
-    return true;
-  };
-  for (const part of text.split(",")) {
-    let m = /^(\d+)$/.exec(part);
-    if (m !== null) {
-      if (!add(Number(m[1]))) return undefined;
-      continue;
-    }
-    m = /^(\d+)-(\d+)$/.exec(part);
-    if (m !== null) {
-      const [a, b] = [Number(m[1]), Number(m[2])];
-      if (b <= a) return undefined;
-      for (let i = a; i <= b; i++) if (!add(i)) return undefined;
-      continue;
-    }
-    m = /^\*(?:\/(\d+))?$/.exec(part);
-    if (m !== null) {
-      const step = m[1] === undefined ? 1 : Number(m[1]);
-      if (step < 1) return undefined;
-      for (let i = min; i <= max; i += step) values.add(i);
-      continue;
-    }
-    return undefined;
-  }
-  return values;
-}
-
+/** Each field's values, day of week with 7 read as 0 (Sunday); undefined if the schedule does not parse. */
 function parse(schedule: string): Fields | undefined {
-  const parts = schedule.trim().split(/\s+/);
-  if (parts.length !== 5) return undefined;
-  const [min, hour, date, month, dow] = parts as [string, string, string, string, string];
-  const minutes = range(min, 0, 59);
-  const hours = range(hour, 0, 23);
-  const dates = range(date, 1, 31);
-  const months = range(month, 1, 12);
-  const dows = range(dow, 0, 6, true);
-  if (!minutes || !hours || !dates || !months || !dows) return undefined;
+  const fields = cronFields(schedule);
+  if (fields === undefined) return undefined;
+  const sets: ReadonlySet<number>[] = [];
+  for (const [i, { min, max }] of CRON_FIELDS.entries()) {
+    const parsed = cronField(fields[i] as string, min, max);
+    if ("problem" in parsed) return undefined;
+    sets.push(parsed.values);
+  }
+  const [minutes, hours, dates, months, dowsAsWritten] = sets as [
+    ReadonlySet<number>,
+    ReadonlySet<number>,
+    ReadonlySet<number>,
+    ReadonlySet<number>,
+    ReadonlySet<number>,
+  ];
+  const dows = new Set([...dowsAsWritten].map((d) => (d === 7 ? 0 : d)));
   return { minutes, hours, dates, months, dows, datesRestricted: dates.size !== 31, dowsRestricted: dows.size !== 7 };
 }
 
