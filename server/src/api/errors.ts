@@ -83,6 +83,16 @@ export const mediaBeingDeleted = (id: string, state: string) =>
     ],
   );
 
+export const mediaTrashed = (id: string) =>
+  rpcError(
+    `media ${id} is TRASHED: its file is in the trash; restore it (AdminService.RestoreMedia, with the owner to link it at once) before linking`,
+    Code.FailedPrecondition,
+    [
+      errorInfo("MEDIA_TRASHED", { media_id: id, state: "TRASHED" }),
+      preconditionFailure("STATE", `media/${id}`, "media is TRASHED: restore it first"),
+    ],
+  );
+
 export const mediaConflict = (store: string, key: string, id: string, field: string) =>
   rpcError(
     `media ${id} is already registered at ${store}/${key} with a different ${field}; ` +

@@ -3,7 +3,7 @@ import type { MediaService } from "@media/proto/media/v1/media_service_pb";
 import { batchToProto, mediaToProto, unlinkOwnerToProto } from "../media/mapping.ts";
 import type { ReferenceOutcome } from "../media/media-repository.ts";
 import { callerOf, type ServiceDeps } from "./context.ts";
-import { mediaBeingDeleted, mediaConflict, mediaNotFound } from "./errors.ts";
+import { mediaBeingDeleted, mediaConflict, mediaNotFound, mediaTrashed } from "./errors.ts";
 import {
   optionalText,
   requireId,
@@ -27,6 +27,8 @@ export function createMediaService(deps: ServiceDeps): ServiceImpl<typeof MediaS
         throw mediaNotFound(id);
       case "deleting":
         throw mediaBeingDeleted(id, outcome.media.state);
+      case "trashed":
+        throw mediaTrashed(id);
       default: {
         const unhandled: never = outcome;
         throw new Error(`unknown reference outcome ${JSON.stringify(unhandled)}`);

@@ -2,6 +2,7 @@ import { MediaState } from "@media/proto/media/v1/media_pb";
 import type { MediaStateName } from "../db/schema.ts";
 import { stateFromProto } from "../media/mapping.ts";
 import { MEDIA_ORDERS, type MediaFilter, type MediaOrder } from "../media/media-list.ts";
+import { TRASH_FOLDER } from "../storage/object-store.ts";
 import { invalidArgument } from "./errors.ts";
 
 // Boundary checks for every request field. Each throws INVALID_ARGUMENT naming
@@ -50,6 +51,9 @@ export function requireKey(field: string, value: string): string {
   }
   if (value.startsWith("/")) throw invalidArgument(field, 'must be relative (no leading "/")');
   if (value.includes("\\")) throw invalidArgument(field, 'must use "/" as separator, not "\\"');
+  if (value.split("/", 1)[0] === TRASH_FOLDER) {
+    throw invalidArgument(field, `must not start with "${TRASH_FOLDER}/": that folder is the store's trash`);
+  }
   for (const segment of value.split("/")) {
     if (segment === "") throw invalidArgument(field, 'must not contain empty segments ("//" or a trailing "/")');
     if (segment === "." || segment === "..") throw invalidArgument(field, 'must not contain "." or ".." segments');

@@ -8,6 +8,7 @@ import * as leases from "./migrations/0004_leases.ts";
 import * as boundedSizes from "./migrations/0005_bounded_sizes.ts";
 import * as eventsNoTruncate from "./migrations/0006_events_no_truncate.ts";
 import * as workerRuns from "./migrations/0007_worker_runs.ts";
+import * as trash from "./migrations/0008_trash.ts";
 
 /** Every migration, in order. Listed statically so bundling and tsx need no directory scan. */
 const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -18,6 +19,7 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0005_bounded_sizes": boundedSizes,
   "0006_events_no_truncate": eventsNoTruncate,
   "0007_worker_runs": workerRuns,
+  "0008_trash": trash,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) };

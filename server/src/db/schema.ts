@@ -1,7 +1,7 @@
 import type { ColumnType, Generated, Selectable } from "kysely";
 
 /** Every lifecycle state as stored, in lifecycle order; mirrors media.v1.MediaState. */
-export const MEDIA_STATES = ["PENDING", "LINKED", "ORPHANED", "DELETING", "FAILED"] as const;
+export const MEDIA_STATES = ["PENDING", "LINKED", "ORPHANED", "DELETING", "FAILED", "TRASHED"] as const;
 export type MediaStateName = (typeof MEDIA_STATES)[number];
 
 /** int8 columns: pg returns strings, and we accept bigint on the way in. */
@@ -28,6 +28,8 @@ export interface MediaTable {
   claim_time: Timestamp | null;
   delete_attempts: Generated<number>;
   last_error: string | null;
+  trash_time: Timestamp | null;
+  purge_time: Timestamp | null;
 }
 
 export interface MediaReferenceTable {
@@ -48,7 +50,13 @@ export type MediaEventTypeName =
   | "HELD"
   | "UNHELD"
   | "DELETE_REQUESTED"
-  | "RETRY_REQUESTED";
+  | "RETRY_REQUESTED"
+  | "TRASHED"
+  | "PURGED"
+  | "PURGE_FAILED"
+  | "RESTORED"
+  | "ERASED"
+  | "ERASE_FAILED";
 
 export interface MediaEventTable {
   id: GeneratedInt8;
@@ -60,6 +68,7 @@ export interface MediaEventTable {
   actor: string;
   reason: Generated<string>;
   create_time: GeneratedTimestamp;
+  bulk_action_id: Int8 | null;
 }
 
 export interface DeletionControlTable {
@@ -79,7 +88,11 @@ export interface DeletionClaimTable {
   media_ids: string[];
   create_time: GeneratedTimestamp;
   renew_time: Date | null;
+  kind: Generated<ClaimKind>;
 }
+
+/** What a claim is for: see deletion/claims.ts. */
+export type ClaimKind = "delete" | "purge" | "restore" | "erase";
 
 export interface DeletionHourlyTable {
   hour: Date;
@@ -87,9 +100,34 @@ export interface DeletionHourlyTable {
   /** numeric since 0005 (read as a decimal string, like Int8). */
   deleted_bytes: Int8;
   failed_count: Int8;
+  purged_count: Generated<Int8>;
+  purged_bytes: Generated<Int8>;
+}
+
+export type BulkActionTypeName = "HOLD" | "RELEASE" | "DELETE_NOW" | "RETRY" | "RESTORE";
+export type BulkActionStateName = "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED";
+
+export interface BulkActionTable {
+  id: GeneratedInt8;
+  action: BulkActionTypeName;
+  filter: ColumnType<unknown, string, string>;
+  reason: string;
+  actor: string;
+  state: Generated<BulkActionStateName>;
+  matched_count: Int8;
+  done_count: Generated<Int8>;
+  skipped_count: Generated<Int8>;
+  failed_count: Generated<Int8>;
+  last_error: Generated<string>;
+  max_media_id: Int8;
+  cursor_media_id: Generated<Int8>;
+  create_time: GeneratedTimestamp;
+  update_time: GeneratedTimestamp;
+  finish_time: Timestamp | null;
 }
 
 export interface Database {
+  bulk_actions: BulkActionTable;
   deletion_claims: DeletionClaimTable;
   deletion_control: DeletionControlTable;
   deletion_hourly: DeletionHourlyTable;
@@ -101,3 +139,4 @@ export interface Database {
 export type MediaRow = Selectable<MediaTable>;
 export type MediaEventRow = Selectable<MediaEventTable>;
 export type MediaReferenceRow = Selectable<MediaReferenceTable>;
+export type BulkActionRow = Selectable<BulkActionTable>;

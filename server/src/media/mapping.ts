@@ -31,6 +31,7 @@ const STATE_TO_PROTO: Record<MediaStateName, MediaState> = {
   ORPHANED: MediaState.ORPHANED,
   DELETING: MediaState.DELETING,
   FAILED: MediaState.FAILED,
+  TRASHED: MediaState.TRASHED,
 };
 
 const EVENT_TYPE_TO_PROTO: Record<MediaEventTypeName, MediaEventType> = {
@@ -45,6 +46,12 @@ const EVENT_TYPE_TO_PROTO: Record<MediaEventTypeName, MediaEventType> = {
   UNHELD: MediaEventType.UNHELD,
   DELETE_REQUESTED: MediaEventType.DELETE_REQUESTED,
   RETRY_REQUESTED: MediaEventType.RETRY_REQUESTED,
+  TRASHED: MediaEventType.TRASHED,
+  PURGED: MediaEventType.PURGED,
+  PURGE_FAILED: MediaEventType.PURGE_FAILED,
+  RESTORED: MediaEventType.RESTORED,
+  ERASED: MediaEventType.ERASED,
+  ERASE_FAILED: MediaEventType.ERASE_FAILED,
 };
 
 export function stateToProto(state: MediaStateName): MediaState {
@@ -86,6 +93,8 @@ export function mediaToProto(row: MediaRow): Media {
     labels: row.labels,
     deleteAttempts: row.delete_attempts,
     lastError: row.last_error ?? "",
+    trashTime: timestamp(row.trash_time),
+    purgeTime: timestamp(row.purge_time),
   });
 }
 
@@ -100,6 +109,7 @@ export function eventToProto(row: MediaEventRow): MediaEvent {
     actor: row.actor,
     reason: row.reason,
     createTime: timestamp(row.create_time),
+    bulkActionId: row.bulk_action_id === null ? 0n : BigInt(row.bulk_action_id),
   });
 }
 

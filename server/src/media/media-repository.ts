@@ -27,11 +27,15 @@ export type CreateOutcome =
   | { readonly kind: "conflict"; readonly media: MediaRow; readonly field: string }
   | { readonly kind: "deleting"; readonly media: MediaRow };
 
-/** Result of link/unlink: 'deleting' means the row is claimed (or failed) and refuses links. */
+/**
+ * Result of link/unlink: 'deleting' means the row is claimed (or failed) and
+ * refuses links; 'trashed' that its file is in the trash (restore it first).
+ */
 export type ReferenceOutcome =
   | { readonly kind: "ok"; readonly changed: boolean; readonly media: MediaRow }
   | { readonly kind: "not_found" }
-  | { readonly kind: "deleting"; readonly media: MediaRow };
+  | { readonly kind: "deleting"; readonly media: MediaRow }
+  | { readonly kind: "trashed"; readonly media: MediaRow };
 
 export interface UnlinkOwnerResult {
   readonly unlinkedMediaIds: string[];
@@ -41,7 +45,8 @@ export interface UnlinkOwnerResult {
 export interface MediaRepository {
   /**
    * Registers a file as PENDING, expiring after pendingTtlSeconds unless linked.
-   * Idempotent on (store, key): an identical registration returns the existing row.
+   * Idempotent on (store, key): an identical registration returns the existing
+   * live row. A key whose media is TRASHED is free: a new media is registered.
    */
   create(input: NewMediaInput, actor: string, pendingTtlSeconds: number): Promise<CreateOutcome>;
   /** Rows for the given ids, in no particular order; missing ids are simply absent. */
@@ -78,11 +83,13 @@ const MEDIA_COLUMNS = [
   "claim_time",
   "delete_attempts",
   "last_error",
+  "trash_time",
+  "purge_time",
 ] as const satisfies readonly (keyof MediaRow)[];
 const SELECT_MEDIA = MEDIA_COLUMNS.join(", ");
 const SELECT_RESULT_MEDIA = MEDIA_COLUMNS.map((c) => `(r.m).${c}`).join(", ");
 
-type ReferenceResultRow = MediaRow & { outcome: "ok" | "not_found" | "deleting"; changed: boolean };
+type ReferenceResultRow = MediaRow & { outcome: "ok" | "not_found" | "deleting" | "trashed"; changed: boolean };
 
 function toReferenceOutcome(row: ReferenceResultRow | undefined): ReferenceOutcome {
   if (row === undefined) throw new Error("reference function returned no row");
@@ -92,6 +99,8 @@ function toReferenceOutcome(row: ReferenceResultRow | undefined): ReferenceOutco
       return { kind: "not_found" };
     case "deleting":
       return { kind: "deleting", media };
+    case "trashed":
+      return { kind: "trashed", media };
     case "ok":
       return { kind: "ok", changed, media };
     default: {
@@ -124,7 +133,7 @@ export function createMediaRepository({ db, pool }: { db: Kysely<Database>; pool
             VALUES (${input.store}, ${input.key}, ${input.contentType}, ${input.sizeBytes.toString()},
                     ${JSON.stringify(input.labels)}::jsonb, 'PENDING',
                     now() + make_interval(secs => ${pendingTtlSeconds}))
-            ON CONFLICT (store, key) DO NOTHING
+            ON CONFLICT (store, key, trash_time) DO NOTHING
             RETURNING *
           ), event AS (
             INSERT INTO media_events (media_id, type, to_state, actor, reason)
@@ -135,7 +144,7 @@ export function createMediaRepository({ db, pool }: { db: Kysely<Database>; pool
         if (created !== undefined) return { kind: "created", media: created };
 
         const existing = await sql<MediaRow>`
-          SELECT * FROM media WHERE store = ${input.store} AND key = ${input.key}`.execute(db);
+          SELECT * FROM media WHERE store = ${input.store} AND key = ${input.key} AND trash_time IS NULL`.execute(db);
         const row = existing.rows[0];
         if (row === undefined) continue;
         if (row.state === "DELETING" || row.state === "FAILED") return { kind: "deleting", media: row };

@@ -57,6 +57,50 @@ export interface DeleteResult {
   readonly notAttempted: readonly string[];
 }
 
+/**
+ * The reserved first segment of every store's trash: a disk store's trash
+ * folder inside its root, an S3 store's trash prefix under its own. No key may
+ * start with it (assertSafeKey refuses such keys), so no media can ever name a
+ * trashed object.
+ */
+export const TRASH_FOLDER = ".media-trash";
+
+/** A media's object, as the trash names it: by the media's id (its trashed copy's name) and its key. */
+export interface MediaObject {
+  readonly id: string;
+  readonly key: string;
+}
+
+/** What a store did to media objects, by media id. */
+export interface ObjectsResult {
+  /** Ids whose objects could not be acted on, and why. Every other attempted id succeeded. */
+  readonly failed: Map<string, StoreFailure>;
+  /** Ids left untried because the window closed first: confirm the lease again, or stop. */
+  readonly notAttempted: readonly string[];
+}
+
+/** What placing trashed copies back at their keys did, by media id. */
+export interface PlaceResult extends ObjectsResult {
+  /**
+   * A copy of the trashed object is at the key: placed now, or by an earlier
+   * attempt that was interrupted (the store recognises its own copy: the same
+   * file on disk, the same ETag on S3). The trashed copy is still there.
+   */
+  readonly placed: ReadonlySet<string>;
+  /** Something else is at the key: left alone, never overwritten. The value says what, for the caller. */
+  readonly taken: ReadonlyMap<string, string>;
+  /** No trashed copy exists (it was purged, or the file was already missing when trashed). */
+  readonly gone: ReadonlySet<string>;
+}
+
+/** Where a media's object is, as a store sees it now. */
+export interface ObjectPlaces {
+  /** Something is at the key. */
+  readonly atKey: boolean;
+  /** Its trashed copy exists. */
+  readonly inTrash: boolean;
+}
+
 /** Where media files live. Disk and S3 implement it. */
 export interface ObjectStore {
   /** The configured store name (media.store). */
@@ -74,6 +118,27 @@ export interface ObjectStore {
   deleteMany(keys: readonly string[], window: StorageWindow, noted: NotedObjects): Promise<DeleteResult>;
   /** Opens the object for reading (dashboard previews); undefined when it does not exist. */
   open(key: string): Promise<StoredObject | undefined>;
+  /**
+   * Moves each media's object from its key to its trashed copy's name (disk:
+   * one rename inside the root, only of the file noted; S3: CopyObject to the
+   * trash prefix, then DeleteObjects on the originals, reading per-key
+   * errors), while the window is open. Nothing at the key counts as done (a
+   * previous attempt moved it, or it was missing). At most keysPerRequest
+   * objects a call. Never rejects for a per-object problem.
+   */
+  trashMany(objects: readonly MediaObject[], window: StorageWindow, noted: NotedObjects): Promise<ObjectsResult>;
+  /**
+   * Puts a copy of each media's trashed object back at its key, never
+   * overwriting anything there (disk: a hard link, which fails if the key
+   * exists; S3: HEAD, then CopyObject), while the window is open. The trashed
+   * copy stays until dropFromTrash: the caller drops it once the restore is
+   * recorded. At most keysPerRequest objects a call.
+   */
+  placeFromTrash(objects: readonly MediaObject[], window: StorageWindow): Promise<PlaceResult>;
+  /** Deletes the trashed copies of these media (ids), while the window is open; a missing copy counts as deleted. */
+  dropFromTrash(ids: readonly string[], window: StorageWindow): Promise<ObjectsResult>;
+  /** Where each media's object is now (a read: stat on disk, HEAD on S3), by id; for erasure's check. */
+  locate(objects: readonly MediaObject[]): Promise<Map<string, ObjectPlaces>>;
 }
 
 /** Thrown for a key that could resolve outside its store. Such a key is never touched. */
@@ -87,7 +152,10 @@ export class UnsafeKeyError extends Error {
 // here they are plain bytes of a path, so a row holding one is still deleted.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
-/** Throws UnsafeKeyError unless the key is a relative "/"-path with no empty, "." or ".." segments. */
+/**
+ * Throws UnsafeKeyError unless the key is a relative "/"-path with no empty,
+ * "." or ".." segments, outside the trash (its first segment is not TRASH_FOLDER).
+ */
 export function assertSafeKey(key: string): void {
   const problem =
     key === ""
@@ -100,7 +168,9 @@ export function assertSafeKey(key: string): void {
             ? "contains a control character"
             : key.split("/").some((s) => s === "" || s === "." || s === "..")
               ? 'has an empty, "." or ".." segment'
-              : undefined;
+              : key.split("/", 1)[0] === TRASH_FOLDER
+                ? `starts with ${JSON.stringify(TRASH_FOLDER)}, the store's trash`
+                : undefined;
   if (problem !== undefined) throw new UnsafeKeyError(`key ${JSON.stringify(key)} ${problem}`);
 }
 

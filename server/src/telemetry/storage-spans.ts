@@ -1,12 +1,13 @@
 import { type Attributes, context, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
-import type { ObjectStore } from "../storage/object-store.ts";
+import type { ObjectStore, ObjectsResult } from "../storage/object-store.ts";
 import { tracer } from "./tracer.ts";
 
-// A span per storage call (note, deleteMany, open) of the stores openStores
-// opens, as a child of the job's or the call's span (a call outside any
-// recorded span is not traced). Attributes: the store's name and kind and how
-// many keys the call was for; deleteMany adds how many failed and how many it
-// left untried. Keys themselves are not recorded.
+// A span per storage call (note, deleteMany, open and the trash's trashMany,
+// placeFromTrash, dropFromTrash, locate) of the stores openStores opens, as a
+// child of the job's or the call's span (a call outside any recorded span is
+// not traced). Attributes: the store's name and kind and how many keys the
+// call was for; the calls that act add how many failed and how many they left
+// untried. Keys themselves are not recorded.
 
 type Kind = "disk" | "s3";
 
@@ -33,10 +34,37 @@ async function inSpan<T>(
   }
 }
 
-/** The store, with its note, deleteMany and open traced; anything else it has is passed through as it is. */
+/** What an acting call reports on its span. */
+const actOutcome = (span: Span, result: ObjectsResult) =>
+  span.setAttributes({
+    "media.storage.failed_count": result.failed.size,
+    "media.storage.not_attempted_count": result.notAttempted.length,
+  });
+
+/** The store, with each of its calls traced; anything else it has is passed through as it is. */
 export function traceStore(store: ObjectStore, kind: Kind): ObjectStore {
   const base = { "media.store.name": store.name, "media.store.kind": kind };
-  const traced: Pick<ObjectStore, "note" | "deleteMany" | "open"> = {
+  const count = (n: number) => ({ ...base, "media.storage.key_count": n });
+  const traced: Omit<ObjectStore, "name" | "keysPerRequest"> = {
+    trashMany: (objects, window, noted) =>
+      inSpan(
+        "storage trashMany",
+        count(objects.length),
+        kind,
+        () => store.trashMany(objects, window, noted),
+        actOutcome,
+      ),
+    placeFromTrash: (objects, window) =>
+      inSpan(
+        "storage placeFromTrash",
+        count(objects.length),
+        kind,
+        () => store.placeFromTrash(objects, window),
+        actOutcome,
+      ),
+    dropFromTrash: (ids, window) =>
+      inSpan("storage dropFromTrash", count(ids.length), kind, () => store.dropFromTrash(ids, window), actOutcome),
+    locate: (objects) => inSpan("storage locate", count(objects.length), kind, () => store.locate(objects)),
     note: (keys) =>
       inSpan("storage note", { ...base, "media.storage.key_count": keys.length }, kind, () => store.note(keys)),
     deleteMany: (keys, window, noted) =>
@@ -45,11 +73,7 @@ export function traceStore(store: ObjectStore, kind: Kind): ObjectStore {
         { ...base, "media.storage.key_count": keys.length },
         kind,
         () => store.deleteMany(keys, window, noted),
-        (span, result) =>
-          span.setAttributes({
-            "media.storage.failed_count": result.failed.size,
-            "media.storage.not_attempted_count": result.notAttempted.length,
-          }),
+        actOutcome,
       ),
     open: (key) =>
       inSpan(

@@ -876,13 +876,28 @@ export declare type ListMediaRequest = Message<"media.v1.ListMediaRequest"> & {
 
   /**
    * The order: "create_time desc" (the default when empty: newest first),
-   * "create_time" (oldest first) or "delete_time" (soonest scheduled deletion
+   * "create_time" (oldest first), "delete_time" (soonest scheduled deletion
    * first; media without a delete_time, such as LINKED ones, come last, oldest
-   * first). A page_token only continues the order it was issued for.
+   * first) or "purge_time" (TRASHED media only, soonest purge first). A
+   * page_token only continues the order it was issued for.
    *
    * @generated from field: string order_by = 8;
    */
   orderBy: string;
+
+  /**
+   * Only media moved to the trash at or after this time (TRASHED media).
+   *
+   * @generated from field: google.protobuf.Timestamp trashed_after = 9;
+   */
+  trashedAfter?: Timestamp | undefined;
+
+  /**
+   * Only media moved to the trash before this time (TRASHED media).
+   *
+   * @generated from field: google.protobuf.Timestamp trashed_before = 10;
+   */
+  trashedBefore?: Timestamp | undefined;
 };
 
 /**
@@ -1008,6 +1023,28 @@ export declare type GetStatsResponse = Message<"media.v1.GetStatsResponse"> & {
    * @generated from field: int64 due_next_7d_size_bytes = 5;
    */
   dueNext7dSizeBytes: bigint;
+
+  /**
+   * Unheld TRASHED media whose purge_time falls within the next 24 hours
+   * (including those already overdue): deleted for good then.
+   *
+   * @generated from field: int64 purge_next_24h_count = 6;
+   */
+  purgeNext24hCount: bigint;
+
+  /**
+   * Sum of size_bytes of those media.
+   *
+   * @generated from field: int64 purge_next_24h_size_bytes = 7;
+   */
+  purgeNext24hSizeBytes: bigint;
+
+  /**
+   * The soonest purge_time of an unheld TRASHED media; unset when the trash is empty.
+   *
+   * @generated from field: google.protobuf.Timestamp next_purge_time = 8;
+   */
+  nextPurgeTime?: Timestamp | undefined;
 };
 
 /**
@@ -1315,6 +1352,13 @@ export declare type MediaEvent = Message<"media.v1.MediaEvent"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 9;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * The bulk action that made the change; 0 when none did.
+   *
+   * @generated from field: int64 bulk_action_id = 10;
+   */
+  bulkActionId: bigint;
 };
 
 /**
@@ -1322,6 +1366,532 @@ export declare type MediaEvent = Message<"media.v1.MediaEvent"> & {
  * Use `create(MediaEventSchema)` to create a new message.
  */
 export declare const MediaEventSchema: GenMessage<MediaEvent>;
+
+/**
+ * RestoreMediaRequest names the media to restore.
+ *
+ * @generated from message media.v1.RestoreMediaRequest
+ */
+export declare type RestoreMediaRequest = Message<"media.v1.RestoreMediaRequest"> & {
+  /**
+   * Media id (> 0) of a TRASHED media.
+   *
+   * @generated from field: int64 media_id = 1;
+   */
+  mediaId: bigint;
+
+  /**
+   * When set (1-512 characters, like LinkMedia's owner), the media is linked to
+   * this owner as it is restored; empty: it is restored ORPHANED with a fresh
+   * grace period.
+   *
+   * @generated from field: string owner = 2;
+   */
+  owner: string;
+};
+
+/**
+ * Describes the message media.v1.RestoreMediaRequest.
+ * Use `create(RestoreMediaRequestSchema)` to create a new message.
+ */
+export declare const RestoreMediaRequestSchema: GenMessage<RestoreMediaRequest>;
+
+/**
+ * RestoreMediaResponse carries the restored media.
+ *
+ * @generated from message media.v1.RestoreMediaResponse
+ */
+export declare type RestoreMediaResponse = Message<"media.v1.RestoreMediaResponse"> & {
+  /**
+   * The media, ORPHANED or LINKED, its file back at its key.
+   *
+   * @generated from field: media.v1.Media media = 1;
+   */
+  media?: Media | undefined;
+};
+
+/**
+ * Describes the message media.v1.RestoreMediaResponse.
+ * Use `create(RestoreMediaResponseSchema)` to create a new message.
+ */
+export declare const RestoreMediaResponseSchema: GenMessage<RestoreMediaResponse>;
+
+/**
+ * MediaFilter selects media, as ListMedia's filters do. Empty fields match all.
+ *
+ * @generated from message media.v1.MediaFilter
+ */
+export declare type MediaFilter = Message<"media.v1.MediaFilter"> & {
+  /**
+   * Only media in this state (UNSPECIFIED matches every state).
+   *
+   * @generated from field: media.v1.MediaState state = 1;
+   */
+  state: MediaState;
+
+  /**
+   * Only media in this store.
+   *
+   * @generated from field: string store = 2;
+   */
+  store: string;
+
+  /**
+   * Only media referenced by this owner (exact match).
+   *
+   * @generated from field: string owner = 3;
+   */
+  owner: string;
+
+  /**
+   * Only media whose key starts with this prefix.
+   *
+   * @generated from field: string key_prefix = 4;
+   */
+  keyPrefix: string;
+
+  /**
+   * Only media carrying every one of these labels with exactly these values
+   * (up to 8 pairs).
+   *
+   * @generated from field: map<string, string> labels = 5;
+   */
+  labels: { [key: string]: string };
+
+  /**
+   * Only media moved to the trash at or after this time (TRASHED media).
+   *
+   * @generated from field: google.protobuf.Timestamp trashed_after = 6;
+   */
+  trashedAfter?: Timestamp | undefined;
+
+  /**
+   * Only media moved to the trash before this time (TRASHED media).
+   *
+   * @generated from field: google.protobuf.Timestamp trashed_before = 7;
+   */
+  trashedBefore?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message media.v1.MediaFilter.
+ * Use `create(MediaFilterSchema)` to create a new message.
+ */
+export declare const MediaFilterSchema: GenMessage<MediaFilter>;
+
+/**
+ * BulkAction is one RunBulkAction and its progress.
+ *
+ * @generated from message media.v1.BulkAction
+ */
+export declare type BulkAction = Message<"media.v1.BulkAction"> & {
+  /**
+   * Bulk action id (> 0), named by the events of the media it changed.
+   *
+   * @generated from field: int64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * What it does.
+   *
+   * @generated from field: media.v1.BulkActionType action = 2;
+   */
+  action: BulkActionType;
+
+  /**
+   * Which media it acts on.
+   *
+   * @generated from field: media.v1.MediaFilter filter = 3;
+   */
+  filter?: MediaFilter | undefined;
+
+  /**
+   * Why, as given; recorded in every event it writes.
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * Who asked for it (the caller's credential name).
+   *
+   * @generated from field: string actor = 5;
+   */
+  actor: string;
+
+  /**
+   * Where it is.
+   *
+   * @generated from field: media.v1.BulkActionState state = 6;
+   */
+  state: BulkActionState;
+
+  /**
+   * Media that matched the filter when it was accepted.
+   *
+   * @generated from field: int64 matched_count = 7;
+   */
+  matchedCount: bigint;
+
+  /**
+   * Media changed so far.
+   *
+   * @generated from field: int64 done_count = 8;
+   */
+  doneCount: bigint;
+
+  /**
+   * Media that matched but whose state or hold did not allow the action
+   * (already held, say), left unchanged.
+   *
+   * @generated from field: int64 skipped_count = 9;
+   */
+  skippedCount: bigint;
+
+  /**
+   * Media the action was refused for or failed on (a restore whose key is taken).
+   *
+   * @generated from field: int64 failed_count = 10;
+   */
+  failedCount: bigint;
+
+  /**
+   * The last failure, in words; empty when none.
+   *
+   * @generated from field: string last_error = 11;
+   */
+  lastError: string;
+
+  /**
+   * When it was accepted.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 12;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * When its progress last changed.
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 13;
+   */
+  updateTime?: Timestamp | undefined;
+
+  /**
+   * When it ended; unset while QUEUED or RUNNING.
+   *
+   * @generated from field: google.protobuf.Timestamp finish_time = 14;
+   */
+  finishTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message media.v1.BulkAction.
+ * Use `create(BulkActionSchema)` to create a new message.
+ */
+export declare const BulkActionSchema: GenMessage<BulkAction>;
+
+/**
+ * RunBulkActionRequest says what to do to which media.
+ *
+ * @generated from message media.v1.RunBulkActionRequest
+ */
+export declare type RunBulkActionRequest = Message<"media.v1.RunBulkActionRequest"> & {
+  /**
+   * Which media: every media matching it when the job reaches it.
+   *
+   * @generated from field: media.v1.MediaFilter filter = 1;
+   */
+  filter?: MediaFilter | undefined;
+
+  /**
+   * What to do to each.
+   *
+   * @generated from field: media.v1.BulkActionType action = 2;
+   */
+  action: BulkActionType;
+
+  /**
+   * Why (1-512 characters); recorded in every event. The hold reason of HOLD.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * True: only count what matches (matched_count, matched_size_bytes); nothing changes.
+   *
+   * @generated from field: bool validate_only = 4;
+   */
+  validateOnly: boolean;
+
+  /**
+   * Must be true when more media match than BLAST_RADIUS_LIMIT, or the call
+   * fails with FAILED_PRECONDITION (reason BULK_CONFIRMATION_REQUIRED).
+   *
+   * @generated from field: bool confirm_blast_radius = 5;
+   */
+  confirmBlastRadius: boolean;
+};
+
+/**
+ * Describes the message media.v1.RunBulkActionRequest.
+ * Use `create(RunBulkActionRequestSchema)` to create a new message.
+ */
+export declare const RunBulkActionRequestSchema: GenMessage<RunBulkActionRequest>;
+
+/**
+ * RunBulkActionResponse is the accepted action, or the count for validate_only.
+ *
+ * @generated from message media.v1.RunBulkActionResponse
+ */
+export declare type RunBulkActionResponse = Message<"media.v1.RunBulkActionResponse"> & {
+  /**
+   * The bulk action, QUEUED; unset for validate_only.
+   *
+   * @generated from field: media.v1.BulkAction bulk_action = 1;
+   */
+  bulkAction?: BulkAction | undefined;
+
+  /**
+   * Media matching the filter now.
+   *
+   * @generated from field: int64 matched_count = 2;
+   */
+  matchedCount: bigint;
+
+  /**
+   * Sum of their size_bytes.
+   *
+   * @generated from field: int64 matched_size_bytes = 3;
+   */
+  matchedSizeBytes: bigint;
+};
+
+/**
+ * Describes the message media.v1.RunBulkActionResponse.
+ * Use `create(RunBulkActionResponseSchema)` to create a new message.
+ */
+export declare const RunBulkActionResponseSchema: GenMessage<RunBulkActionResponse>;
+
+/**
+ * GetBulkActionRequest names the bulk action.
+ *
+ * @generated from message media.v1.GetBulkActionRequest
+ */
+export declare type GetBulkActionRequest = Message<"media.v1.GetBulkActionRequest"> & {
+  /**
+   * Bulk action id (> 0).
+   *
+   * @generated from field: int64 bulk_action_id = 1;
+   */
+  bulkActionId: bigint;
+};
+
+/**
+ * Describes the message media.v1.GetBulkActionRequest.
+ * Use `create(GetBulkActionRequestSchema)` to create a new message.
+ */
+export declare const GetBulkActionRequestSchema: GenMessage<GetBulkActionRequest>;
+
+/**
+ * GetBulkActionResponse carries the bulk action.
+ *
+ * @generated from message media.v1.GetBulkActionResponse
+ */
+export declare type GetBulkActionResponse = Message<"media.v1.GetBulkActionResponse"> & {
+  /**
+   * The bulk action and its progress.
+   *
+   * @generated from field: media.v1.BulkAction bulk_action = 1;
+   */
+  bulkAction?: BulkAction | undefined;
+};
+
+/**
+ * Describes the message media.v1.GetBulkActionResponse.
+ * Use `create(GetBulkActionResponseSchema)` to create a new message.
+ */
+export declare const GetBulkActionResponseSchema: GenMessage<GetBulkActionResponse>;
+
+/**
+ * ListBulkActionsRequest pages the bulk actions.
+ *
+ * @generated from message media.v1.ListBulkActionsRequest
+ */
+export declare type ListBulkActionsRequest = Message<"media.v1.ListBulkActionsRequest"> & {
+  /**
+   * Maximum bulk actions to return (1-1000; 0 means 50).
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token from the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message media.v1.ListBulkActionsRequest.
+ * Use `create(ListBulkActionsRequestSchema)` to create a new message.
+ */
+export declare const ListBulkActionsRequestSchema: GenMessage<ListBulkActionsRequest>;
+
+/**
+ * ListBulkActionsResponse is one page of bulk actions, newest first.
+ *
+ * @generated from message media.v1.ListBulkActionsResponse
+ */
+export declare type ListBulkActionsResponse = Message<"media.v1.ListBulkActionsResponse"> & {
+  /**
+   * Bulk actions, newest first.
+   *
+   * @generated from field: repeated media.v1.BulkAction bulk_actions = 1;
+   */
+  bulkActions: BulkAction[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message media.v1.ListBulkActionsResponse.
+ * Use `create(ListBulkActionsResponseSchema)` to create a new message.
+ */
+export declare const ListBulkActionsResponseSchema: GenMessage<ListBulkActionsResponse>;
+
+/**
+ * EraseMediaRequest names what to erase: media_ids or owner, exactly one.
+ *
+ * @generated from message media.v1.EraseMediaRequest
+ */
+export declare type EraseMediaRequest = Message<"media.v1.EraseMediaRequest"> & {
+  /**
+   * Media ids (1-1000, each > 0), or none when owner is set.
+   *
+   * @generated from field: repeated int64 media_ids = 1;
+   */
+  mediaIds: bigint[];
+
+  /**
+   * Every media this owner references (at most 1000 per call; remaining_count
+   * says how many are left for the next call), or empty when media_ids is set.
+   *
+   * @generated from field: string owner = 2;
+   */
+  owner: string;
+
+  /**
+   * Why (1-512 characters), recorded in the events (a ticket number, say).
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message media.v1.EraseMediaRequest.
+ * Use `create(EraseMediaRequestSchema)` to create a new message.
+ */
+export declare const EraseMediaRequestSchema: GenMessage<EraseMediaRequest>;
+
+/**
+ * ErasureReceipt is the record of one media's erasure.
+ *
+ * @generated from message media.v1.ErasureReceipt
+ */
+export declare type ErasureReceipt = Message<"media.v1.ErasureReceipt"> & {
+  /**
+   * The media.
+   *
+   * @generated from field: int64 media_id = 1;
+   */
+  mediaId: bigint;
+
+  /**
+   * Erased, refused or failed.
+   *
+   * @generated from field: media.v1.ErasureOutcome outcome = 2;
+   */
+  outcome: ErasureOutcome;
+
+  /**
+   * Why refused or failed, in words; empty when erased.
+   *
+   * @generated from field: string detail = 3;
+   */
+  detail: string;
+
+  /**
+   * Its store, empty when unknown.
+   *
+   * @generated from field: string store = 4;
+   */
+  store: string;
+
+  /**
+   * Its key, empty when unknown.
+   *
+   * @generated from field: string key = 5;
+   */
+  key: string;
+
+  /**
+   * True when, after deleting, the store was asked again (stat on disk, HEAD on
+   * S3) and neither the file at its key nor a trashed copy was there.
+   *
+   * @generated from field: bool verified_gone = 6;
+   */
+  verifiedGone: boolean;
+
+  /**
+   * When it was erased; unset unless ERASED.
+   *
+   * @generated from field: google.protobuf.Timestamp erase_time = 7;
+   */
+  eraseTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message media.v1.ErasureReceipt.
+ * Use `create(ErasureReceiptSchema)` to create a new message.
+ */
+export declare const ErasureReceiptSchema: GenMessage<ErasureReceipt>;
+
+/**
+ * EraseMediaResponse is one receipt per media.
+ *
+ * @generated from message media.v1.EraseMediaResponse
+ */
+export declare type EraseMediaResponse = Message<"media.v1.EraseMediaResponse"> & {
+  /**
+   * In request order (media_ids), or by media id (owner).
+   *
+   * @generated from field: repeated media.v1.ErasureReceipt receipts = 1;
+   */
+  receipts: ErasureReceipt[];
+
+  /**
+   * With owner: media the owner still references beyond this call's 1000.
+   *
+   * @generated from field: int64 remaining_count = 2;
+   */
+  remainingCount: bigint;
+};
+
+/**
+ * Describes the message media.v1.EraseMediaResponse.
+ * Use `create(EraseMediaResponseSchema)` to create a new message.
+ */
+export declare const EraseMediaResponseSchema: GenMessage<EraseMediaResponse>;
 
 /**
  * DeletionRunKind says which job a run was.
@@ -1445,12 +2015,196 @@ export enum MediaEventType {
    * @generated from enum value: MEDIA_EVENT_TYPE_RETRY_REQUESTED = 11;
    */
   RETRY_REQUESTED = 11,
+
+  /**
+   * The file was moved to the trash (the media became TRASHED).
+   *
+   * @generated from enum value: MEDIA_EVENT_TYPE_TRASHED = 12;
+   */
+  TRASHED = 12,
+
+  /**
+   * The trashed file and the row were deleted for good after the retention.
+   *
+   * @generated from enum value: MEDIA_EVENT_TYPE_PURGED = 13;
+   */
+  PURGED = 13,
+
+  /**
+   * Purging the trashed file failed; retried later.
+   *
+   * @generated from enum value: MEDIA_EVENT_TYPE_PURGE_FAILED = 14;
+   */
+  PURGE_FAILED = 14,
+
+  /**
+   * The file was moved back from the trash to its key.
+   *
+   * @generated from enum value: MEDIA_EVENT_TYPE_RESTORED = 15;
+   */
+  RESTORED = 15,
+
+  /**
+   * Erased by EraseMedia: files and references deleted at once.
+   *
+   * @generated from enum value: MEDIA_EVENT_TYPE_ERASED = 16;
+   */
+  ERASED = 16,
+
+  /**
+   * EraseMedia could not delete a file: the media is FAILED with last_error.
+   *
+   * @generated from enum value: MEDIA_EVENT_TYPE_ERASE_FAILED = 17;
+   */
+  ERASE_FAILED = 17,
 }
 
 /**
  * Describes the enum media.v1.MediaEventType.
  */
 export declare const MediaEventTypeSchema: GenEnum<MediaEventType>;
+
+/**
+ * BulkActionType is what a bulk action does to each media it matches.
+ *
+ * @generated from enum media.v1.BulkActionType
+ */
+export enum BulkActionType {
+  /**
+   * Never valid.
+   *
+   * @generated from enum value: BULK_ACTION_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * HoldMedia with the action's reason (media not DELETING).
+   *
+   * @generated from enum value: BULK_ACTION_TYPE_HOLD = 1;
+   */
+  HOLD = 1,
+
+  /**
+   * ReleaseMedia (held media).
+   *
+   * @generated from enum value: BULK_ACTION_TYPE_RELEASE = 2;
+   */
+  RELEASE = 2,
+
+  /**
+   * DeleteMediaNow (unheld PENDING or ORPHANED media).
+   *
+   * @generated from enum value: BULK_ACTION_TYPE_DELETE_NOW = 3;
+   */
+  DELETE_NOW = 3,
+
+  /**
+   * RetryMedia (FAILED media).
+   *
+   * @generated from enum value: BULK_ACTION_TYPE_RETRY = 4;
+   */
+  RETRY = 4,
+
+  /**
+   * RestoreMedia without an owner (TRASHED media).
+   *
+   * @generated from enum value: BULK_ACTION_TYPE_RESTORE = 5;
+   */
+  RESTORE = 5,
+}
+
+/**
+ * Describes the enum media.v1.BulkActionType.
+ */
+export declare const BulkActionTypeSchema: GenEnum<BulkActionType>;
+
+/**
+ * BulkActionState is where a bulk action is.
+ *
+ * @generated from enum media.v1.BulkActionState
+ */
+export enum BulkActionState {
+  /**
+   * Never sent.
+   *
+   * @generated from enum value: BULK_ACTION_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Accepted; its job has not started yet.
+   *
+   * @generated from enum value: BULK_ACTION_STATE_QUEUED = 1;
+   */
+  QUEUED = 1,
+
+  /**
+   * Its job is working through the matching media.
+   *
+   * @generated from enum value: BULK_ACTION_STATE_RUNNING = 2;
+   */
+  RUNNING = 2,
+
+  /**
+   * Every matching media was acted on, skipped or failed (see the counts).
+   *
+   * @generated from enum value: BULK_ACTION_STATE_SUCCEEDED = 3;
+   */
+  SUCCEEDED = 3,
+
+  /**
+   * The job stopped before the end; last_error says why.
+   *
+   * @generated from enum value: BULK_ACTION_STATE_FAILED = 4;
+   */
+  FAILED = 4,
+}
+
+/**
+ * Describes the enum media.v1.BulkActionState.
+ */
+export declare const BulkActionStateSchema: GenEnum<BulkActionState>;
+
+/**
+ * ErasureOutcome is what EraseMedia did to one media.
+ *
+ * @generated from enum media.v1.ErasureOutcome
+ */
+export enum ErasureOutcome {
+  /**
+   * Never sent.
+   *
+   * @generated from enum value: ERASURE_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Its files are deleted and checked gone, its references and row removed.
+   *
+   * @generated from enum value: ERASURE_OUTCOME_ERASED = 1;
+   */
+  ERASED = 1,
+
+  /**
+   * Not touched: held, being deleted by a worker, or unknown (detail says which).
+   *
+   * @generated from enum value: ERASURE_OUTCOME_REFUSED = 2;
+   */
+  REFUSED = 2,
+
+  /**
+   * Its references are removed but a file could not be deleted, or was still
+   * there when checked: the media is FAILED with last_error; call EraseMedia again.
+   *
+   * @generated from enum value: ERASURE_OUTCOME_FAILED = 3;
+   */
+  FAILED = 3,
+}
+
+/**
+ * Describes the enum media.v1.ErasureOutcome.
+ */
+export declare const ErasureOutcomeSchema: GenEnum<ErasureOutcome>;
 
 /**
  * AdminService is called by the dashboard and by operators' tools.
@@ -1631,6 +2385,63 @@ export declare const AdminService: GenService<{
     methodKind: "unary";
     input: typeof ListStoresRequestSchema;
     output: typeof ListStoresResponseSchema;
+  },
+  /**
+   * Moves a TRASHED media's file back to its key and the media back to
+   * ORPHANED with a fresh grace period, or to LINKED when owner is set.
+   * Refused with FAILED_PRECONDITION when the key is taken again, by a live
+   * media or by an object at the key: nothing is ever overwritten.
+   *
+   * @generated from rpc media.v1.AdminService.RestoreMedia
+   */
+  restoreMedia: {
+    methodKind: "unary";
+    input: typeof RestoreMediaRequestSchema;
+    output: typeof RestoreMediaResponseSchema;
+  },
+  /**
+   * Runs one action on every media matching a filter, as a background job.
+   * With validate_only it only counts what matches.
+   *
+   * @generated from rpc media.v1.AdminService.RunBulkAction
+   */
+  runBulkAction: {
+    methodKind: "unary";
+    input: typeof RunBulkActionRequestSchema;
+    output: typeof RunBulkActionResponseSchema;
+  },
+  /**
+   * One bulk action and its progress.
+   *
+   * @generated from rpc media.v1.AdminService.GetBulkAction
+   */
+  getBulkAction: {
+    methodKind: "unary";
+    input: typeof GetBulkActionRequestSchema;
+    output: typeof GetBulkActionResponseSchema;
+  },
+  /**
+   * Lists the bulk actions, newest first, one page at a time.
+   *
+   * @generated from rpc media.v1.AdminService.ListBulkActions
+   */
+  listBulkActions: {
+    methodKind: "unary";
+    input: typeof ListBulkActionsRequestSchema;
+    output: typeof ListBulkActionsResponseSchema;
+  },
+  /**
+   * Urgent erasure (a legal request): deletes the files now, bypassing the
+   * grace period and the trash (a copy already in the trash is deleted too),
+   * removes the references, checks the objects are gone and answers a receipt
+   * per media. A held media is refused: a hold is a legal hold and wins.
+   *
+   * @generated from rpc media.v1.AdminService.EraseMedia
+   */
+  eraseMedia: {
+    methodKind: "unary";
+    input: typeof EraseMediaRequestSchema;
+    output: typeof EraseMediaResponseSchema;
   },
 }>;
 

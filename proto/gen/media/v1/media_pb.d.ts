@@ -121,6 +121,22 @@ export declare type Media = Message<"media.v1.Media"> & {
    * @generated from field: string last_error = 15;
    */
   lastError: string;
+
+  /**
+   * When the file was moved to the trash; unset unless TRASHED.
+   *
+   * @generated from field: google.protobuf.Timestamp trash_time = 16;
+   */
+  trashTime?: Timestamp | undefined;
+
+  /**
+   * When the trashed file and the row will be deleted for good (trash_time plus
+   * the store's trash retention); unset unless TRASHED. A held media is kept
+   * past it until released.
+   *
+   * @generated from field: google.protobuf.Timestamp purge_time = 17;
+   */
+  purgeTime?: Timestamp | undefined;
 };
 
 /**
@@ -131,8 +147,9 @@ export declare const MediaSchema: GenMessage<Media>;
 
 /**
  * MediaState is where a media row is in its lifecycle.
- * PENDING -> LINKED -> ORPHANED -> DELETING -> (row removed), with FAILED for
- * deletions that ran out of retries. See docs/lifecycle.md.
+ * PENDING -> LINKED -> ORPHANED -> DELETING -> TRASHED -> (row removed after
+ * the trash retention), with FAILED for deletions that ran out of retries. See
+ * docs/lifecycle.md.
  *
  * @generated from enum media.v1.MediaState
  */
@@ -178,6 +195,16 @@ export enum MediaState {
    * @generated from enum value: MEDIA_STATE_FAILED = 5;
    */
   FAILED = 5,
+
+  /**
+   * The file was moved to its store's trash; the row is its tombstone, kept
+   * (restorable with AdminService.RestoreMedia) until purge_time, when the
+   * trashed file and the row are deleted. Its key is free again: CreateMedia on
+   * it registers a new media. Links are refused until it is restored.
+   *
+   * @generated from enum value: MEDIA_STATE_TRASHED = 6;
+   */
+  TRASHED = 6,
 }
 
 /**
