@@ -67,7 +67,12 @@ async function failForReal(ctx: SeedContext, id: string, key: string): Promise<v
     const window = await new ClaimLease(ctx.handle.pool, token, deletion).confirm();
     const error = (await ctx.store.deleteMany([key], window, noted)).failed.get(key);
     if (error === undefined) throw new Error(`deleting ${key}, a folder, unexpectedly succeeded`);
-    await finishBatch(ctx.handle.pool, token, [], new Map([[id, formatStoreFailure(error)]]), policy);
+    await finishBatch(
+      ctx.handle.pool,
+      token,
+      { done: new Map(), failures: new Map([[id, formatStoreFailure(error)]]) },
+      policy,
+    );
   }
 }
 

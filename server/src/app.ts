@@ -81,6 +81,8 @@ export async function startService(
     gracePeriodSeconds: config.gracePeriodSeconds,
     pendingTtlSeconds: config.pendingTtlSeconds,
     blastRadiusLimit: config.deletion.blastRadiusLimit,
+    objectStores: stores,
+    leaseTiming: config.deletion,
   };
   registerLifecycleGauges(metrics, database.pool, { ttlMs: config.metricsRefreshSeconds * 1000, log });
   // One budget of failures per peer address, shared by both ports and the HTTP routes.

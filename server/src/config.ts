@@ -28,6 +28,8 @@ export type StoreConfig =
       readonly root: string;
       /** Create the folder when missing: only the default store's (DATA_DIR/files); a configured folder must exist. */
       readonly createRoot: boolean;
+      /** The store's own trash retention (`?trashRetention=`), overriding TRASH_RETENTION. */
+      readonly trashRetentionSeconds: number | undefined;
     }
   | {
       readonly name: string;
@@ -37,7 +39,21 @@ export type StoreConfig =
       readonly region: string;
       readonly endpoint: string | undefined;
       readonly forcePathStyle: boolean;
+      /** The store's own trash retention (`trashRetention=`), overriding TRASH_RETENTION. */
+      readonly trashRetentionSeconds: number | undefined;
     };
+
+/** The stores that set their own trash retention, by name. */
+const storeTrashRetentions = (stores: ReadonlyMap<string, StoreConfig>): ReadonlyMap<string, number> =>
+  new Map(
+    [...stores.values()].flatMap((s) => (s.trashRetentionSeconds === undefined ? [] : [[s.name, s.trashRetentionSeconds]])),
+  );
+
+/** How long a file deleted from this store stays in its trash (0: deleted directly). */
+export const trashRetentionOf = (
+  settings: Pick<DeletionConfig, "trashRetentionSeconds" | "storeTrashRetentionSeconds">,
+  store: string,
+): number => settings.storeTrashRetentionSeconds.get(store) ?? settings.trashRetentionSeconds;
 
 /** How the deletion worker behaves. */
 export interface DeletionConfig {
@@ -58,6 +74,13 @@ export interface DeletionConfig {
   readonly startPaused: boolean;
   /** Crontab schedule of the sweep. */
   readonly sweepSchedule: string;
+  /**
+   * How long a deleted file stays in its store's trash, restorable, before it
+   * is purged; 0 deletes directly. TRASH_RETENTION, or the store's own
+   * trashRetention (trashRetentionOf reads it).
+   */
+  readonly trashRetentionSeconds: number;
+  readonly storeTrashRetentionSeconds: ReadonlyMap<string, number>;
 }
 
 /** What a token may call: MediaService, AdminService (and MediaService, /metrics), or only /metrics. */
@@ -265,6 +288,7 @@ export function loadConfig(rawEnv: Env = process.env, cwd: string = process.cwd(
   });
   const dataDir = path.resolve(cwd, env.DATA_DIR ?? ".data");
   const databaseUrl = databaseUrlSetting(env, cwd);
+  const stores = parseStores(env.STORES, dataDir, cwd);
   const ratePerToken = integer(env, "RATE_LIMIT", 5000, 0, 1_000_000);
   const authFailuresPerSecond = integer(env, "AUTH_FAILURE_LIMIT", 10, 0, 1_000_000);
   return Object.freeze({
@@ -277,7 +301,7 @@ export function loadConfig(rawEnv: Env = process.env, cwd: string = process.cwd(
     databasePoolSize: integer(env, "DATABASE_POOL_SIZE", 20, 1, 1000),
     gracePeriodSeconds: duration(env, "GRACE_PERIOD", "7d"),
     pendingTtlSeconds: duration(env, "PENDING_TTL", "24h"),
-    stores: parseStores(env.STORES, dataDir, cwd),
+    stores,
     logLevel: oneOf(env, "LOG_LEVEL", "info", ["debug", "info", "warn", "error", "silent"] as const),
     dashboardDir: path.resolve(cwd, env.DASHBOARD_DIR ?? BUILT_DASHBOARD),
     tokens: parseTokens(env, cwd),
@@ -319,6 +343,8 @@ export function loadConfig(rawEnv: Env = process.env, cwd: string = process.cwd(
       retryDelaySeconds: duration(env, "DELETE_RETRY_DELAY", "1m"),
       startPaused: boolean(env, "DELETIONS_PAUSED", false),
       sweepSchedule: cronSchedule(env, "SWEEP_SCHEDULE", "* * * * *"),
+      trashRetentionSeconds: duration(env, "TRASH_RETENTION", "7d"),
+      storeTrashRetentionSeconds: storeTrashRetentions(stores),
     }),
   });
 }

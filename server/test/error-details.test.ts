@@ -456,6 +456,8 @@ const EVERY_ERROR: Array<[string, ConnectError]> = [
   ["guardNotConfirmed", errors.guardNotConfirmed(12n)],
   ["guardNotConfirmed (no count)", errors.guardNotConfirmed(null)],
   ["noWorkerYet", errors.noWorkerYet()],
+  ["bulkConfirmationRequired", errors.bulkConfirmationRequired("12", 5)],
+  ["bulkActionNotFound", errors.bulkActionNotFound("7")],
   ["databaseUnavailable", errors.databaseUnavailable()],
   ["transientConflict", errors.transientConflict()],
   ["unauthenticated (missing)", errors.unauthenticated("missing")],

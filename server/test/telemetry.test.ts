@@ -15,7 +15,7 @@ import { createClient } from "@connectrpc/connect";
 import { AdminService } from "@media/proto/media/v1/admin_service_pb";
 import { MediaService } from "@media/proto/media/v1/media_service_pb";
 import { ConfigError, loadConfig } from "../src/config.ts";
-import { parseDeleteBatchPayload, parseSweepPayload } from "../src/deletion/jobs.ts";
+import { parseClaimPayload, parseSweepPayload, TASKS } from "../src/deletion/jobs.ts";
 import { describeStatement } from "../src/telemetry/sql-spans.ts";
 import { killAllProcesses, type ServiceProcess, spawnServiceProcess } from "../testing/service-process.ts";
 import { connectTransport, createTestDatabase, grpcTransport, waitFor } from "../testing/support.ts";
@@ -406,9 +406,9 @@ describe("job payloads", () => {
   const traceparent = `00-${"ab".repeat(16)}-${"cd".repeat(8)}-01`;
 
   test("delete_batch and sweep payloads accept the trace they continue", () => {
-    assert.deepEqual(parseDeleteBatchPayload({ token }), { token });
-    assert.deepEqual(parseDeleteBatchPayload({ token, traceparent }), { token, traceparent });
-    assert.deepEqual(parseDeleteBatchPayload({ token, traceparent, tracestate: "a=1,b=2" }), {
+    assert.deepEqual(parseClaimPayload(TASKS.deleteBatch, { token }), { token });
+    assert.deepEqual(parseClaimPayload(TASKS.deleteBatch, { token, traceparent }), { token, traceparent });
+    assert.deepEqual(parseClaimPayload(TASKS.deleteBatch, { token, traceparent, tracestate: "a=1,b=2" }), {
       token,
       traceparent,
       tracestate: "a=1,b=2",
@@ -431,7 +431,7 @@ describe("job payloads", () => {
       { token, traceparent, tracestate: "bad\nvalue" },
       { token, traceparent, tracestate: "x".repeat(513) },
     ]) {
-      assert.throws(() => parseDeleteBatchPayload(payload), /delete_batch/, JSON.stringify(payload));
+      assert.throws(() => parseClaimPayload(TASKS.deleteBatch, payload), /delete_batch/, JSON.stringify(payload));
     }
     assert.throws(() => parseSweepPayload({ traceparent: "nope" }), /sweep: the payload's traceparent/);
   });

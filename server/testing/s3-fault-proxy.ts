@@ -2,14 +2,27 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 
 // An HTTP proxy in front of s3rver that injects the faults real S3 produces:
-// per-key Errors inside a 200 DeleteObjects answer, 503 SlowDown bursts, and
-// slow answers. Faulted keys are removed from the forwarded request, so they
-// really are not deleted.
+// per-key Errors inside a 200 DeleteObjects answer, CopyObject requests
+// answered with an error, HeadObject answered 403, 503 SlowDown bursts, and
+// slow answers. Faulted keys are removed from the forwarded request, and
+// faulted copies and HEADs are not forwarded, so they really are not deleted
+// or copied. It also counts the requests it sees.
 
 export interface S3FaultProxy {
   readonly endpoint: string;
   /** Keys (full object keys) that DeleteObjects reports as failed, and does not delete, until cleared. */
   readonly failingKeys: Set<string>;
+  /**
+   * Source keys (full object keys) whose CopyObject is answered with this status and S3 error
+   * code, and not forwarded, until cleared.
+   */
+  readonly failingCopies: Map<string, { status: number; code: string }>;
+  /** Keys (full object keys) whose HeadObject is answered 403 with no body, as S3 answers a HEAD it refuses. */
+  readonly forbiddenHeads: Set<string>;
+  /** The source key of every CopyObject request seen, faulted ones included. */
+  readonly copies: string[];
+  /** Requests seen, of every kind. */
+  requests: number;
   /** The next n requests are answered 503 SlowDown. */
   slowDown(n: number): void;
   /** Answers are delayed by this many milliseconds. */
@@ -41,6 +54,9 @@ const readBody = (stream: http.IncomingMessage) =>
 const SLOW_DOWN = `<?xml version="1.0" encoding="UTF-8"?>
 <Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`;
 
+const errorAnswer = (code: string) => `<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>${code}</Code><Message>injected failure</Message></Error>`;
+
 const errorEntries = (keys: string[]) =>
   keys
     .map((k) => `<Error><Key>${k}</Key><Code>InternalError</Code><Message>injected failure</Message></Error>`)
@@ -61,6 +77,10 @@ export async function startS3FaultProxy(targetPort: number): Promise<S3FaultProx
   const proxy: S3FaultProxy = {
     endpoint: "",
     failingKeys: new Set(),
+    failingCopies: new Map(),
+    forbiddenHeads: new Set(),
+    copies: [],
+    requests: 0,
     slowDown: (n) => {
       slowDowns = n;
     },
@@ -79,11 +99,29 @@ export async function startS3FaultProxy(targetPort: number): Promise<S3FaultProx
 
   const server = http.createServer(async (req, res) => {
     let body = await readBody(req);
+    proxy.requests++;
     if (proxy.delayMs > 0) await new Promise((r) => setTimeout(r, proxy.delayMs));
     if (slowDowns > 0) {
       slowDowns--;
       res.writeHead(503, { "content-type": "application/xml" }).end(SLOW_DOWN);
       return;
+    }
+    // Path style: /bucket/key, each segment URL-encoded.
+    const objectKey = decodeURIComponent((req.url ?? "").split("?")[0]?.replace(/^\/[^/]*\//, "") ?? "");
+    if (req.method === "HEAD" && proxy.forbiddenHeads.has(objectKey)) {
+      res.writeHead(403).end();
+      return;
+    }
+    const copySource = req.headers["x-amz-copy-source"];
+    if (req.method === "PUT" && typeof copySource === "string") {
+      // "bucket/key" (or "/bucket/key"), URL-encoded: the key is what follows the bucket.
+      const source = decodeURIComponent(copySource).replace(/^\/?[^/]*\//, "");
+      proxy.copies.push(source);
+      const fault = proxy.failingCopies.get(source);
+      if (fault !== undefined) {
+        res.writeHead(fault.status, { "content-type": "application/xml" }).end(errorAnswer(fault.code));
+        return;
+      }
     }
     const isDeleteObjects = req.method === "POST" && /[?&]delete(=|&|$)/.test(req.url ?? "");
     const hold = isDeleteObjects ? proxy.hold : undefined;

@@ -17,8 +17,10 @@ import { createMetrics, type Metrics } from "@media/server/metrics";
 import { openStores } from "@media/server/storage";
 import { Logger as GraphileLogger, type Runner, run } from "graphile-worker";
 import { connectQueuePool } from "./queue-pool.ts";
+import { createBulkActionTask } from "./tasks/bulk-action.ts";
 import type { TaskContext } from "./tasks/context.ts";
 import { createDeleteBatchTask } from "./tasks/delete-batch.ts";
+import { createPurgeBatchTask } from "./tasks/purge-batch.ts";
 import { createSweepTask } from "./tasks/sweep.ts";
 
 export interface RunningWorker {
@@ -84,11 +86,13 @@ export async function startWorker(
   };
   const ctx: TaskContext = {
     pool,
+    db: tasks.db,
     stores,
     settings: config.deletion,
     log: log.child({ component: "worker" }),
     metrics,
     workerId: identity.id,
+    gracePeriodSeconds: config.gracePeriodSeconds,
   };
   metrics.initStores(config.stores.keys());
   let runner: Runner;
@@ -101,7 +105,12 @@ export async function startWorker(
       noHandleSignals: true,
       pollInterval: 1000,
       logger: graphileLogger(ctx.log),
-      taskList: { [TASKS.sweep]: createSweepTask(ctx), [TASKS.deleteBatch]: createDeleteBatchTask(ctx) },
+      taskList: {
+        [TASKS.sweep]: createSweepTask(ctx),
+        [TASKS.deleteBatch]: createDeleteBatchTask(ctx),
+        [TASKS.purgeBatch]: createPurgeBatchTask(ctx),
+        [TASKS.bulkAction]: createBulkActionTask(ctx),
+      },
       crontab: `${config.deletion.sweepSchedule} ${TASKS.sweep} ?max=1&jobKey=${SWEEP_JOB_KEY}`,
     });
     if (config.deletion.startPaused) await pauseDeletions(pool, "paused by DELETIONS_PAUSED at start");

@@ -51,11 +51,19 @@ describe("poison rows", () => {
     const [old] = await dueFiles("poison/old", 1);
     // The database as the release before the bound left it, with a row it let in.
     await h.t.sql.query(`
+      DROP TABLE bulk_actions;
+      ALTER TABLE media_events DROP COLUMN bulk_action_id;
+      ALTER TABLE deletion_hourly DROP COLUMN purged_count, DROP COLUMN purged_bytes;
+      ALTER TABLE deletion_claims DROP COLUMN kind;
+      ALTER TABLE media DROP CONSTRAINT media_trash_times, ADD CONSTRAINT media_store_key_key UNIQUE (store, key);
+      DROP INDEX media_store_key_live_key, media_trash_idx;
+      ALTER TABLE media DROP COLUMN trash_time, DROP COLUMN purge_time;
       ALTER TABLE media DROP CONSTRAINT media_size_bytes_max;
       ALTER TABLE deletion_hourly ALTER COLUMN deleted_bytes TYPE bigint;
       DROP TRIGGER media_events_no_truncate ON media_events;
       DROP TABLE worker_heartbeats, deletion_runs;
-      DELETE FROM kysely_migration WHERE name IN ('0005_bounded_sizes', '0006_events_no_truncate', '0007_worker_runs');`);
+      DELETE FROM kysely_migration
+        WHERE name IN ('0005_bounded_sizes', '0006_events_no_truncate', '0007_worker_runs', '0008_trash');`);
     await h.t.sql.query("UPDATE media SET size_bytes = $1 WHERE id = $2", [INT64_MAX.toString(), old]);
     const schema = connectDatabase({ url: h.t.databaseUrl, poolSize: 1 });
     try {

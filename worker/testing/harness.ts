@@ -67,6 +67,9 @@ export async function startDeletionHarness(
     STORES: `default=file:${diskRoot},s3=s3://${BUCKET}/${S3_PREFIX}?endpoint=${proxy.endpoint}&forcePathStyle=true&region=us-east-1`,
     GRACE_PERIOD: "1h",
     DELETE_RETRY_DELAY: "0s",
+    // Files deleted directly unless a suite turns the trash on (trash.test.ts does):
+    // the suites written before the trash check that a deletion leaves no row.
+    TRASH_RETENTION: "0",
     ...extraEnv,
   };
   const t = await startTestService(env, undefined, metrics);

@@ -6,6 +6,7 @@ import type { ActionOutcome } from "../media/admin-actions.ts";
 import {
   deletionRunToProto,
   deletionStatusToProto,
+  erasureToProto,
   eventToProto,
   historyToProto,
   mediaToProto,
@@ -18,9 +19,26 @@ import {
 import { cursorFromToken, listMedia, MEDIA_PAGE_TOKENS } from "../media/media-list.ts";
 import * as views from "../media/media-views.ts";
 import { callerOf, type ServiceDeps } from "./context.ts";
-import { actionRefused, guardNotConfirmed, mediaNotFound, noWorkerYet } from "./errors.ts";
+import { createBulkActionHandlers } from "./bulk-actions.ts";
+import {
+  actionRefused,
+  guardNotConfirmed,
+  invalidArgument,
+  mediaNotFound,
+  noWorkerYet,
+  storageFailed,
+} from "./errors.ts";
 import { decodePageToken, ID_PART, pageOf, TEXT_PART } from "./page-token.ts";
-import { pageSize, rangeOr, requireId, requireMediaFilter, requireOrder, requireText } from "./validation.ts";
+import {
+  pageSize,
+  rangeOr,
+  requireId,
+  requireIds,
+  requireMediaFilter,
+  requireOrder,
+  requireOwner,
+  requireText,
+} from "./validation.ts";
 
 function actionResult(id: string, outcome: ActionOutcome) {
   switch (outcome.kind) {
@@ -153,5 +171,56 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
     async listStores() {
       return { stores: deps.stores.map((s) => ({ name: s.name, kind: s.kind })) };
     },
+
+    async restoreMedia(req, ctx) {
+      const id = requireId("media_id", req.mediaId);
+      const owner = req.owner === "" ? undefined : requireOwner("owner", req.owner);
+      const outcomes = await deletion.restoreMedia(pool, deps.objectStores, deps.leaseTiming, {
+        ids: [id],
+        owner,
+        actor: callerOf(ctx),
+        reason: owner === undefined ? "restored by an admin" : "restored by an admin and linked",
+        bulkActionId: undefined,
+        graceSeconds: deps.gracePeriodSeconds,
+      });
+      const outcome = outcomes.get(id) ?? { kind: "not_found" };
+      switch (outcome.kind) {
+        case "restored":
+          return { media: mediaToProto(outcome.media) };
+        case "not_found":
+          throw mediaNotFound(id);
+        case "refused":
+          throw actionRefused(id, outcome.why, outcome.state);
+        case "failed":
+          throw storageFailed(id, outcome.why);
+        default: {
+          const unhandled: never = outcome;
+          throw new Error(`unknown restore outcome ${JSON.stringify(unhandled)}`);
+        }
+      }
+    },
+
+    async eraseMedia(req, ctx) {
+      const reason = requireText("reason", req.reason, 512);
+      if ((req.mediaIds.length === 0) === (req.owner === "")) {
+        throw invalidArgument("media_ids", "name the media to erase in media_ids, or an owner, but not both");
+      }
+      let ids: string[];
+      let remaining = 0n;
+      if (req.owner === "") ids = requireIds("media_ids", req.mediaIds);
+      else {
+        const owned = await views.ownerMediaIds(db, requireOwner("owner", req.owner), deletion.MAX_ERASE_IDS);
+        ids = owned.ids;
+        remaining = owned.remaining;
+      }
+      const outcomes = await deletion.eraseMedia(pool, deps.objectStores, deps.leaseTiming, {
+        ids,
+        actor: callerOf(ctx),
+        reason,
+      });
+      return { receipts: ids.map((id) => erasureToProto(id, outcomes.get(id))), remainingCount: remaining };
+    },
+
+    ...createBulkActionHandlers(deps),
   };
 }

@@ -1,4 +1,6 @@
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
+import type { LeaseTiming } from "../deletion/lease.ts";
+import type { ObjectStore } from "../storage/object-store.ts";
 import type { Kysely } from "kysely";
 import type pg from "pg";
 import type { ApiToken } from "../config.ts";
@@ -34,6 +36,10 @@ export interface ServiceDeps {
   readonly sweepSchedule: string;
   readonly gracePeriodSeconds: number;
   readonly pendingTtlSeconds: number;
-  /** The blast-radius limit, for the allowance a confirmation grants. */
+  /** The blast-radius limit, for the allowance a confirmation grants and the bulk actions that need one. */
   readonly blastRadiusLimit: number;
+  /** The opened stores, for RestoreMedia and EraseMedia (which act on files under a claim's lease). */
+  readonly objectStores: ReadonlyMap<string, ObjectStore>;
+  /** CLAIM_TIMEOUT and STORAGE_TIMEOUT: the leases of those claims. */
+  readonly leaseTiming: LeaseTiming;
 }

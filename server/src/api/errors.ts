@@ -108,6 +108,13 @@ export const actionRefused = (id: string, why: string, state: string) =>
     preconditionFailure("STATE", `media/${id}`, why),
   ]);
 
+/** A store could not carry out an act on a media's file (a restore); why is the store's `CODE: message`. */
+export const storageFailed = (id: string, why: string) =>
+  rpcError(`media ${id}: the store could not do it (${why}); nothing changed, retry later`, Code.Unavailable, [
+    errorInfo("STORAGE_FAILED", { media_id: id }),
+    retryInfo(DATABASE_RETRY_DELAY_MS),
+  ]);
+
 export const guardNotConfirmed = (due: bigint | null) =>
   rpcError(
     `the blast-radius guard tripped with ${due ?? "many"} files due; check the deletion plan, then resume with confirm_blast_radius = true`,
@@ -121,6 +128,24 @@ export const guardNotConfirmed = (due: bigint | null) =>
       ),
     ],
   );
+
+/** RunBulkAction matching more media than BLAST_RADIUS_LIMIT, without confirm_blast_radius. */
+export const bulkConfirmationRequired = (matched: bigint | string, limit: number) =>
+  rpcError(
+    `${matched} media match, more than the blast-radius limit (${limit}); check the filter (validate_only), then run it with confirm_blast_radius = true`,
+    Code.FailedPrecondition,
+    [
+      errorInfo("BULK_CONFIRMATION_REQUIRED", { matched_count: String(matched) }),
+      preconditionFailure(
+        "BLAST_RADIUS",
+        "bulk-actions",
+        `more media match than the blast-radius limit (${limit}): run it with confirm_blast_radius = true`,
+      ),
+    ],
+  );
+
+export const bulkActionNotFound = (id: string) =>
+  rpcError(`no bulk action with id ${id}`, Code.NotFound, [errorInfo("BULK_ACTION_NOT_FOUND", { bulk_action_id: id })]);
 
 export const noWorkerYet = () =>
   rpcError(

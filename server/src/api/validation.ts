@@ -1,3 +1,4 @@
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { MediaState } from "@media/proto/media/v1/media_pb";
 import type { MediaStateName } from "../db/schema.ts";
 import { stateFromProto } from "../media/mapping.ts";
@@ -152,6 +153,8 @@ export function requireMediaFilter(req: {
   owner: string;
   keyPrefix: string;
   labels: Record<string, string>;
+  trashedAfter?: Timestamp | undefined;
+  trashedBefore?: Timestamp | undefined;
 }): MediaFilter {
   const orNothing = (value: string) => (value === "" ? undefined : value);
   const state = optionalState("state", req.state);
@@ -162,5 +165,28 @@ export function requireMediaFilter(req: {
     throw invalidArgument("labels", `must have at most ${MAX_LABEL_FILTERS} entries`);
   }
   const labels = requireLabels("labels", req.labels);
-  return { state, store, owner, keyPrefix, labels: Object.keys(labels).length === 0 ? undefined : labels };
+  const trashedAfter = optionalTime("trashed_after", req.trashedAfter);
+  const trashedBefore = optionalTime("trashed_before", req.trashedBefore);
+  if (trashedAfter !== undefined && trashedBefore !== undefined && trashedAfter >= trashedBefore) {
+    throw invalidArgument("trashed_before", "must be later than trashed_after");
+  }
+  return {
+    state,
+    store,
+    owner,
+    keyPrefix,
+    labels: Object.keys(labels).length === 0 ? undefined : labels,
+    trashedAfter,
+    trashedBefore,
+  };
+}
+
+/** An optional timestamp field as a Date (unset: undefined); refuses one outside years 1-9999. */
+export function optionalTime(field: string, value: Timestamp | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const ms = Number(value.seconds) * 1000 + Math.floor(value.nanos / 1e6);
+  if (!Number.isFinite(ms) || ms < -62135596800000 || ms > 253402300799999 || value.nanos < 0 || value.nanos > 999_999_999) {
+    throw invalidArgument(field, "must be a valid timestamp between years 1 and 9999");
+  }
+  return new Date(ms);
 }

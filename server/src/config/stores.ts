@@ -1,31 +1,62 @@
-// The STORES grammar: a comma-separated list of NAME=URL (file:PATH or s3://BUCKET[/PREFIX]?options)
-// read into the named store configs, or the default disk store under DATA_DIR when unset.
+// The STORES grammar: a comma-separated list of NAME=URL (file:PATH[?trashRetention=D] or
+// s3://BUCKET[/PREFIX]?options) read into the named store configs, or the default disk store under
+// DATA_DIR when unset.
 import path from "node:path";
 import type { StoreConfig } from "../config.ts";
-import { ConfigError } from "./values.ts";
+import { ConfigError, parseDurationSeconds } from "./values.ts";
 
 const STORE_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
 const STORES_FORM =
   'STORES is a comma-separated list of NAME=URL, for example "default=file:./media,photos=s3://bucket/prefix?region=eu-west-1&endpoint=http://localhost:9000&forcePathStyle=true"';
 
-/** Parses one store URL: file:PATH (absolute or relative to cwd) or s3://BUCKET[/PREFIX]?options. */
+/** The trashRetention option of a store's URL, in seconds; undefined when absent. */
+function trashRetentionOption(name: string, options: URLSearchParams): number | undefined {
+  const raw = options.get("trashRetention");
+  if (raw === null) return undefined;
+  const seconds = parseDurationSeconds(raw);
+  if (seconds === undefined || seconds > MAX_TRASH_RETENTION_SECONDS) {
+    throw new ConfigError(
+      `STORES: store "${name}" trashRetention="${raw}" is not a duration up to 3650d (forms like 0, 12h, 7d, 30d)`,
+    );
+  }
+  return seconds;
+}
+
+const MAX_TRASH_RETENTION_SECONDS = 3650 * 86400;
+
+/** Refuses any option of a store URL but the known ones. */
+function checkOptions(name: string, options: URLSearchParams, allowed: readonly string[]): void {
+  for (const key of options.keys()) {
+    if (!allowed.includes(key)) {
+      throw new ConfigError(`STORES: store "${name}" has unknown option "${key}" (known: ${allowed.join(", ")})`);
+    }
+  }
+}
+
+/**
+ * Parses one store URL: file:PATH[?trashRetention=D] (PATH absolute or relative
+ * to cwd; a "?" starts the options, so a folder name cannot hold one) or
+ * s3://BUCKET[/PREFIX]?options.
+ */
 function parseStore(name: string, url: string, cwd: string): StoreConfig {
   if (url.startsWith("file:")) {
-    const root = url.slice("file:".length).replace(/^\/\/(?=\/)/, "");
+    const [rest = "", query] = url.slice("file:".length).split(/\?(.*)/s, 2);
+    const root = rest.replace(/^\/\/(?=\/)/, "");
     if (root === "") throw new ConfigError(`STORES: store "${name}" needs a folder after file:`);
-    return Object.freeze({ name, kind: "disk", root: path.resolve(cwd, root), createRoot: false });
+    const options = new URLSearchParams(query ?? "");
+    checkOptions(name, options, ["trashRetention"]);
+    return Object.freeze({
+      name,
+      kind: "disk",
+      root: path.resolve(cwd, root),
+      createRoot: false,
+      trashRetentionSeconds: trashRetentionOption(name, options),
+    });
   }
   if (url.startsWith("s3://")) {
     if (!URL.canParse(url)) throw new ConfigError(`STORES: store "${name}" URL "${url}" is not a valid URL`);
     const parsed = new URL(url);
-    const allowed = new Set(["region", "endpoint", "forcePathStyle"]);
-    for (const key of parsed.searchParams.keys()) {
-      if (!allowed.has(key)) {
-        throw new ConfigError(
-          `STORES: store "${name}" has unknown option "${key}" (known: ${[...allowed].join(", ")})`,
-        );
-      }
-    }
+    checkOptions(name, parsed.searchParams, ["region", "endpoint", "forcePathStyle", "trashRetention"]);
     const endpoint = parsed.searchParams.get("endpoint") ?? undefined;
     if (endpoint !== undefined && !URL.canParse(endpoint)) {
       throw new ConfigError(`STORES: store "${name}" endpoint "${endpoint}" is not a URL`);
@@ -49,6 +80,7 @@ function parseStore(name: string, url: string, cwd: string): StoreConfig {
       region: parsed.searchParams.get("region") ?? "us-east-1",
       endpoint,
       forcePathStyle: pathStyle === "true",
+      trashRetentionSeconds: trashRetentionOption(name, parsed.searchParams),
     });
   }
   throw new ConfigError(`STORES: store "${name}" URL "${url}" must start with file: or s3://. ${STORES_FORM}`);
@@ -60,7 +92,13 @@ export function parseStores(raw: string | undefined, dataDir: string, cwd: strin
   if (raw === undefined || raw.trim() === "") {
     stores.set(
       "default",
-      Object.freeze({ name: "default", kind: "disk", root: path.join(dataDir, "files"), createRoot: true }),
+      Object.freeze({
+        name: "default",
+        kind: "disk",
+        root: path.join(dataDir, "files"),
+        createRoot: true,
+        trashRetentionSeconds: undefined,
+      }),
     );
     return stores;
   }

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { DUE_NOW, SCHEDULED } from "./due.ts";
-import { enqueueDeleteBatch, jobTraceParameter } from "./jobs.ts";
+import { type ClaimTask, enqueueClaimJob, jobTraceParameter, TASKS } from "./jobs.ts";
 
 // Claims and their leases. A claim is a batch of media marked DELETING with
 // one token; its row in deletion_claims holds the lease. Every statement that
@@ -16,18 +16,22 @@ import { enqueueDeleteBatch, jobTraceParameter } from "./jobs.ts";
 
 /**
  * SQL condition: the media row `alias` is still claimed with the token in
- * `tokenSql`. Written so that no index on state or claim_token can serve it,
- * and every statement using it finds its rows by primary key (the claim's
- * media_ids): a mass claim leaves the statistics believing almost nothing is
- * DELETING, and plans built on that belief scanned every DELETING row,
- * hundreds of milliseconds per statement at a million.
+ * `tokenSql`, in `state` (DELETING for a deletion's claim, TRASHED for a
+ * purge's or a restore's). Written so that no index on state or claim_token
+ * can serve it, and every statement using it finds its rows by primary key
+ * (the claim's media_ids): a mass claim leaves the statistics believing almost
+ * nothing is DELETING, and plans built on that belief scanned every DELETING
+ * row, hundreds of milliseconds per statement at a million.
  */
-export const stillClaimed = (alias: string, tokenSql: string): string =>
-  `${alias}.claim_token IS NOT DISTINCT FROM ${tokenSql} AND ${alias}.state IS NOT DISTINCT FROM 'DELETING'`;
+export const stillClaimed = (alias: string, tokenSql: string, state: "DELETING" | "TRASHED" = "DELETING"): string =>
+  `${alias}.claim_token IS NOT DISTINCT FROM ${tokenSql} AND ${alias}.state IS NOT DISTINCT FROM '${state}'`;
 
-/** Where a sweep's previous claim ended, in the due order (delete_time as text keeps microseconds). */
+/**
+ * Where a sweep's previous claim ended, in the claim's order: (delete_time,
+ * id) for deletions, (purge_time, id) for purges; the time as text keeps microseconds.
+ */
 export interface ClaimCursor {
-  readonly deleteTime: string;
+  readonly time: string;
   readonly id: string;
 }
 
@@ -45,8 +49,8 @@ export interface ClaimResult {
  * job (a row-valued IS NOT NULL is false as soon as any field of the row is
  * null, and a job fresh from add_job has null fields, locked_at for one).
  */
-const enqueueColumn = (tokenSql: string, countSql: string, traceSql: string): string =>
-  `(SELECT ${enqueueDeleteBatch(tokenSql, traceSql)} WHERE ${countSql} > 0) IS NOT NULL AS enqueued_job`;
+export const enqueueColumn = (tokenSql: string, countSql: string, traceSql: string, task: ClaimTask = TASKS.deleteBatch) =>
+  `(SELECT ${enqueueClaimJob(task, tokenSql, traceSql)} WHERE ${countSql} > 0) IS NOT NULL AS enqueued_job`;
 
 /**
  * The one claim statement, which claimDueBatch and claimMedia differ in only
@@ -121,14 +125,14 @@ export async function claimDueBatch(
     batchSize,
     randomUUID(),
     leaseSeconds,
-    after?.deleteTime ?? null,
+    after?.time ?? null,
     after?.id ?? null,
     jobTraceParameter(),
   ]);
   const row = rows[0];
   return {
     claimed: row.n as number,
-    cursor: row.id === null ? undefined : { deleteTime: row.delete_time, id: row.id },
+    cursor: row.id === null ? undefined : { time: row.delete_time, id: row.id },
   };
 }
 
@@ -186,15 +190,16 @@ export interface Reclaimed {
 }
 
 /**
- * Takes back one claim whose lease expired (its job died, hung, or was
- * stopped): its media get a fresh token, a new lease and a new job. They stay
+ * Takes back one deletion's claim whose lease expired (its job died, hung, or
+ * was stopped): its media get a fresh token, a new lease and a new job. (The
+ * other kinds of claim are settled by settleExpiredClaims, trash.ts.) They stay
  * DELETING throughout, so Link keeps failing; the old job, if it ever wakes
  * up, can neither renew the old lease nor change a row under the old token.
  */
 export async function reclaimExpiredClaim(pool: pg.Pool, leaseSeconds: number): Promise<Reclaimed> {
   const { rows } = await pool.query(
     `WITH expired AS (
-       SELECT token FROM deletion_claims WHERE lease_expire_time < now()
+       SELECT token FROM deletion_claims WHERE lease_expire_time < now() AND kind = 'delete'
        ORDER BY lease_expire_time LIMIT 1 FOR UPDATE SKIP LOCKED
      ), dropped AS (
        DELETE FROM deletion_claims c USING expired WHERE c.token = expired.token RETURNING c.token, c.media_ids
@@ -235,11 +240,15 @@ export interface ClaimedFile {
   readonly key: string;
 }
 
-/** The files still claimed with this token (none when the claim is gone). */
-export async function claimedFiles(pool: pg.Pool, token: string): Promise<ClaimedFile[]> {
+/** The files still claimed with this token in `state` (none when the claim is gone). */
+export async function claimedFiles(
+  pool: pg.Pool,
+  token: string,
+  state: "DELETING" | "TRASHED" = "DELETING",
+): Promise<ClaimedFile[]> {
   const { rows } = await pool.query(
     `SELECT m.id, m.store, m.key FROM deletion_claims c JOIN media m ON m.id = ANY(c.media_ids)
-     WHERE c.token = $1 AND ${stillClaimed("m", "$1::uuid")} ORDER BY m.id`,
+     WHERE c.token = $1 AND ${stillClaimed("m", "$1::uuid", state)} ORDER BY m.id`,
     [token],
   );
   return rows;

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { DUE_NOW } from "./due.ts";
+import { DUE_NOW, PURGE_DUE_NOW } from "./due.ts";
 
 // The deletion switchboard (one row, deletion_control): the global pause and
 // the blast-radius guard.
@@ -48,18 +48,20 @@ export async function resumeDeletions(pool: pg.Pool, confirmTripped: boolean, li
 
 export type GuardVerdict = { readonly proceed: true } | { readonly proceed: false; readonly due: bigint };
 
+/** SQL: the files a sweep would act on now, due for deletion or for purging, at most $1 of each. */
+const DUE_FILES_CAPPED = `SELECT (SELECT count(*) FROM (SELECT 1 FROM media WHERE ${DUE_NOW} LIMIT $1) d)
+       + (SELECT count(*) FROM (SELECT 1 FROM media WHERE ${PURGE_DUE_NOW} LIMIT $1) p) AS n`;
+
 /**
- * The blast-radius guard. Counts due files (index-only, capped); when more are
- * due than the limit (or a confirmed allowance), pauses deletions and records
- * why, so nothing is claimed until an admin confirms.
+ * The blast-radius guard. Counts due files, for deletion and for purging
+ * (index-only, capped); when more are due than the limit (or a confirmed
+ * allowance), pauses deletions and records why, so nothing is claimed until
+ * an admin confirms.
  */
 export async function checkBlastRadius(pool: pg.Pool, limit: number): Promise<GuardVerdict> {
   const control = await getDeletionControl(pool);
   const ceiling = control.guardAllowance > BigInt(limit) ? control.guardAllowance : BigInt(limit);
-  const { rows } = await pool.query(
-    `SELECT count(*)::bigint AS n FROM (SELECT 1 FROM media WHERE ${DUE_NOW} LIMIT $1) d`,
-    [(ceiling + 1n).toString()],
-  );
+  const { rows } = await pool.query(DUE_FILES_CAPPED, [(ceiling + 1n).toString()]);
   const capped = BigInt(rows[0].n);
   if (capped <= ceiling) {
     // Back within the normal limit: a confirmed allowance has been used up.
@@ -68,12 +70,15 @@ export async function checkBlastRadius(pool: pg.Pool, limit: number): Promise<Gu
     }
     return { proceed: true };
   }
-  const exact = await pool.query(`SELECT count(*)::bigint AS n FROM media WHERE ${DUE_NOW}`);
+  const exact = await pool.query(
+    `SELECT (SELECT count(*) FROM media WHERE ${DUE_NOW}) + (SELECT count(*) FROM media WHERE ${PURGE_DUE_NOW}) AS n`,
+  );
   const due = BigInt(exact.rows[0].n);
   await pool.query(
     `UPDATE deletion_control SET paused = true, guard_tripped_time = now(), guard_due_count = $1::bigint,
        update_time = now(),
-       pause_reason = 'blast-radius guard: ' || $1::bigint || ' files are due, more than the limit of ' || $2::int ||
+       pause_reason = 'blast-radius guard: ' || $1::bigint ||
+                      ' files are due for deletion or purging, more than the limit of ' || $2::int ||
                       '; an admin must confirm before any is deleted'`,
     [due.toString(), limit],
   );

@@ -1,10 +1,11 @@
 // The deletion engine, as the worker, the scripts and the benchmarks see it:
-// the due rule, claims with their leases, finishing a batch, the switchboard,
-// the plan and the job contract. Exported as @media/server/deletion; the server's own
+// the due rules, claims with their leases, finishing a batch, the trash
+// (purges, restores, erasures), the switchboard, the plan and the job contract. Exported as @media/server/deletion; the server's own
 // modules import the files they need directly.
 export {
   type ClaimCursor,
   type ClaimedFile,
+  type ClaimResult,
   claimDueBatch,
   claimedFiles,
   claimMedia,
@@ -19,12 +20,24 @@ export {
   pauseDeletions,
   resumeDeletions,
 } from "./control.ts";
-export { DUE_NOW } from "./due.ts";
-export { type BatchOutcome, type BatchRun, finishBatch, type RetryPolicy, retryPolicyOf } from "./finish.ts";
+export { DUE_NOW, PURGE_DUE_NOW } from "./due.ts";
+export { type ErasureOutcome, eraseMedia, MAX_ERASE_IDS } from "./erase.ts";
 export {
-  type DeleteBatchPayload,
+  type BatchOutcome,
+  type BatchRun,
+  finishBatch,
+  finishPurge,
+  type RetryPolicy,
+  retryPolicyOf,
+  type StorageDone,
+} from "./finish.ts";
+export {
+  type BulkActionPayload,
+  type ClaimPayload,
+  type ClaimTask,
   type JobTrace,
-  parseDeleteBatchPayload,
+  parseBulkActionPayload,
+  parseClaimPayload,
   parseSweepPayload,
   SWEEP_JOB_KEY,
   TASKS,
@@ -44,4 +57,13 @@ export {
   type WorkerHeartbeatRow,
   type WorkerIdentity,
 } from "./runs.ts";
+export { MAX_RESTORE_IDS, type RestoreOutcome, type RestoreRequest, restoreMedia } from "./restore.ts";
 export { nextScheduledTime } from "./schedule.ts";
+export {
+  claimPurgeBatch,
+  ERASE_INTERRUPTED,
+  RESTORE_INTERRUPTED,
+  releasePurge,
+  type SettledClaims,
+  settleExpiredClaims,
+} from "./trash.ts";

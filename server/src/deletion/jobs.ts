@@ -5,7 +5,15 @@
 import { activeTraceCarrier, type TraceCarrier } from "../telemetry/propagation.ts";
 
 /** Task names, as graphile-worker's task list and add_job calls spell them. */
-export const TASKS = { sweep: "sweep", deleteBatch: "delete_batch" } as const;
+export const TASKS = {
+  sweep: "sweep",
+  deleteBatch: "delete_batch",
+  purgeBatch: "purge_batch",
+  bulkAction: "bulk_action",
+} as const;
+
+/** The tasks that work on one claim, named by its token in their payload. */
+export type ClaimTask = typeof TASKS.deleteBatch | typeof TASKS.purgeBatch;
 
 /** The sweep's job key: a sweep requested while one is queued replaces it rather than queueing another. */
 export const SWEEP_JOB_KEY = "sweep";
@@ -20,8 +28,8 @@ export const BATCH_JOB_ATTEMPTS = 25;
  */
 export type JobTrace = TraceCarrier;
 
-/** What a delete_batch job carries: the claim token of the media it deletes, and the sweep's trace. */
-export interface DeleteBatchPayload extends JobTrace {
+/** What a delete_batch or purge_batch job carries: the claim token of the media it acts on, and the sweep's trace. */
+export interface ClaimPayload extends JobTrace {
   readonly token: string;
 }
 
@@ -47,13 +55,27 @@ export function parseJobTrace(task: string, payload: unknown): JobTrace {
   return { traceparent, tracestate };
 }
 
-/** The payload of a delete_batch job, or an error saying what is wrong with it. */
-export function parseDeleteBatchPayload(payload: unknown): DeleteBatchPayload {
+/** The payload of a delete_batch or purge_batch job, or an error saying what is wrong with it. */
+export function parseClaimPayload(task: ClaimTask, payload: unknown): ClaimPayload {
   const token = (payload as { token?: unknown } | null)?.token;
   if (typeof token !== "string" || !UUID.test(token)) {
-    throw new Error(`${TASKS.deleteBatch} needs a payload {"token": "<claim uuid>"}`);
+    throw new Error(`${task} needs a payload {"token": "<claim uuid>"}`);
   }
-  return { token, ...parseJobTrace(TASKS.deleteBatch, payload) };
+  return { token, ...parseJobTrace(task, payload) };
+}
+
+/** What a bulk_action job carries: the bulk action's id. */
+export interface BulkActionPayload extends JobTrace {
+  readonly id: string;
+}
+
+/** The payload of a bulk_action job, or an error saying what is wrong with it. */
+export function parseBulkActionPayload(payload: unknown): BulkActionPayload {
+  const id = (payload as { id?: unknown } | null)?.id;
+  if (typeof id !== "string" || !/^[1-9][0-9]{0,18}$/.test(id)) {
+    throw new Error(`${TASKS.bulkAction} needs a payload {"id": "<bulk action id>"}`);
+  }
+  return { id, ...parseJobTrace(TASKS.bulkAction, payload) };
 }
 
 /** The payload of a sweep job (any other fields, such as the crontab's, are left alone), or an error. */
@@ -74,12 +96,16 @@ export function jobTraceParameter(): string | null {
 const traceFields = (traceSql: string): string => `coalesce((${traceSql})::jsonb, '{}'::jsonb)`;
 
 /**
- * SQL that enqueues the delete_batch job for the claim token in `tokenSql` (an SQL expression),
+ * SQL that enqueues the job of `task` for the claim token in `tokenSql` (an SQL expression),
  * continuing the trace in `traceSql` (jobTraceParameter's value; unset: none). The token is
  * merged last, so no carrier field can ever name another claim.
  */
-export const enqueueDeleteBatch = (tokenSql: string, traceSql = "NULL"): string =>
-  `graphile_worker.add_job('${TASKS.deleteBatch}', (${traceFields(traceSql)} || jsonb_build_object('token', ${tokenSql}::text))::json, max_attempts := ${BATCH_JOB_ATTEMPTS})`;
+export const enqueueClaimJob = (task: ClaimTask, tokenSql: string, traceSql = "NULL"): string =>
+  `graphile_worker.add_job('${task}', (${traceFields(traceSql)} || jsonb_build_object('token', ${tokenSql}::text))::json, max_attempts := ${BATCH_JOB_ATTEMPTS})`;
+
+/** SQL that enqueues the bulk_action job of the bulk action whose id is in `idSql`, continuing the trace in `traceSql`. */
+export const enqueueBulkAction = (idSql: string, traceSql = "NULL"): string =>
+  `graphile_worker.add_job('${TASKS.bulkAction}', (${traceFields(traceSql)} || jsonb_build_object('id', ${idSql}::text))::json, max_attempts := ${BATCH_JOB_ATTEMPTS})`;
 
 /** SQL that queues a sweep to run now, continuing the trace in `traceSql` (jobTraceParameter's value; unset: none). */
 export const enqueueSweep = (traceSql = "NULL"): string =>

@@ -36,7 +36,7 @@ export async function recordHeartbeat(db: Queryable, worker: WorkerIdentity): Pr
   );
 }
 
-export type DeletionRunKind = "sweep" | "batch";
+export type DeletionRunKind = "sweep" | "batch" | "purge";
 
 /** A finished sweep or batch, as its task records it. */
 export interface NewDeletionRun {

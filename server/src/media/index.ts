@@ -2,6 +2,14 @@
 // API's handlers use, the dashboard's list and views, the admin actions and the
 // row-to-message mapping. Exported as @media/server/media.
 export { type ActionOutcome, type AdminActions, createAdminActions } from "./admin-actions.ts";
+export {
+  BulkActionMovedError,
+  type ChunkResult,
+  finishBulkAction,
+  runChangeChunk,
+  runRestoreChunk,
+  startBulkAction,
+} from "./bulk-actions.ts";
 export { mediaToProto, stateFromProto, stateToProto } from "./mapping.ts";
 export {
   cursorFromToken,

@@ -1,7 +1,14 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
+  type BulkAction,
+  BulkActionSchema,
+  BulkActionState,
+  BulkActionType,
   DeletionRunKind,
+  ErasureOutcome,
+  type ErasureReceipt,
+  ErasureReceiptSchema,
   type MediaEvent,
   MediaEventSchema,
   MediaEventType,
@@ -10,6 +17,9 @@ import {
 } from "@media/proto/media/v1/admin_service_pb";
 import { type Media, MediaSchema, MediaState } from "@media/proto/media/v1/media_pb";
 import {
+  type BulkActionRow,
+  type BulkActionStateName,
+  type BulkActionTypeName,
   MEDIA_STATES,
   type MediaEventRow,
   type MediaEventTypeName,
@@ -18,8 +28,11 @@ import {
   type MediaStateName,
 } from "../db/schema.ts";
 import type { DeletionControl } from "../deletion/control.ts";
+import type { ErasureOutcome as ErasureResult } from "../deletion/erase.ts";
 import type { DeletionPlan, QueuedSweep } from "../deletion/plan.ts";
 import type { DeletionRunRow, WorkerHeartbeatRow } from "../deletion/runs.ts";
+import { filterFromJson } from "./bulk-actions.ts";
+import type { MediaFilter } from "./media-list.ts";
 import type { UnlinkOwnerResult } from "./media-repository.ts";
 import type { DeletionHourTotals, MediaStats } from "./media-views.ts";
 
@@ -113,6 +126,26 @@ export function eventToProto(row: MediaEventRow): MediaEvent {
   });
 }
 
+const ERASURE_TO_PROTO = {
+  erased: ErasureOutcome.ERASED,
+  refused: ErasureOutcome.REFUSED,
+  failed: ErasureOutcome.FAILED,
+} as const satisfies Record<ErasureResult["kind"], ErasureOutcome>;
+
+/** One media's erasure receipt; an id with no outcome was refused as unknown. */
+export function erasureToProto(id: string, outcome: ErasureResult | undefined): ErasureReceipt {
+  const result: ErasureResult = outcome ?? { kind: "refused", why: "no such media", store: "", key: "" };
+  return create(ErasureReceiptSchema, {
+    mediaId: BigInt(id),
+    outcome: ERASURE_TO_PROTO[result.kind],
+    detail: result.kind === "erased" ? "" : result.why,
+    store: result.store,
+    key: result.key,
+    verifiedGone: result.kind === "erased",
+    eraseTime: result.kind === "erased" ? timestampFromDate(result.eraseTime) : undefined,
+  });
+}
+
 export function referenceToProto(row: MediaReferenceRow): MediaReference {
   return create(MediaReferenceSchema, { owner: row.owner, createTime: timestamp(row.create_time) });
 }
@@ -149,6 +182,9 @@ export function statsToProto(stats: MediaStats) {
     dueNext24hSizeBytes: byteTotal(stats.dueNext24h.sizeBytes),
     dueNext7dCount: BigInt(stats.dueNext7d.count),
     dueNext7dSizeBytes: byteTotal(stats.dueNext7d.sizeBytes),
+    purgeNext24hCount: BigInt(stats.purgeNext24h.count),
+    purgeNext24hSizeBytes: byteTotal(stats.purgeNext24h.sizeBytes),
+    nextPurgeTime: timestamp(stats.nextPurgeTime),
   };
 }
 
@@ -187,7 +223,11 @@ export function queuedSweepToProto(queued: QueuedSweep) {
   return { queued: true, jobId: queued.jobId, runTime: timestampFromDate(queued.runTime) };
 }
 
-const RUN_KIND_TO_PROTO = { sweep: DeletionRunKind.SWEEP, batch: DeletionRunKind.BATCH } as const;
+const RUN_KIND_TO_PROTO: Record<DeletionRunRow["kind"], DeletionRunKind> = {
+  sweep: DeletionRunKind.SWEEP,
+  batch: DeletionRunKind.BATCH,
+  purge: DeletionRunKind.PURGE,
+};
 
 export function deletionRunToProto(row: DeletionRunRow) {
   return {
@@ -216,4 +256,57 @@ export function workerToProto(row: WorkerHeartbeatRow) {
     lastSeenTime: timestampFromDate(row.last_seen_at),
     concurrency: row.concurrency,
   };
+}
+
+const BULK_ACTION_TYPE_TO_PROTO: Record<BulkActionTypeName, BulkActionType> = {
+  HOLD: BulkActionType.HOLD,
+  RELEASE: BulkActionType.RELEASE,
+  DELETE_NOW: BulkActionType.DELETE_NOW,
+  RETRY: BulkActionType.RETRY,
+  RESTORE: BulkActionType.RESTORE,
+};
+
+const BULK_ACTION_STATE_TO_PROTO: Record<BulkActionStateName, BulkActionState> = {
+  QUEUED: BulkActionState.QUEUED,
+  RUNNING: BulkActionState.RUNNING,
+  SUCCEEDED: BulkActionState.SUCCEEDED,
+  FAILED: BulkActionState.FAILED,
+};
+
+/** The stored name for an API bulk action type; undefined for UNSPECIFIED or unknown numbers. */
+export function bulkActionTypeFromProto(type: BulkActionType): BulkActionTypeName | undefined {
+  return (Object.keys(BULK_ACTION_TYPE_TO_PROTO) as BulkActionTypeName[]).find(
+    (name) => BULK_ACTION_TYPE_TO_PROTO[name] === type,
+  );
+}
+
+export function mediaFilterToProto(filter: MediaFilter) {
+  return {
+    state: filter.state === undefined ? MediaState.UNSPECIFIED : stateToProto(filter.state),
+    store: filter.store ?? "",
+    owner: filter.owner ?? "",
+    keyPrefix: filter.keyPrefix ?? "",
+    labels: { ...(filter.labels ?? {}) },
+    trashedAfter: filter.trashedAfter === undefined ? undefined : timestampFromDate(filter.trashedAfter),
+    trashedBefore: filter.trashedBefore === undefined ? undefined : timestampFromDate(filter.trashedBefore),
+  };
+}
+
+export function bulkActionToProto(row: BulkActionRow): BulkAction {
+  return create(BulkActionSchema, {
+    id: BigInt(row.id),
+    action: BULK_ACTION_TYPE_TO_PROTO[row.action] ?? BulkActionType.UNSPECIFIED,
+    filter: mediaFilterToProto(filterFromJson(row.filter)),
+    reason: row.reason,
+    actor: row.actor,
+    state: BULK_ACTION_STATE_TO_PROTO[row.state] ?? BulkActionState.UNSPECIFIED,
+    matchedCount: BigInt(row.matched_count),
+    doneCount: BigInt(String(row.done_count)),
+    skippedCount: BigInt(String(row.skipped_count)),
+    failedCount: BigInt(String(row.failed_count)),
+    lastError: row.last_error,
+    createTime: timestamp(row.create_time),
+    updateTime: timestamp(row.update_time),
+    finishTime: timestamp(row.finish_time),
+  });
 }

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from "kysely";
+import { type Kysely, type SelectQueryBuilder, sql } from "kysely";
 import { ID_PART, MICROS_PART } from "../api/page-token.ts";
 import type { Database, MediaRow, MediaStateName } from "../db/schema.ts";
 
@@ -34,24 +34,28 @@ export interface MediaFilter {
   readonly keyPrefix?: string;
   /** Media must carry every one of these labels. */
   readonly labels?: Readonly<Record<string, string>>;
+  /** Moved to the trash at or after this time (TRASHED media only). */
+  readonly trashedAfter?: Date;
+  /** Moved to the trash before this time (TRASHED media only). */
+  readonly trashedBefore?: Date;
 }
 
 /** The media list orders, the default first; each has its own keyset. */
-export const MEDIA_ORDERS = ["create_time desc", "create_time", "delete_time"] as const;
+export const MEDIA_ORDERS = ["create_time desc", "create_time", "delete_time", "purge_time"] as const;
 export type MediaOrder = (typeof MEDIA_ORDERS)[number];
 
 /**
  * Where the previous page ended: its last row's id and, in delete_time order,
  * its delete key: delete_time in microseconds since 1970 (exact, unlike a JS
  * Date, and independent of the session's DateStyle), or "infinity" for a media
- * without one.
+ * without one; in purge_time order, purge_time the same way.
  */
 export interface MediaCursor {
   readonly id: string;
   readonly deleteKey?: string;
 }
 
-export type ListedMedia = MediaRow & { readonly delete_key: string };
+export type ListedMedia = MediaRow & { readonly delete_key: string; readonly purge_key: string };
 
 /**
  * Each order's page token: its kind (so a token only continues the order it
@@ -64,6 +68,7 @@ export const MEDIA_PAGE_TOKENS: Record<
   "create_time desc": { kind: "m", patterns: [ID_PART], cursorOf: (row) => [row.id] },
   create_time: { kind: "ma", patterns: [ID_PART], cursorOf: (row) => [row.id] },
   delete_time: { kind: "md", patterns: [ID_PART, MICROS_PART], cursorOf: (row) => [row.id, row.delete_key] },
+  purge_time: { kind: "mp", patterns: [ID_PART, MICROS_PART], cursorOf: (row) => [row.id, row.purge_key] },
 };
 
 /** The cursor a page token's values (checked against the order's patterns) stand for. */
@@ -79,6 +84,7 @@ function likePrefix(prefix: string): string {
 
 const DELETE_KEY_TEXT = sql<string>`CASE WHEN media.delete_time IS NULL THEN 'infinity'
   ELSE (extract(epoch FROM media.delete_time) * 1000000)::bigint::text END`;
+const PURGE_KEY_TEXT = sql<string>`coalesce((extract(epoch FROM media.purge_time) * 1000000)::bigint::text, '0')`;
 
 /**
  * A cursor's delete key (microseconds since 1970) as an exact UTC timestamp
@@ -91,6 +97,42 @@ function deleteTimeOf(micros: string): string {
   return `${iso.slice(0, -1)}${(value % 1000n).toString().padStart(3, "0")}Z`;
 }
 
+/**
+ * The filter's conditions on a query over media (ListMedia's, and the bulk
+ * actions'). A state is written `state = ANY(...)` unless an owner is given
+ * (see the planner notes above): the orders that lead with the state need it.
+ */
+export function whereMediaFilter<O>(
+  query: SelectQueryBuilder<Database, "media", O>,
+  filter: MediaFilter,
+): SelectQueryBuilder<Database, "media", O> {
+  let q = query;
+  if (filter.owner !== undefined) {
+    const owner = filter.owner;
+    q = q.where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom("media_references")
+          .select(sql`1`.as("one"))
+          .whereRef("media_references.media_id", "=", "media.id")
+          .where("media_references.owner", "=", owner),
+      ),
+    );
+  }
+  if (filter.state !== undefined && filter.owner === undefined) {
+    q = q.where(sql<boolean>`media.state = ANY(${[filter.state]}::media_state[])`);
+  } else if (filter.state !== undefined) q = q.where("media.state", "=", filter.state);
+  if (filter.store !== undefined) q = q.where("media.store", "=", filter.store);
+  if (filter.keyPrefix !== undefined) q = q.where("media.key", "like", likePrefix(filter.keyPrefix));
+  if (filter.labels !== undefined) {
+    // The second condition lets the planner use the partial media_labels_idx.
+    const wanted = JSON.stringify(filter.labels);
+    q = q.where(sql<boolean>`media.labels @> ${wanted}::jsonb AND media.labels <> '{}'::jsonb`);
+  }
+  if (filter.trashedAfter !== undefined) q = q.where("media.trash_time", ">=", filter.trashedAfter);
+  if (filter.trashedBefore !== undefined) q = q.where("media.trash_time", "<", filter.trashedBefore);
+  return q;
+}
+
 /** One page of media in the given order, continuing after the cursor. */
 export async function listMedia(
   db: Kysely<Database>,
@@ -101,28 +143,26 @@ export async function listMedia(
 ): Promise<ListedMedia[]> {
   if (filter.owner !== undefined && filter.state !== undefined && filter.state !== "LINKED") return [];
   const byState = filter.state !== undefined && filter.owner === undefined;
-  let query = db.selectFrom("media").selectAll("media").select(DELETE_KEY_TEXT.as("delete_key"));
-  if (filter.owner !== undefined) {
-    const owner = filter.owner;
-    query = query.where(({ exists, selectFrom }) =>
-      exists(
-        selectFrom("media_references")
-          .select(sql`1`.as("one"))
-          .whereRef("media_references.media_id", "=", "media.id")
-          .where("media_references.owner", "=", owner),
-      ),
-    );
-  }
-  if (byState) query = query.where(sql<boolean>`media.state = ANY(${[filter.state]}::media_state[])`);
-  else if (filter.state !== undefined) query = query.where("media.state", "=", filter.state);
-  if (filter.store !== undefined) query = query.where("media.store", "=", filter.store);
-  if (filter.keyPrefix !== undefined) query = query.where("media.key", "like", likePrefix(filter.keyPrefix));
-  if (filter.labels !== undefined) {
-    // The second condition lets the planner use the partial media_labels_idx.
-    const wanted = JSON.stringify(filter.labels);
-    query = query.where(sql<boolean>`media.labels @> ${wanted}::jsonb AND media.labels <> '{}'::jsonb`);
-  }
+  let query = whereMediaFilter(
+    db
+      .selectFrom("media")
+      .selectAll("media")
+      .select(DELETE_KEY_TEXT.as("delete_key"))
+      .select(PURGE_KEY_TEXT.as("purge_key")),
+    filter,
+  );
   switch (order) {
+    case "purge_time": {
+      // Tombstones only (purge_time is set exactly on them): media_trash_idx gives the order.
+      let trashed = query.where("media.purge_time", "is not", null);
+      if (after !== undefined) {
+        const from = deleteTimeOf(after.deleteKey ?? "0");
+        trashed = trashed.where(
+          sql<boolean>`(media.purge_time, media.id) > (${from}::timestamptz, ${after.id}::bigint)`,
+        );
+      }
+      return trashed.orderBy("media.purge_time").orderBy("media.id").limit(limit).execute();
+    }
     case "create_time desc":
     case "create_time": {
       const direction = order === "create_time" ? "asc" : "desc";

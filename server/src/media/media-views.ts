@@ -36,6 +36,10 @@ export interface MediaStats {
   readonly states: StateTotals[];
   readonly dueNext24h: DueTotals;
   readonly dueNext7d: DueTotals;
+  /** Unheld tombstones whose purge_time is within 24 hours (overdue included). */
+  readonly purgeNext24h: DueTotals;
+  /** The soonest purge_time of an unheld tombstone; null when there is none. */
+  readonly nextPurgeTime: Date | null;
 }
 
 export async function getStats(db: Kysely<Database>): Promise<MediaStats> {
@@ -51,10 +55,19 @@ export async function getStats(db: Kysely<Database>): Promise<MediaStats> {
     FROM media
     WHERE ${sql.raw(dueBy("now() + interval '7 days'"))}`.execute(db);
   const row = due.rows[0];
+  // The trash's head, over media_trash_idx: what purges within a day, and when the next does.
+  const purges = await sql<{ count: string; bytes: string; next: Date | null }>`
+    SELECT count(*) FILTER (WHERE purge_time <= now() + interval '24 hours')::bigint AS count,
+           coalesce(sum(size_bytes) FILTER (WHERE purge_time <= now() + interval '24 hours'), 0)::numeric AS bytes,
+           min(purge_time) AS next
+    FROM media WHERE purge_time IS NOT NULL AND hold_reason IS NULL`.execute(db);
+  const purge = purges.rows[0];
   return {
     states: states.rows.map((r) => ({ state: r.state, count: r.count, sizeBytes: r.size_bytes })),
     dueNext24h: { count: row?.count_24h ?? "0", sizeBytes: row?.bytes_24h ?? "0" },
     dueNext7d: { count: row?.count_7d ?? "0", sizeBytes: row?.bytes_7d ?? "0" },
+    purgeNext24h: { count: purge?.count ?? "0", sizeBytes: purge?.bytes ?? "0" },
+    nextPurgeTime: purge?.next ?? null,
   };
 }
 
@@ -92,4 +105,23 @@ export async function deletionHistory(db: Kysely<Database>, hours: number): Prom
     deletedBytes: r.deleted_bytes,
     failedCount: r.failed_count,
   }));
+}
+
+/**
+ * The first `limit` media the owner references, by id, and how many more it
+ * references (for an erasure by owner, which goes on over several calls).
+ */
+export async function ownerMediaIds(
+  db: Kysely<Database>,
+  owner: string,
+  limit: number,
+): Promise<{ ids: string[]; remaining: bigint }> {
+  const { rows } = await sql<{ media_id: string }>`
+    SELECT media_id FROM media_references WHERE owner = ${owner} ORDER BY media_id LIMIT ${limit}`.execute(db);
+  if (rows.length < limit) return { ids: rows.map((r) => r.media_id), remaining: 0n };
+  const more = await sql<{ n: string }>`
+    SELECT count(*)::bigint AS n FROM media_references WHERE owner = ${owner} AND media_id > ${rows.at(-1)?.media_id}`.execute(
+    db,
+  );
+  return { ids: rows.map((r) => r.media_id), remaining: BigInt(more.rows[0]?.n ?? 0) };
 }

@@ -1,6 +1,7 @@
 import { createReadStream, realpathSync, statSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import type { DiskReply, DiskRequest } from "./disk-thread.ts";
+import type { DiskObjectsResult, DiskPlaceResult, DiskPlaces } from "./disk-trash.ts";
 import type { DiskDeleteResult, DiskRoot, OpenedFile } from "./disk-tree.ts";
 import { type ObjectStore, UnsafeKeyError } from "./object-store.ts";
 
@@ -82,10 +83,15 @@ const leastBusy = () => threads.reduce((a, b) => (b.load < a.load ? b : a));
 
 /**
  * Files under one root folder (see disk-folder-chain.ts for how keys are resolved
- * without following symlinks or racing renames). The file work runs on the
- * process's disk threads.
+ * without following symlinks or racing renames), with its trash in the root's
+ * `.media-trash` folder (disk-trash.ts). The file work runs on the process's
+ * disk threads.
  */
 export function createDiskStore(name: string, root: DiskRoot): ObjectStore {
+  const atMost = (count: number, call: string) => {
+    if (count > KEYS_PER_REQUEST)
+      throw new Error(`disk store ${name}: ${call} takes at most ${KEYS_PER_REQUEST} a call`);
+  };
   return {
     name,
     keysPerRequest: KEYS_PER_REQUEST,
@@ -99,5 +105,19 @@ export function createDiskStore(name: string, root: DiskRoot): ObjectStore {
       if (file === undefined) return undefined;
       return { body: createReadStream("", { fd: file.fd }), size: file.size };
     },
+    async trashMany(objects, window, noted) {
+      if (noted === undefined) throw new Error(`disk store ${name}: trashMany needs the files noted first`);
+      atMost(objects.length, "trashMany");
+      return leastBusy().call<DiskObjectsResult>({ op: "trash", root, objects, closes: window.closes, noted });
+    },
+    async placeFromTrash(objects, window) {
+      atMost(objects.length, "placeFromTrash");
+      return leastBusy().call<DiskPlaceResult>({ op: "place", root, objects, closes: window.closes });
+    },
+    async dropFromTrash(ids, window) {
+      atMost(ids.length, "dropFromTrash");
+      return leastBusy().call<DiskObjectsResult>({ op: "drop", root, ids, closes: window.closes });
+    },
+    locate: (objects) => leastBusy().call<Map<string, DiskPlaces>>({ op: "locate", root, objects }),
   };
 }

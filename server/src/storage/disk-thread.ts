@@ -1,8 +1,11 @@
 import { parentPort } from "node:worker_threads";
+import { dropTrashFiles, locateFiles, placeFiles, trashFiles } from "./disk-trash.ts";
 import { type DiskRoot, deleteFiles, noteFiles, openFile } from "./disk-tree.ts";
+import type { MediaObject } from "./object-store.ts";
 import type { Instant } from "./window.ts";
 
-// The disk thread: runs a disk store's file operations (disk-tree.ts) with
+// The disk thread: runs a disk store's file operations (disk-tree.ts, and
+// its trash's, disk-trash.ts) with
 // synchronous calls, off the event loop that serves the API and the jobs.
 // Synchronous calls here cost a fraction of what a promise per call costs on
 // the main thread, and a slow disk stalls this thread, not the process.
@@ -17,7 +20,30 @@ export type DiskRequest =
       readonly closes: Instant;
       readonly noted: ReadonlyMap<string, string>;
     }
-  | { readonly id: number; readonly op: "open"; readonly root: DiskRoot; readonly key: string };
+  | { readonly id: number; readonly op: "open"; readonly root: DiskRoot; readonly key: string }
+  | {
+      readonly id: number;
+      readonly op: "trash";
+      readonly root: DiskRoot;
+      readonly objects: readonly MediaObject[];
+      readonly closes: Instant;
+      readonly noted: ReadonlyMap<string, string>;
+    }
+  | {
+      readonly id: number;
+      readonly op: "place";
+      readonly root: DiskRoot;
+      readonly objects: readonly MediaObject[];
+      readonly closes: Instant;
+    }
+  | {
+      readonly id: number;
+      readonly op: "drop";
+      readonly root: DiskRoot;
+      readonly ids: readonly string[];
+      readonly closes: Instant;
+    }
+  | { readonly id: number; readonly op: "locate"; readonly root: DiskRoot; readonly objects: readonly MediaObject[] };
 
 export type DiskReply =
   | { readonly id: number; readonly ok: true; readonly value: unknown }
@@ -31,6 +57,14 @@ function run(request: DiskRequest): unknown {
       return deleteFiles(request.root, request.keys, request.closes, request.noted);
     case "open":
       return openFile(request.root, request.key);
+    case "trash":
+      return trashFiles(request.root, request.objects, request.closes, request.noted);
+    case "place":
+      return placeFiles(request.root, request.objects, request.closes);
+    case "drop":
+      return dropTrashFiles(request.root, request.ids, request.closes);
+    case "locate":
+      return locateFiles(request.root, request.objects);
     default: {
       const unhandled: never = request;
       throw new Error(`unknown disk operation ${JSON.stringify(unhandled)}`);

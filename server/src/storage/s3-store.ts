@@ -1,6 +1,7 @@
 import type { Readable } from "node:stream";
 import type { S3Client, S3ClientConfig } from "@aws-sdk/client-s3";
 import { assertSafeKey, type ObjectStore, type StoreFailure, UnsafeKeyError } from "./object-store.ts";
+import { createS3Trash, type Guardable, type S3Parts } from "./s3-trash.ts";
 import { isBefore, type StorageWindow } from "./window.ts";
 
 export interface S3StoreOptions {
@@ -12,7 +13,7 @@ export interface S3StoreOptions {
   readonly forcePathStyle?: boolean;
   /** Explicit credentials; otherwise the usual AWS chain (env, profile, instance role). */
   readonly credentials?: S3ClientConfig["credentials"];
-  /** Attempts per DeleteObjects request, including the first (SDK retries throttling and 5xx with backoff and jitter). */
+  /** Attempts per request, including the first (SDK retries throttling and 5xx with backoff and jitter). */
   readonly maxAttempts?: number;
 }
 
@@ -28,6 +29,24 @@ const loadSdk = () => {
 
 /** Thrown (inside the SDK's retry loop) instead of sending an attempt once the window has closed. */
 class WindowClosedError extends Error {}
+
+/**
+ * Checks the window inside the SDK's retry loop, so every attempt of the command (a retry after
+ * a 503 included) is sent only while the window is open: a process stopped during a retry's
+ * backoff sends nothing after. `sent` counts the attempts let through.
+ */
+function guardWindow(command: Guardable, window: StorageWindow): { readonly sent: number } {
+  const attempts = { sent: 0 };
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      if (!isBefore(window.closes)) throw new WindowClosedError("not sent: the lease's storage window had closed");
+      attempts.sent++;
+      return next(args);
+    },
+    { step: "finalizeRequest", priority: "low", name: "mediaStorageWindow" },
+  );
+  return attempts;
+}
 
 /** Node's codes for a connection that could not be made or was lost: the endpoint is unreachable. */
 const NETWORK_ERRORS = new Set([
@@ -49,22 +68,39 @@ const LOOKS_LIKE_A_PLACE = /:\/\/|\b\d{1,3}(\.\d{1,3}){3}\b|[\w\].-]:\d{2,5}\b|a
 
 const textOf = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
 
-/** What a DeleteObjects request that failed as a whole means for each of its keys. */
-function requestFailure(error: unknown, aborted: boolean, safeText: (t: string | undefined) => string): StoreFailure {
+/**
+ * What a request that failed as a whole means for each of its keys; `what` names the request in
+ * the message ("DeleteObjects", `CopyObject of key "a/b"`).
+ */
+function requestFailure(
+  error: unknown,
+  aborted: boolean,
+  safeText: (t: string | undefined) => string,
+  what = "DeleteObjects",
+): StoreFailure {
   const detail = textOf(error);
-  if (aborted) return { code: "STORAGE_TIMEOUT", message: "DeleteObjects abandoned after STORAGE_TIMEOUT", detail };
+  if (aborted) return { code: "STORAGE_TIMEOUT", message: `${what} abandoned after STORAGE_TIMEOUT`, detail };
   if (error instanceof WindowClosedError) return { code: "STORAGE_TIMEOUT", message: error.message, detail };
   const e = error as { name?: string; code?: unknown; errors?: unknown; $metadata?: { httpStatusCode?: number } };
   // Node's connect errors (an AggregateError when several addresses were tried) carry the code.
   const errno = typeof e.code === "string" ? e.code : (e.errors as { code?: unknown }[] | undefined)?.[0]?.code;
   if (typeof errno === "string" && NETWORK_ERRORS.has(errno)) {
-    return { code: "STORE_UNAVAILABLE", message: `DeleteObjects could not reach the S3 endpoint (${errno})`, detail };
+    return { code: "STORE_UNAVAILABLE", message: `${what} could not reach the S3 endpoint (${errno})`, detail };
   }
-  if (e.$metadata?.httpStatusCode !== undefined && e.name !== undefined) {
-    const message = `DeleteObjects failed: ${e.name}${safeText((error as Error).message)}`;
+  const status = e.$metadata?.httpStatusCode;
+  if (status !== undefined && e.name === "Unknown") {
+    // An answer without a body (HEAD's) has no error code: the SDK names it "Unknown".
+    return {
+      code: status === 403 ? "PERMISSION_DENIED" : "STORAGE_ERROR",
+      message: `${what} failed: HTTP ${status}`,
+      detail,
+    };
+  }
+  if (status !== undefined && e.name !== undefined) {
+    const message = `${what} failed: ${e.name}${safeText((error as Error).message)}`;
     return { code: e.name === "AccessDenied" ? "PERMISSION_DENIED" : "STORAGE_ERROR", message, detail };
   }
-  return { code: "STORAGE_ERROR", message: `DeleteObjects failed (${e.name ?? "error"})`, detail };
+  return { code: "STORAGE_ERROR", message: `${what} failed (${e.name ?? "error"})`, detail };
 }
 
 /** The client as we configure it for S3 and S3-compatible stores. */
@@ -88,7 +124,8 @@ async function createS3Client(options: S3StoreOptions): Promise<S3Client> {
 /**
  * Objects in one bucket under one prefix, deleted with DeleteObjects, up to
  * 1000 keys a request. A 200 answer can still carry per-key Errors: those keys
- * are reported as failed, never as deleted.
+ * are reported as failed, never as deleted. The trash (trashMany and the rest)
+ * is in s3-trash.ts.
  */
 export function createS3Store(name: string, options: S3StoreOptions): ObjectStore {
   const prefix = options.prefix;
@@ -122,15 +159,7 @@ export function createS3Store(name: string, options: S3StoreOptions): ObjectStor
       // one, answers MissingContentMD5 to the SDK's default CRC32).
       ChecksumAlgorithm: "MD5",
     });
-    // Inside the SDK's retry loop, so every attempt (a retry after a 503 included) is sent only
-    // while the window is open: a process stopped during a retry's backoff sends nothing after.
-    command.middlewareStack.add(
-      (next) => async (args) => {
-        if (!isBefore(window.closes)) throw new WindowClosedError("not sent: the lease's storage window had closed");
-        return next(args);
-      },
-      { step: "finalizeRequest", priority: "low", name: "mediaStorageWindow" },
-    );
+    guardWindow(command, window);
     try {
       // STORAGE_TIMEOUT, retries included: past it the lease may be running out.
       const response = await (await s3()).send(command, { abortSignal: window.signal });
@@ -160,9 +189,23 @@ export function createS3Store(name: string, options: S3StoreOptions): ObjectStor
     }
   }
 
+  const parts: S3Parts = {
+    storeName: name,
+    bucket: options.bucket,
+    prefix,
+    maxObjects: MAX_KEYS_PER_REQUEST,
+    sdk: loadSdk,
+    s3,
+    guardWindow,
+    isWindowClosed: (error) => error instanceof WindowClosedError,
+    failure: (error, window, what) => requestFailure(error, window?.signal.aborted ?? false, safeText, what),
+    deleteChunk,
+  };
+
   return {
     name,
     keysPerRequest: MAX_KEYS_PER_REQUEST,
+    ...createS3Trash(parts),
     // S3 cannot tell two objects at one key apart without a request per key: the lease is the fence.
     note: async () => undefined,
     async deleteMany(keys, window) {

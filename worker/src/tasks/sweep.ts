@@ -2,13 +2,16 @@ import { performance } from "node:perf_hooks";
 import { withTransaction } from "@media/server/db";
 import {
   type ClaimCursor,
+  type ClaimResult,
   checkBlastRadius,
   claimDueBatch,
+  claimPurgeBatch,
   getDeletionControl,
   parseSweepPayload,
   pruneRuns,
   reclaimExpiredClaim,
   recordRun,
+  settleExpiredClaims,
 } from "@media/server/deletion";
 import type { Logger } from "@media/server/logger";
 import { traceJob } from "@media/server/telemetry";
@@ -24,9 +27,12 @@ interface SweepCounts {
 }
 
 /**
- * The sweep (crontab, or triggered by an admin): takes back claims whose lease
- * expired (their job died, hung or was stopped), applies the blast-radius guard, then claims due rows batch by batch,
- * each batch in its own transaction with its delete_batch job. Safe to run in
+ * The sweep (crontab, or triggered by an admin): takes back deletion claims
+ * whose lease expired (their job died, hung or was stopped) and settles the
+ * expired claims of purges, restores and erasures, applies the blast-radius
+ * guard, then claims due rows batch by batch (each batch in its own
+ * transaction with its delete_batch job), then tombstones due for purging
+ * (each batch with its purge_batch job). Safe to run in
  * several workers at once: claims skip rows another sweep has locked. Its span
  * continues the trace of the call that asked for it (RunSweep), and the
  * delete_batch jobs it enqueues continue its own.
@@ -98,6 +104,11 @@ async function runSweep({ pool, settings }: TaskContext, log: Logger, counts: Sw
     counts.reclaimed += reclaimed.media;
   }
   if (counts.reclaimed > 0) log.warn({ reclaimed: counts.reclaimed }, "reclaimed media whose claim's lease expired");
+  for (;;) {
+    const settled = await settleExpiredClaims(pool);
+    if (settled.claims === 0) break;
+    log.warn(settled, "settled purges, restores or erasures whose lease expired");
+  }
 
   const verdict = await checkBlastRadius(pool, settings.blastRadiusLimit);
   if (!verdict.proceed) {
@@ -107,18 +118,32 @@ async function runSweep({ pool, settings }: TaskContext, log: Logger, counts: Sw
     );
     return `blast-radius guard tripped: ${verdict.due} due, limit ${settings.blastRadiusLimit}`;
   }
+  const claim = (cursor: ClaimCursor | undefined) =>
+    claimDueBatch(pool, settings.batchSize, settings.claimTimeoutSeconds, cursor);
+  const purge = (cursor: ClaimCursor | undefined) =>
+    claimPurgeBatch(pool, settings.batchSize, settings.claimTimeoutSeconds, cursor);
+  const deletions = await claimAll(pool, claim);
+  const purges = deletions.paused ? { claimed: 0, paused: true } : await claimAll(pool, purge);
+  counts.claimed += deletions.claimed + purges.claimed;
+  if (counts.claimed > 0) {
+    log.info({ claimed: deletions.claimed, purges: purges.claimed }, "sweep claimed due media");
+  }
+  return purges.paused ? "deletions paused during the sweep" : "";
+}
+
+/** Claims batch after batch in the claim's order until none is due, or deletions are paused meanwhile. */
+async function claimAll(
+  pool: TaskContext["pool"],
+  claimBatch: (after: ClaimCursor | undefined) => Promise<ClaimResult>,
+): Promise<{ claimed: number; paused: boolean }> {
   let cursor: ClaimCursor | undefined;
-  let note = "";
+  let claimed = 0;
   for (let batch = 0; batch < MAX_BATCHES_PER_SWEEP; batch++) {
-    if (batch > 0 && (await getDeletionControl(pool)).paused) {
-      note = "deletions paused during the sweep";
-      break;
-    }
-    const result = await claimDueBatch(pool, settings.batchSize, settings.claimTimeoutSeconds, cursor);
-    counts.claimed += result.claimed;
+    if (batch > 0 && (await getDeletionControl(pool)).paused) return { claimed, paused: true };
+    const result = await claimBatch(cursor);
+    claimed += result.claimed;
     cursor = result.cursor;
     if (cursor === undefined) break;
   }
-  if (counts.claimed > 0) log.info({ claimed: counts.claimed }, "sweep claimed due media");
-  return note;
+  return { claimed, paused: false };
 }

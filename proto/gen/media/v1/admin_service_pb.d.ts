@@ -576,21 +576,23 @@ export declare type DeletionRun = Message<"media.v1.DeletionRun"> & {
   durationMs: bigint;
 
   /**
-   * A sweep: media it claimed. A batch: files (and rows) it deleted.
+   * A sweep: media it claimed (for deletion and for purging). A batch: files
+   * it moved to the trash or deleted. A purge: trashed files (and rows) it deleted.
    *
    * @generated from field: int64 file_count = 8;
    */
   fileCount: bigint;
 
   /**
-   * A batch: sum of size_bytes of the deleted files. A sweep: 0.
+   * A batch or a purge: sum of size_bytes of those files. A sweep: 0.
    *
    * @generated from field: int64 size_bytes = 9;
    */
   sizeBytes: bigint;
 
   /**
-   * A batch: deletion attempts that failed (retried later or marked FAILED). A sweep: 0.
+   * A batch: deletion attempts that failed (retried later or marked FAILED). A
+   * purge: purge attempts that failed (retried later). A sweep: 0.
    *
    * @generated from field: int64 failure_count = 10;
    */
@@ -1914,11 +1916,19 @@ export enum DeletionRunKind {
   SWEEP = 1,
 
   /**
-   * A delete_batch job: deleted one claim's files and recorded the outcome.
+   * A delete_batch job: moved one claim's files to the trash (or deleted them,
+   * where the trash retention is 0) and recorded the outcome.
    *
    * @generated from enum value: DELETION_RUN_KIND_BATCH = 2;
    */
   BATCH = 2,
+
+  /**
+   * A purge_batch job: deleted one claim's trashed files and their rows.
+   *
+   * @generated from enum value: DELETION_RUN_KIND_PURGE = 3;
+   */
+  PURGE = 3,
 }
 
 /**

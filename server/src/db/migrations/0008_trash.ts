@@ -13,7 +13,8 @@ import { type Kysely, sql } from "kysely";
 
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
-    ALTER TYPE media_state ADD VALUE 'TRASHED' AFTER 'FAILED';
+    -- IF NOT EXISTS: an enum value cannot be dropped, so a database rewound past this migration keeps it.
+    ALTER TYPE media_state ADD VALUE IF NOT EXISTS 'TRASHED' AFTER 'FAILED';
 
     ALTER TABLE media ADD COLUMN trash_time timestamptz, ADD COLUMN purge_time timestamptz;
     -- Both times on a tombstone, neither on a live row.
