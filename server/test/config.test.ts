@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { parseCrontab } from "graphile-worker";
-import { ConfigError, loadConfig, parseDurationSeconds } from "../src/config.ts";
+import { ConfigError, loadConfig, parseDurationSeconds, trashRetentionOf } from "../src/config.ts";
 
 describe("configuration", () => {
   test("defaults give a working laptop setup", () => {
@@ -24,7 +24,15 @@ describe("configuration", () => {
     assert.equal(loadConfig({ AUTH_FAILURE_LIMIT: "0" }).limits.authFailureBurst, 0);
     assert.deepEqual(
       [...config.stores.values()],
-      [{ name: "default", kind: "disk", root: "/srv/app/.data/files", createRoot: true }],
+      [
+        {
+          name: "default",
+          kind: "disk",
+          root: "/srv/app/.data/files",
+          createRoot: true,
+          trashRetentionSeconds: undefined,
+        },
+      ],
     );
     assert.ok(Object.isFrozen(config));
   });
@@ -158,6 +166,7 @@ describe("configuration", () => {
       kind: "disk",
       root: "/srv/app/media",
       createRoot: false,
+      trashRetentionSeconds: undefined,
     });
     assert.deepEqual(config.stores.get("photos"), {
       name: "photos",
@@ -167,7 +176,32 @@ describe("configuration", () => {
       region: "eu-west-1",
       endpoint: "http://127.0.0.1:9000",
       forcePathStyle: true,
+      trashRetentionSeconds: undefined,
     });
+  });
+
+  test("TRASH_RETENTION, and a store's own trashRetention, set how long deleted files stay restorable", () => {
+    const config = loadConfig(
+      {
+        TRASH_RETENTION: "30d",
+        STORES:
+          "local=file:media?trashRetention=0,photos=s3://bucket/p?region=eu-west-1&trashRetention=12h,docs=file:docs",
+      },
+      "/srv/app",
+    );
+    assert.equal(config.deletion.trashRetentionSeconds, 30 * 86400);
+    assert.equal(config.stores.get("local")?.kind, "disk");
+    assert.equal((config.stores.get("local") as { root: string }).root, "/srv/app/media");
+    assert.equal(trashRetentionOf(config.deletion, "local"), 0);
+    assert.equal(trashRetentionOf(config.deletion, "photos"), 12 * 3600);
+    assert.equal(trashRetentionOf(config.deletion, "docs"), 30 * 86400);
+    assert.equal(loadConfig({}).deletion.trashRetentionSeconds, 7 * 86400);
+    assert.throws(
+      () => loadConfig({ STORES: "a=file:x?trashRetention=soon" }),
+      /trashRetention="soon" is not a duration/,
+    );
+    assert.throws(() => loadConfig({ STORES: "a=file:x?colour=red" }), /unknown option "colour"/);
+    assert.throws(() => loadConfig({ TRASH_RETENTION: "forever" }), /TRASH_RETENTION="forever" is not a duration/);
   });
 
   const bad: Array<[Record<string, string>, RegExp]> = [

@@ -230,7 +230,7 @@ describe("AdminService", () => {
     };
     assert.deepEqual(stateDelta(MediaState.PENDING), [1n, 100n]);
     assert.deepEqual(stateDelta(MediaState.ORPHANED), [1n, 1000n]);
-    assert.equal(afterStats.states.length, 5, "every state is listed, empty or not");
+    assert.equal(afterStats.states.length, 6, "every state is listed, empty or not");
     // The orphan is due in 1 h (grace); the pending media in exactly 24 h, which counts.
     assert.equal(afterStats.dueNext24hCount - before.dueNext24hCount, 2n);
     assert.equal(afterStats.dueNext24hSizeBytes - before.dueNext24hSizeBytes, 1100n);

@@ -241,7 +241,8 @@ describe("tracing on (OTEL_EXPORTER_OTLP_ENDPOINT set)", () => {
       assert.ok(batch, `the batch continues the sweep's span${await explain()}`);
       assert.match(String(batch.attributes["media.deletion.claim"]), /^[0-9a-f-]{36}$/);
       const storage = childrenOf(batch).filter((s) => s.name.startsWith("storage "));
-      assert.deepEqual(storage.map((s) => s.name).sort(), ["storage deleteMany", "storage note"]);
+      // TRASH_RETENTION's default: the files go to the trash.
+      assert.deepEqual(storage.map((s) => s.name).sort(), ["storage note", "storage trashMany"]);
       for (const call of storage) {
         assert.equal(call.attributes["media.store.name"], "default");
         assert.equal(call.attributes["media.storage.key_count"], 2);

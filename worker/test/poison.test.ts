@@ -135,7 +135,7 @@ describe("poison rows", () => {
     assert.equal(media?.state, MediaState.FAILED);
     assert.match(
       media?.lastError ?? "",
-      /^ROW_NOT_RECORDED: the file was deleted, but its row could not be: poisoned row/,
+      /^ROW_NOT_RECORDED: the file was acted on, but its row could not be recorded: poisoned row/,
     );
     const failures = await h.t.admin.listMedia({ state: MediaState.FAILED });
     assert.ok(

@@ -5,6 +5,7 @@ import { after, before, test } from "node:test";
 import { MediaState } from "@media/proto/media/v1/media_pb";
 import type { TcpProxy } from "@media/server/testing";
 import { killProcess } from "@media/server/testing";
+import { trashPathOf } from "../../server/src/storage/disk-trash.ts";
 import { type DeletionHarness, type ProxiedHarness, startProxiedHarness, waitFor } from "../testing/harness.ts";
 import { spawnWorker, type WorkerProcess } from "../testing/worker-process.ts";
 
@@ -30,9 +31,10 @@ before(async () => {
 });
 after(() => harness.stop());
 
-const workerEnv = (databaseUrl: string) => ({
+const workerEnv = (databaseUrl: string, trashRetention: string) => ({
   ...h.env,
   ...LEASE,
+  TRASH_RETENTION: trashRetention,
   DATABASE_URL: databaseUrl,
   WORKER_CONCURRENCY: "1",
   // Sweeps only when the test asks, so that the takeover happens when it says.
@@ -41,10 +43,12 @@ const workerEnv = (databaseUrl: string) => ({
 
 const key = (variant: string, i: number) => `stale/${variant}/${i}.jpg`;
 
-async function rowsLeft(ids: readonly bigint[]): Promise<number> {
-  const { rows } = await h.t.sql.query("SELECT count(*)::int AS n FROM media WHERE id = ANY($1::bigint[])", [
-    ids.map(String),
-  ]);
+/** Media of these ids not yet deleted (trash retention 0) or moved to the trash (any other). */
+async function rowsLeft(ids: readonly bigint[], trashRetention: string): Promise<number> {
+  const { rows } = await h.t.sql.query(
+    "SELECT count(*)::int AS n FROM media WHERE id = ANY($1::bigint[]) AND ($2 OR state <> 'TRASHED')",
+    [ids.map(String), trashRetention === "0"],
+  );
   return rows[0].n;
 }
 
@@ -69,66 +73,74 @@ const cases = [
   },
 ];
 
-for (const c of cases) {
-  test(`a worker stopped past its lease ${c.frozen} deletes none of the files registered again meanwhile`, async () => {
-    const ids: bigint[] = [];
-    for (let i = 0; i < FILES; i++) {
-      const id = await h.put("default", key(c.variant, i));
-      await h.t.admin.deleteMediaNow({ mediaId: id });
-      ids.push(id);
-    }
-    const held = proxy.holdAnswerTo(c.marker, c.occurrence);
-    const first = await spawnWorker(workerEnv(harness.viaProxy));
-    let second: WorkerProcess | undefined;
-    try {
-      await h.t.admin.runSweep({});
-      await Promise.race([
-        held.holding,
-        new Promise((_, reject) =>
-          setTimeout(
-            () => reject(new Error(`no statement with ${JSON.stringify(c.marker)} went through the proxy`)),
-            15_000,
-          ).unref(),
-        ),
-      ]);
-      first.child.kill("SIGSTOP");
-
-      // Its lease runs out for real (the frozen worker's clocks go on), then another worker takes over.
-      await waitFor(
-        async () =>
-          (await h.t.sql.query("SELECT 1 FROM deletion_claims WHERE lease_expire_time < now()")).rowCount === 1,
-        "the frozen worker's lease to expire",
-      );
-      second = await spawnWorker(workerEnv(h.t.databaseUrl));
-      await h.t.admin.runSweep({});
-      await waitFor(async () => (await rowsLeft(ids)) === 0, "the second worker to delete the files and rows");
-      for (let i = 0; i < FILES; i++) assert.equal(await h.exists("default", key(c.variant, i)), false);
-
-      // The caller stores new files under the same keys, registers and links them.
-      const again: bigint[] = [];
+// Deleting directly, and moving files to the trash: the trash's rename is fenced the same way.
+for (const trashRetention of ["0", "7d"])
+  for (const c of cases) {
+    const how = trashRetention === "0" ? "deletes" : "trashes";
+    test(`a worker stopped past its lease ${c.frozen} ${how} none of the files registered again meanwhile`, async () => {
+      const variant = `${c.variant}-${how}`;
+      const ids: bigint[] = [];
       for (let i = 0; i < FILES; i++) {
-        const id = await h.put("default", key(c.variant, i));
-        await writeFile(path.join(h.diskRoot, key(c.variant, i)), `new file ${i}`);
-        await h.t.media.linkMedia({ mediaId: id, owner: `album/${i}` });
-        again.push(id);
+        const id = await h.put("default", key(variant, i));
+        await h.t.admin.deleteMediaNow({ mediaId: id });
+        ids.push(id);
       }
+      const held = proxy.holdAnswerTo(c.marker, c.occurrence);
+      const first = await spawnWorker(workerEnv(harness.viaProxy, trashRetention));
+      let second: WorkerProcess | undefined;
+      try {
+        await h.t.admin.runSweep({});
+        await Promise.race([
+          held.holding,
+          new Promise((_, reject) =>
+            setTimeout(
+              () => reject(new Error(`no statement with ${JSON.stringify(c.marker)} went through the proxy`)),
+              15_000,
+            ).unref(),
+          ),
+        ]);
+        first.child.kill("SIGSTOP");
 
-      held.release();
-      first.child.kill("SIGCONT");
-      await waitFor(async () => c.reason.test(first.output()), "the first worker to say why it stopped", 15_000);
-      assert.match(first.output(), /lease lost: stopped without touching storage again/);
+        // Its lease runs out for real (the frozen worker's clocks go on), then another worker takes over.
+        await waitFor(
+          async () =>
+            (await h.t.sql.query("SELECT 1 FROM deletion_claims WHERE lease_expire_time < now()")).rowCount === 1,
+          "the frozen worker's lease to expire",
+        );
+        second = await spawnWorker(workerEnv(h.t.databaseUrl, trashRetention));
+        await h.t.admin.runSweep({});
+        await waitFor(async () => (await rowsLeft(ids, trashRetention)) === 0, `the second worker to finish the batch`);
+        for (let i = 0; i < FILES; i++) assert.equal(await h.exists("default", key(variant, i)), false);
 
-      for (let i = 0; i < FILES; i++) {
-        const file = path.join(h.diskRoot, key(c.variant, i));
-        assert.equal(await readFile(file, "utf8"), `new file ${i}`, `the new file at ${key(c.variant, i)} is intact`);
-        const media = (await h.t.media.getMedia({ id: again[i]! })).media;
-        assert.equal(media?.state, MediaState.LINKED);
+        // The caller stores new files under the same keys, registers and links them.
+        const again: bigint[] = [];
+        for (let i = 0; i < FILES; i++) {
+          const id = await h.put("default", key(variant, i));
+          await writeFile(path.join(h.diskRoot, key(variant, i)), `new file ${i}`);
+          await h.t.media.linkMedia({ mediaId: id, owner: `album/${i}` });
+          again.push(id);
+        }
+
+        held.release();
+        first.child.kill("SIGCONT");
+        await waitFor(async () => c.reason.test(first.output()), "the first worker to say why it stopped", 15_000);
+        assert.match(first.output(), /lease lost: stopped without touching storage again/);
+
+        for (let i = 0; i < FILES; i++) {
+          const file = path.join(h.diskRoot, key(variant, i));
+          assert.equal(await readFile(file, "utf8"), `new file ${i}`, `the new file at ${key(variant, i)} is intact`);
+          const media = (await h.t.media.getMedia({ id: again[i]! })).media;
+          assert.equal(media?.state, MediaState.LINKED);
+          if (trashRetention !== "0") {
+            const old = path.join(h.diskRoot, trashPathOf(String(ids[i])));
+            assert.equal(await readFile(old, "utf8"), `content of ${key(variant, i)}`, "the old file is in the trash");
+          }
+        }
+      } finally {
+        held.release();
+        first.child.kill("SIGCONT");
+        await killProcess(first, "SIGTERM");
+        if (second !== undefined) await killProcess(second, "SIGTERM");
       }
-    } finally {
-      held.release();
-      first.child.kill("SIGCONT");
-      await killProcess(first, "SIGTERM");
-      if (second !== undefined) await killProcess(second, "SIGTERM");
-    }
-  });
-}
+    });
+  }

@@ -9,13 +9,7 @@ import { MediaState } from "@media/proto/media/v1/media_pb";
 import { expectCode, killAllProcesses, killProcess } from "@media/server/testing";
 import { trashPathOf } from "../../server/src/storage/disk-trash.ts";
 import { trashedName } from "../../server/src/storage/s3-trash.ts";
-import {
-  type DeletionHarness,
-  expireLeases,
-  S3_PREFIX,
-  startDeletionHarness,
-  waitFor,
-} from "../testing/harness.ts";
+import { type DeletionHarness, expireLeases, S3_PREFIX, startDeletionHarness, waitFor } from "../testing/harness.ts";
 import { spawnWorker } from "../testing/worker-process.ts";
 
 // The trash from the outside: a deletion moves the file into its store's
@@ -77,10 +71,7 @@ describe("disk store", () => {
     assert.equal(await readFile(path.join(h.diskRoot, "trash/disk/a.jpg"), "utf8"), "content of trash/disk/a.jpg");
     assert.equal(existsSync(trashedOnDisk(id)), false, "the trashed copy is dropped");
     const { events } = await h.t.admin.listMediaEvents({ mediaId: id });
-    assert.deepEqual(
-      events.map((e) => e.type).slice(-2),
-      [MediaEventType.TRASHED, MediaEventType.RESTORED],
-    );
+    assert.deepEqual(events.map((e) => e.type).slice(-2), [MediaEventType.TRASHED, MediaEventType.RESTORED]);
   });
 
   test("a restore with an owner links the media at once", async () => {
@@ -101,7 +92,10 @@ describe("disk store", () => {
     const fresh = await h.put("default", "trash/disk/reused.jpg");
     assert.notEqual(fresh, old);
     await expectCode(h.t.admin.restoreMedia({ mediaId: old }), Code.FailedPrecondition);
-    assert.equal(await readFile(path.join(h.diskRoot, "trash/disk/reused.jpg"), "utf8"), "content of trash/disk/reused.jpg");
+    assert.equal(
+      await readFile(path.join(h.diskRoot, "trash/disk/reused.jpg"), "utf8"),
+      "content of trash/disk/reused.jpg",
+    );
     assert.equal(await state(old), MediaState.TRASHED, "the tombstone stays");
     assert.equal(existsSync(trashedOnDisk(old)), true, "its trashed copy stays");
     // The old tombstone's purge never touches the new media's file.
@@ -181,7 +175,10 @@ describe("disk store", () => {
     const held = await h.put("default", "trash/erase/held.jpg");
     await h.t.admin.holdMedia({ mediaId: held, reason: "litigation" });
 
-    const { receipts } = await h.t.admin.eraseMedia({ mediaIds: [live, trashed, held, 999_999_999n], reason: "GDPR #7" });
+    const { receipts } = await h.t.admin.eraseMedia({
+      mediaIds: [live, trashed, held, 999_999_999n],
+      reason: "GDPR #7",
+    });
     assert.deepEqual(
       receipts.map((r) => [r.mediaId, r.outcome, r.verifiedGone]),
       [
@@ -206,7 +203,10 @@ describe("disk store", () => {
     const raw = await h.t.sql.query("SELECT count(*)::int AS n FROM media_events WHERE owner = 'user/42/avatar'");
     assert.equal(raw.rows[0].n, 0);
     // The audit log still refuses every other change.
-    await assert.rejects(h.t.sql.query("UPDATE media_events SET reason = 'x' WHERE media_id = $1", [String(live)]), /append-only/);
+    await assert.rejects(
+      h.t.sql.query("UPDATE media_events SET reason = 'x' WHERE media_id = $1", [String(live)]),
+      /append-only/,
+    );
   });
 
   test("EraseMedia by owner erases what the owner references", async () => {
@@ -289,13 +289,10 @@ test("a worker killed between the trash move and the row update: a new worker co
     try {
       await expireLeases(h.t.sql);
       await h.t.admin.runSweep({});
-      await waitFor(
-        async () => {
-          for (const id of ids) if ((await state(id)) !== MediaState.TRASHED) return false;
-          return true;
-        },
-        "the rows to be recorded as trashed",
-      );
+      await waitFor(async () => {
+        for (const id of ids) if ((await state(id)) !== MediaState.TRASHED) return false;
+        return true;
+      }, "the rows to be recorded as trashed");
     } finally {
       await killProcess(second, "SIGTERM");
     }

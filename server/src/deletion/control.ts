@@ -77,9 +77,8 @@ export async function checkBlastRadius(pool: pg.Pool, limit: number): Promise<Gu
   await pool.query(
     `UPDATE deletion_control SET paused = true, guard_tripped_time = now(), guard_due_count = $1::bigint,
        update_time = now(),
-       pause_reason = 'blast-radius guard: ' || $1::bigint ||
-                      ' files are due for deletion or purging, more than the limit of ' || $2::int ||
-                      '; an admin must confirm before any is deleted'`,
+       pause_reason = 'blast-radius guard: ' || $1::bigint || ' files are due, more than the limit of ' || $2::int ||
+                      '; an admin must confirm before any is deleted or purged'`,
     [due.toString(), limit],
   );
   return { proceed: false, due };
