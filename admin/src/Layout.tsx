@@ -21,7 +21,9 @@ function titleOf(pathname: string): string {
               ? "Deletion plan"
               : pathname === "/jobs"
                 ? "Jobs"
-                : "Not found";
+                : pathname === "/trash"
+                  ? "Trash"
+                  : "Not found";
   return `${page} · Media lifecycle`;
 }
 
@@ -71,6 +73,7 @@ export function Layout(props: RouteSectionProps) {
             <A href="/media">Media</A>
             <A href="/failures">Failures</A>
             <A href="/plan">Deletion plan</A>
+            <A href="/trash">Trash</A>
             <A href="/jobs">Jobs</A>
           </nav>
           <button type="button" class="sign-out" onClick={signOut}>

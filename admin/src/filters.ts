@@ -1,5 +1,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { type Timestamp, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ListMediaRequestSchema } from "@media/proto/media/v1/admin_service_pb";
+import type { MediaState } from "@media/proto/media/v1/media_pb";
 import { parseState } from "./format";
 
 /** The media browser's filters as they appear in its form and in its URL query string. */
@@ -58,6 +60,28 @@ export function parseLabels(text: string): Record<string, string> {
   return labels;
 }
 
+/** A MediaFilter's fields, which a ListMediaRequest has too. */
+export interface MediaFilterInit {
+  state: MediaState;
+  store: string;
+  owner: string;
+  keyPrefix: string;
+  labels: Record<string, string>;
+  trashedAfter?: Timestamp;
+  trashedBefore?: Timestamp;
+}
+
+/** The MediaFilter (of RunBulkAction) selecting what the browser's filters show (throws like parseLabels). */
+export function mediaFilter(filters: MediaFilters): MediaFilterInit {
+  return {
+    state: parseState(filters.state),
+    store: filters.store,
+    owner: filters.owner,
+    keyPrefix: filters.prefix,
+    labels: parseLabels(filters.label),
+  };
+}
+
 /** The ListMedia request for these filters (throws like parseLabels). */
 export function listRequest(
   filters: MediaFilters,
@@ -65,14 +89,16 @@ export function listRequest(
   pageSize: number,
 ): MessageInitShape<typeof ListMediaRequestSchema> {
   const order = ORDERS.find((o) => o.value === filters.order) ?? ORDERS[0];
-  return {
-    pageSize,
-    pageToken,
-    state: parseState(filters.state),
-    store: filters.store,
-    owner: filters.owner,
-    keyPrefix: filters.prefix,
-    labels: parseLabels(filters.label),
-    orderBy: order.orderBy,
-  };
+  return { pageSize, pageToken, ...mediaFilter(filters), orderBy: order.orderBy };
+}
+
+/**
+ * A datetime-local input's value ("2026-12-03T10:15", local time) as a Timestamp; undefined when
+ * empty. Throws an Error naming the field when the browser let something else through.
+ */
+export function parseLocalTime(value: string, field: string): Timestamp | undefined {
+  if (value === "") return undefined;
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) throw new Error(`${field} “${value}” is not a date and time`);
+  return timestampFromDate(date);
 }

@@ -1,5 +1,10 @@
 import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
-import { MediaEventType } from "@media/proto/media/v1/admin_service_pb";
+import {
+  BulkActionState,
+  BulkActionType,
+  ErasureOutcome,
+  MediaEventType,
+} from "@media/proto/media/v1/admin_service_pb";
 import { MediaState } from "@media/proto/media/v1/media_pb";
 
 /** The states an admin can filter on, in lifecycle order. */
@@ -8,6 +13,7 @@ export const STATES = [
   MediaState.LINKED,
   MediaState.ORPHANED,
   MediaState.DELETING,
+  MediaState.TRASHED,
   MediaState.FAILED,
 ] as const;
 
@@ -20,6 +26,47 @@ export function stateName(state: MediaState): string {
 export function parseState(name: string | undefined): MediaState {
   const state = STATES.find((s) => stateName(s) === name);
   return state ?? MediaState.UNSPECIFIED;
+}
+
+/** "Hold", "Delete now"…: what a bulk action does, as its button and lists say it. */
+export function bulkActionLabel(action: BulkActionType): string {
+  switch (action) {
+    case BulkActionType.HOLD:
+      return "Hold";
+    case BulkActionType.RELEASE:
+      return "Release";
+    case BulkActionType.DELETE_NOW:
+      return "Delete now";
+    case BulkActionType.RETRY:
+      return "Retry";
+    case BulkActionType.RESTORE:
+      return "Restore";
+    case BulkActionType.UNSPECIFIED:
+      return "Unknown";
+  }
+}
+
+/** "RUNNING": a bulk action's state name, used in badges and test ids. */
+export function bulkStateName(state: BulkActionState): string {
+  return BulkActionState[state] ?? "UNKNOWN";
+}
+
+/** Whether a bulk action has ended (its counts no longer move). */
+export function bulkFinished(state: BulkActionState): boolean {
+  switch (state) {
+    case BulkActionState.SUCCEEDED:
+    case BulkActionState.FAILED:
+      return true;
+    case BulkActionState.QUEUED:
+    case BulkActionState.RUNNING:
+    case BulkActionState.UNSPECIFIED:
+      return false;
+  }
+}
+
+/** "ERASED": an erasure receipt's outcome name. */
+export function erasureOutcomeName(outcome: ErasureOutcome): string {
+  return ErasureOutcome[outcome] ?? "UNKNOWN";
 }
 
 /** "Delete failed" for DELETE_FAILED. */

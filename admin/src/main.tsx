@@ -14,6 +14,7 @@ const MediaDetail = lazy(() => import("./pages/MediaDetail"));
 const Failures = lazy(() => import("./pages/Failures"));
 const Plan = lazy(() => import("./pages/Plan"));
 const Jobs = lazy(() => import("./pages/Jobs"));
+const Trash = lazy(() => import("./pages/Trash"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
 const root = document.getElementById("root");
@@ -28,6 +29,7 @@ render(
       <Route path="/failures" component={Failures} />
       <Route path="/plan" component={Plan} />
       <Route path="/jobs" component={Jobs} />
+      <Route path="/trash" component={Trash} />
       <Route path="*" component={NotFound} />
     </Router>
   ),

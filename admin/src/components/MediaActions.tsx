@@ -5,7 +5,10 @@ import { adminClient } from "../api";
 import { offlineReason } from "../connection";
 import { OfflineControlsNote } from "./Connection";
 
-/** Hold / Release, Delete now (typed confirmation) and Retry for one media; reports the updated media. */
+/**
+ * Hold / Release, Delete now (typed confirmation), Retry and, from the trash, Restore for one media;
+ * reports the updated media.
+ */
 export function MediaActions(props: { media: Media; onUpdated: (media: Media) => void }) {
   const { busy, error, run } = createAction();
   // Out of reach, the actions stay on screen, disabled, saying why.
@@ -46,6 +49,18 @@ export function MediaActions(props: { media: Media; onUpdated: (media: Media) =>
     void act(
       () => adminClient.holdMedia({ mediaId: props.media.id, reason }),
       "Held: this media is not deleted until it is released.",
+    ).then((ok) => ok && form.reset());
+  }
+
+  function restore(e: SubmitEvent) {
+    e.preventDefault();
+    const form = e.currentTarget as HTMLFormElement;
+    const owner = String(new FormData(form).get("owner") ?? "").trim();
+    void act(
+      () => adminClient.restoreMedia({ mediaId: props.media.id, owner }),
+      owner
+        ? `Restored: its file is back at its key and it is linked to ${owner}.`
+        : "Restored: its file is back at its key; it is orphaned with a fresh grace period.",
     ).then((ok) => ok && form.reset());
   }
 
@@ -126,6 +141,18 @@ export function MediaActions(props: { media: Media; onUpdated: (media: Media) =>
             Retry
           </button>
         </p>
+      </Show>
+
+      <Show when={props.media.state === MediaState.TRASHED}>
+        <form class="inline-form" onSubmit={restore} aria-label="Restore from the trash">
+          <label>
+            Link to owner (optional)
+            <input name="owner" maxLength={512} placeholder="blog/posts/42#cover" data-testid="restore-owner" />
+          </label>
+          <button type="submit" disabled={blocked()} title={offlineReason()} data-testid="restore">
+            Restore
+          </button>
+        </form>
       </Show>
 
       <OfflineControlsNote />

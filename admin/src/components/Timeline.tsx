@@ -28,6 +28,11 @@ export function Timeline(props: { events: MediaEvent[] }) {
             <Show when={ev.reason}>
               <span class="reason">{ev.reason}</span>
             </Show>
+            <Show when={ev.bulkActionId > 0n}>
+              <span class="muted" data-testid="event-bulk-action">
+                bulk action #{ev.bulkActionId.toString()}
+              </span>
+            </Show>
           </li>
         )}
       </For>
@@ -35,7 +40,7 @@ export function Timeline(props: { events: MediaEvent[] }) {
   );
 }
 
-/** CREATED has no state before and DELETED none after. */
+/** CREATED has no state before, and DELETED, PURGED and ERASED none after. */
 function StateOrDash(props: { state: MediaState }) {
   return (
     <Show when={props.state !== MediaState.UNSPECIFIED} fallback="—">

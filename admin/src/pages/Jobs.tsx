@@ -15,8 +15,18 @@ const PAGE_SIZE = 50;
 /** A heartbeat older than this (four beats) reads as a worker gone quiet. */
 const QUIET_AFTER_MS = 60_000;
 
-const kindLabel = (kind: DeletionRunKind) =>
-  kind === DeletionRunKind.SWEEP ? "Sweep" : kind === DeletionRunKind.BATCH ? "Batch" : "Unknown";
+function kindLabel(kind: DeletionRunKind): string {
+  switch (kind) {
+    case DeletionRunKind.SWEEP:
+      return "Sweep";
+    case DeletionRunKind.BATCH:
+      return "Batch";
+    case DeletionRunKind.PURGE:
+      return "Purge";
+    case DeletionRunKind.UNSPECIFIED:
+      return "Unknown";
+  }
+}
 
 function formatDuration(ms: bigint): string {
   const n = Number(ms);
@@ -207,8 +217,8 @@ export default function Jobs() {
                           <Show when={r.kind === DeletionRunKind.SWEEP}> claimed</Show>
                           <Show when={r.reclaimedCount > 0n}> ({formatCount(r.reclaimedCount)} taken back)</Show>
                         </td>
-                        <td class="num">{r.kind === DeletionRunKind.BATCH ? formatBytes(r.sizeBytes) : "—"}</td>
-                        <td class="num">{r.kind === DeletionRunKind.BATCH ? formatCount(r.failureCount) : "—"}</td>
+                        <td class="num">{r.kind === DeletionRunKind.SWEEP ? "—" : formatBytes(r.sizeBytes)}</td>
+                        <td class="num">{r.kind === DeletionRunKind.SWEEP ? "—" : formatCount(r.failureCount)}</td>
                         <td class="num">{formatDuration(r.durationMs)}</td>
                         <td>{r.note}</td>
                       </tr>

@@ -1,8 +1,10 @@
+import type { ErasureReceipt } from "@media/proto/media/v1/admin_service_pb";
 import type { Media } from "@media/proto/media/v1/media_pb";
 import { useParams } from "@solidjs/router";
-import { createEffect, createMemo, createResource, For, on, Show } from "solid-js";
+import { createEffect, createMemo, createResource, createSignal, For, on, Show } from "solid-js";
 import { adminClient, mediaClient } from "../api";
 import { Async } from "../components/Async";
+import { EraseMedia, ErasureReceiptView } from "../components/EraseMedia";
 import { Empty } from "../components/Feedback";
 import { LoadMore } from "../components/LoadMore";
 import { MediaActions } from "../components/MediaActions";
@@ -42,8 +44,12 @@ export default function MediaDetail() {
     return { items: res.references, nextPageToken: res.nextPageToken };
   });
 
+  // The receipt of an erasure from this page: it stays once the media is gone.
+  const [receipt, setReceipt] = createSignal<ErasureReceipt>();
+
   createEffect(
     on(id, (mediaId) => {
+      setReceipt(undefined);
       if (mediaId === undefined) return;
       void events.reload(true);
       void references.reload(true);
@@ -55,9 +61,17 @@ export default function MediaDetail() {
     void events.reload();
   }
 
+  function erased(r: ErasureReceipt) {
+    setReceipt(r);
+    void ctl.refetch();
+    void events.reload();
+    void references.reload();
+  }
+
   return (
     <Show when={id()} fallback={<p class="error">“{params.id}” is not a media id.</p>}>
       <h1>Media {params.id}</h1>
+      <Show when={receipt()}>{(r) => <ErasureReceiptView receipt={r()} />}</Show>
       <Async resource={media} onRetry={() => void ctl.refetch()} what="media">
         {(m) => (
           <Show
@@ -73,6 +87,10 @@ export default function MediaDetail() {
                   </Show>
                 </div>
                 <MediaActions media={current()} onUpdated={updated} />
+                <section class="panel" aria-labelledby="erase-heading">
+                  <h2 id="erase-heading">Erase</h2>
+                  <EraseMedia id={current().id} onErased={erased} />
+                </section>
                 <section aria-labelledby="refs-heading">
                   <h2 id="refs-heading">References</h2>
                   <Show when={references.loaded() && references.items().length === 0}>
@@ -174,6 +192,20 @@ function MediaFields(props: { media: Media }) {
           (<When time={m().deleteTime} />)
         </Show>
       </dd>
+      <Show when={m().trashTime || m().purgeTime}>
+        <dt>Trashed</dt>
+        <dd data-testid="field-trash-time">
+          <At time={m().trashTime} />
+        </dd>
+        <dt>Purged for good</dt>
+        <dd data-testid="field-purge-time">
+          <At time={m().purgeTime} />
+          <Show when={m().purgeTime}>
+            {" "}
+            (<When time={m().purgeTime} />)
+          </Show>
+        </dd>
+      </Show>
       <dt>Hold</dt>
       <dd data-testid="field-hold-reason">{m().holdReason || "Not held"}</dd>
       <dt>Labels</dt>

@@ -1,13 +1,26 @@
+import { BulkActionType } from "@media/proto/media/v1/admin_service_pb";
 import { useLocation, useNavigate } from "@solidjs/router";
 import { createMemo, createResource, createSignal, For, Show } from "solid-js";
 import { adminClient } from "../api";
 import { Async } from "../components/Async";
+import { BulkActionList, createBulkActionList } from "../components/BulkActionList";
+import { BulkActionPanel } from "../components/BulkActionPanel";
 import { Empty } from "../components/Feedback";
 import { MediaTable } from "../components/MediaTable";
-import { filtersFromQuery, listRequest, type MediaFilters, ORDERS, queryFromFilters } from "../filters";
+import { StoreSelect } from "../components/StoreSelect";
+import { filtersFromQuery, listRequest, type MediaFilters, mediaFilter, ORDERS, queryFromFilters } from "../filters";
 import { STATES, stateName } from "../format";
 
 const PAGE_SIZE = 50;
+
+/** What the browser's bulk panel offers, in the order of its menu (restore has its own page, Trash). */
+const BULK_ACTIONS = [
+  BulkActionType.HOLD,
+  BulkActionType.RELEASE,
+  BulkActionType.DELETE_NOW,
+  BulkActionType.RETRY,
+  BulkActionType.RESTORE,
+] as const;
 
 /** Tokens of the pages before this one, kept in history state so Back and reload keep them. */
 interface PagingState {
@@ -22,21 +35,14 @@ export default function MediaList() {
   const page = () => query().get("page") ?? "";
   const prev = () => location.state?.prev ?? [];
   const [formError, setFormError] = createSignal("");
-  // The configured stores, for the store filter; until they load (or if they cannot), a text field stands in.
-  const [stores] = createResource(async () => (await adminClient.listStores({})).stores.map((s) => s.name));
-  const storeNames = () => (stores.state === "ready" || stores.state === "refreshing" ? stores.latest : undefined);
-  /** The stores to offer: the configured ones, and a store in the URL that is not (so the filter shows it). */
-  const storeOptions = (names: string[]) => {
-    const current = filters().store;
-    return current === "" || names.includes(current) ? names : [...names, current];
-  };
-
   // Keyed on the query string itself, so every URL change (Apply, paging, Back) loads once.
   const [list, ctl] = createResource(
     () => location.search,
     // async, so a bad label typed into the URL becomes the page's error state rather than a crash.
     async () => adminClient.listMedia(listRequest(filters(), page(), PAGE_SIZE)),
   );
+
+  const bulkList = createBulkActionList();
 
   function apply(e: SubmitEvent) {
     e.preventDefault();
@@ -92,22 +98,7 @@ export default function MediaList() {
         </label>
         <label for="media-store">
           Store
-          <Show when={storeNames()} fallback={<input id="media-store" name="store" value={filters().store} />}>
-            {(names) => (
-              <select id="media-store" name="store" data-testid="store-filter">
-                <option value="" selected={!filters().store}>
-                  All
-                </option>
-                <For each={storeOptions(names())}>
-                  {(name) => (
-                    <option value={name} selected={filters().store === name}>
-                      {name}
-                    </option>
-                  )}
-                </For>
-              </select>
-            )}
-          </Show>
+          <StoreSelect id="media-store" value={filters().store} />
         </label>
         <label>
           Owner (exact)
@@ -158,6 +149,22 @@ export default function MediaList() {
           </div>
         )}
       </Async>
+
+      <BulkActionPanel
+        title="Act on every media matching these filters"
+        previewLabel="Count matching media"
+        actions={BULK_ACTIONS}
+        filter={() => mediaFilter(filters())}
+        filterKey={location.search}
+        onFinished={() => {
+          void ctl.refetch();
+          void bulkList.reload();
+        }}
+      />
+      <section aria-labelledby="bulk-list-heading">
+        <h2 id="bulk-list-heading">Recent bulk actions</h2>
+        <BulkActionList list={bulkList} />
+      </section>
     </>
   );
 }

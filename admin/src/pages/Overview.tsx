@@ -6,6 +6,7 @@ import { adminClient } from "../api";
 import { Async } from "../components/Async";
 import { DeletionStatusPanel } from "../components/DeletionStatusPanel";
 import { HistoryChart } from "../components/HistoryChart";
+import { When } from "../components/When";
 import { online } from "../connection";
 import { formatBytes, formatCount, STATES, stateName } from "../format";
 
@@ -64,8 +65,13 @@ function StatsCards(props: { stats: GetStatsResponse }) {
         <For each={STATES}>
           {(state) => {
             const name = stateName(state);
-            // FAILED media need an admin, so that card leads to the page where they are handled.
-            const href = state === MediaState.FAILED ? "/failures" : `/media?state=${name}`;
+            // FAILED media need an admin, and TRASHED ones may be restored: those cards lead to their pages.
+            const href =
+              state === MediaState.FAILED
+                ? "/failures"
+                : state === MediaState.TRASHED
+                  ? "/trash"
+                  : `/media?state=${name}`;
             return (
               <li class={`card card-${name.toLowerCase()}`}>
                 <A href={href} class="card-link">
@@ -97,6 +103,20 @@ function StatsCards(props: { stats: GetStatsResponse }) {
           bytes={props.stats.dueNext7dSizeBytes}
           testId="due-7d"
         />
+        <li class="card">
+          <A href="/trash" class="card-link">
+            <span class="card-title">Purged in the next 24 h</span>
+            <span class="card-value" data-testid="purge-24h-count">
+              {formatCount(props.stats.purgeNext24hCount)}
+            </span>
+            <span class="card-sub" data-testid="purge-24h-bytes">
+              {formatBytes(props.stats.purgeNext24hSizeBytes)}
+            </span>
+            <span class="card-sub" data-testid="next-purge">
+              Next purge: <When time={props.stats.nextPurgeTime} />
+            </span>
+          </A>
+        </li>
       </ul>
     </>
   );

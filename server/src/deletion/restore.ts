@@ -6,6 +6,7 @@ import { withTransaction } from "../db/transaction.ts";
 import { formatStoreFailure, type MediaObject, type ObjectStore, type PlaceResult } from "../storage/object-store.ts";
 import { stillClaimed } from "./claims.ts";
 import { ClaimLease, type LeaseTiming } from "./lease.ts";
+import { RESTORE_INTERRUPTED } from "./trash.ts";
 
 // Restoring tombstones: the one way back from the trash, for RestoreMedia (the
 // server) and bulk restores (the worker). A restore is a claim (kind
@@ -132,7 +133,11 @@ async function placeAll(store: ObjectStore, lease: ClaimLease, objects: readonly
   return { placed, taken, gone, failed, notAttempted: [] };
 }
 
-/** The UPDATE that makes one or more placed tombstones live again ($1 ids, $2 token, $3 owner, $4 grace). */
+/**
+ * The UPDATE that makes one or more placed tombstones live again ($1 ids, $2
+ * token, $3 owner, $4 grace, $5 actor, $6 reason, $7 bulk action, $8 the
+ * interrupted restore's hold reason, lifted).
+ */
 const RECORD_RESTORED = `WITH restored AS (
        UPDATE media m SET
          state = (CASE WHEN $3::text IS NULL THEN 'ORPHANED' ELSE 'LINKED' END)::media_state,
@@ -140,7 +145,9 @@ const RECORD_RESTORED = `WITH restored AS (
          orphan_time = CASE WHEN $3::text IS NULL THEN now() END,
          delete_time = CASE WHEN $3::text IS NULL THEN now() + make_interval(secs => $4) END,
          trash_time = NULL, purge_time = NULL, claim_token = NULL, claim_time = NULL,
-         delete_attempts = 0, last_error = NULL, update_time = now()
+         delete_attempts = 0, last_error = NULL, update_time = now(),
+         -- The hold an interrupted restore left has done its job once the restore is done.
+         hold_reason = CASE WHEN m.hold_reason = $8 THEN NULL ELSE m.hold_reason END
        WHERE m.id = ANY($1::bigint[]) AND ${stillClaimed("m", "$2::uuid", "TRASHED")}
        RETURNING m.*
      ), refs AS (
@@ -166,6 +173,7 @@ async function recordRestored(
     request.actor,
     request.reason,
     request.bulkActionId ?? null,
+    RESTORE_INTERRUPTED,
   ];
   if (ids.length === 0) return { restored: [], collided: [] };
   try {

@@ -92,7 +92,7 @@ export function registerLifecycleGauges(metrics: Metrics, pool: pg.Pool, options
   const registers = [metrics.registry];
   const files = new Gauge({
     name: "media_files",
-    help: "Media rows by state (PENDING, LINKED, ORPHANED, DELETING, FAILED), cluster-wide.",
+    help: "Media rows by state (PENDING, LINKED, ORPHANED, DELETING, FAILED, TRASHED), cluster-wide.",
     labelNames: ["state"] as const,
     registers,
     collect,
