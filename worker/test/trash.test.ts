@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { ErasureOutcome, MediaEventType } from "@media/proto/media/v1/admin_service_pb";
 import { MediaState } from "@media/proto/media/v1/media_pb";
-import { expectCode, killAllProcesses, killProcess } from "@media/server/testing";
+import { expectCode, killAllProcesses, killProcess, TEST_ADMIN_TOKEN } from "@media/server/testing";
 import { trashPathOf } from "../../server/src/storage/disk-trash.ts";
 import { trashedName } from "../../server/src/storage/s3-trash.ts";
 import { type DeletionHarness, expireLeases, S3_PREFIX, startDeletionHarness, waitFor } from "../testing/harness.ts";
@@ -91,6 +91,13 @@ describe("disk store", () => {
     await expectCode(h.t.media.linkMedia({ mediaId: old, owner: "late" }), Code.FailedPrecondition);
     const fresh = await h.put("default", "trash/disk/reused.jpg");
     assert.notEqual(fresh, old);
+    // The tombstone's preview never serves the file now at its key (the new media's).
+    await h.t.sql.query("UPDATE media SET content_type = 'image/jpeg' WHERE id = $1", [String(old)]);
+    const preview = await fetch(`http://127.0.0.1:${h.t.service.httpPort}/preview/${old}`, {
+      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
+    });
+    assert.equal(preview.status, 404);
+    assert.match(await preview.text(), /in the trash/);
     await expectCode(h.t.admin.restoreMedia({ mediaId: old }), Code.FailedPrecondition);
     assert.equal(
       await readFile(path.join(h.diskRoot, "trash/disk/reused.jpg"), "utf8"),

@@ -49,6 +49,15 @@ export interface Metrics {
   observeSweep(sweep: SweepObservation): void;
   /** One delete_batch job that processed files. */
   observeDeleteBatch(batch: DeleteBatchObservation): void;
+  /** One purge_batch job that processed trashed files. */
+  observePurgeBatch(batch: PurgeBatchObservation): void;
+}
+
+export interface PurgeBatchObservation {
+  /** Trashed files purged together with their rows, per store. */
+  readonly purged: DeleteBatchObservation["deleted"];
+  /** Trashed files storage did not delete in this purge, per store. */
+  readonly failedByStore: ReadonlyMap<string, number>;
 }
 
 export interface MetricsOptions {
@@ -106,13 +115,31 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   });
   const deletedFiles = new Counter({
     name: "media_deleted_files_total",
-    help: "Files this worker deleted from storage together with their rows, by store.",
+    help: "Files this worker moved to the trash, or deleted where the trash retention is 0, with their rows recorded, by store.",
     labelNames: ["store"] as const,
     registers,
   });
   const deletedBytes = new Counter({
     name: "media_deleted_bytes_total",
-    help: "Bytes reclaimed by this worker (size_bytes of the deleted rows), by store.",
+    help: "size_bytes of the media this worker moved to the trash or deleted, by store.",
+    labelNames: ["store"] as const,
+    registers,
+  });
+  const purgedFiles = new Counter({
+    name: "media_purged_files_total",
+    help: "Trashed files this worker purged (deleted for good with their rows) after their retention, by store.",
+    labelNames: ["store"] as const,
+    registers,
+  });
+  const purgedBytes = new Counter({
+    name: "media_purged_bytes_total",
+    help: "Bytes reclaimed by this worker's purges (size_bytes of the purged rows), by store.",
+    labelNames: ["store"] as const,
+    registers,
+  });
+  const purgeFailures = new Counter({
+    name: "media_purge_failures_total",
+    help: "Trashed files storage failed to delete in this worker's purges, by store (each failed attempt counts).",
     labelNames: ["store"] as const,
     registers,
   });
@@ -165,7 +192,15 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     initStores(stores) {
       for (const store of stores)
-        for (const counter of [deletedFiles, deletedBytes, deletionFailures]) counter.inc({ store }, 0);
+        for (const counter of [deletedFiles, deletedBytes, deletionFailures, purgedFiles, purgedBytes, purgeFailures])
+          counter.inc({ store }, 0);
+    },
+    observePurgeBatch({ purged, failedByStore }) {
+      for (const { store, files, bytes } of purged) {
+        purgedFiles.inc({ store }, files);
+        purgedBytes.inc({ store }, bytes);
+      }
+      for (const [store, files] of failedByStore) purgeFailures.inc({ store }, files);
     },
     observeSweep({ seconds, claimed, reclaimed }) {
       sweepDuration.observe(seconds);

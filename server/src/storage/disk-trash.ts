@@ -4,14 +4,22 @@ import {
   entryOf,
   errnoOf,
   FolderChain,
-  FolderChangedError,
   lstatIn,
   NotAFolderError,
   openFolderIn,
-  RootChangedError,
 } from "./disk-folder-chain.ts";
-import { assertSafeKey, type MediaObject, type StoreFailure, TRASH_FOLDER, UnsafeKeyError } from "./object-store.ts";
-import { type Instant, isBefore } from "./window.ts";
+import {
+  changed,
+  eachWhileOpen,
+  inFolderOrder,
+  notedFileAt,
+  type SplitKey,
+  split,
+  failureOf as storeFailureOf,
+  rootFailure as storeRootFailure,
+} from "./disk-tree.ts";
+import { type MediaObject, type StoreFailure, TRASH_FOLDER, UnsafeKeyError } from "./object-store.ts";
+import type { Instant } from "./window.ts";
 
 // A disk store's trash, synchronously (on the disk thread, disk-thread.ts,
 // like disk-tree.ts). Media N's trashed copy is <root>/.media-trash/<shard>/N,
@@ -23,9 +31,9 @@ import { type Instant, isBefore } from "./window.ts";
 // every act is on an entry of a folder held open from the check to the act,
 // and a symlink where the trash, a shard or a folder of a key should be is
 // refused, never followed nor created through.
-
-/** What a file is: device, inode and change time, as noteFiles (disk-tree.ts) notes it. */
-const identityOf = (stats: BigIntStats) => `${stats.dev}:${stats.ino}:${stats.ctimeNs}`;
+// A file's identity (as noteFiles notes it), the key order, the window loop,
+// the check of a file against what was noted and the failures are
+// disk-tree.ts's, shared with deleteFiles.
 
 const sameFile = (a: BigIntStats, b: BigIntStats) => a.dev === b.dev && a.ino === b.ino;
 
@@ -92,75 +100,44 @@ class TrashFolders {
   }
 }
 
-interface Target {
+interface Target extends SplitKey {
   readonly id: string;
-  readonly key: string;
-  readonly folders: readonly string[];
-  readonly name: string;
 }
 
 /**
  * The objects with safe ids and keys, in key order (each folder opened once
- * per call) from a random place, as disk-tree.ts orders keys; the others go
- * to failed as UNSAFE_KEY.
+ * per call) from a random place, as disk-tree.ts orders keys (inFolderOrder);
+ * the others go to failed as UNSAFE_KEY.
  */
 function targetsOf(objects: readonly MediaObject[], failed: Map<string, StoreFailure>): Target[] {
   const safe: Target[] = [];
   for (const { id, key } of objects) {
     try {
       trashPathOf(id);
-      assertSafeKey(key);
-      const parts = key.split("/");
-      const name = parts.pop() as string;
-      safe.push({ id, key, folders: parts, name });
+      safe.push({ id, ...split(key) });
     } catch (error) {
       failed.set(id, failureOf(error, id, key));
     }
   }
-  safe.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const start = Math.floor(Math.random() * safe.length);
-  return [...safe.slice(start), ...safe.slice(0, start)];
+  return inFolderOrder(safe);
 }
-
-const textOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /** `media 12 (key "a/b.jpg")`, or `media 12` when no key is involved: how messages name an object. */
 const nameOf = (id: string, key: string | undefined) =>
   key === undefined ? `media ${JSON.stringify(id)}` : `media ${JSON.stringify(id)} (key ${JSON.stringify(key)})`;
 
-const changed = (message: string): StoreFailure => ({ code: "FILE_CHANGED", message, detail: message });
-
 /**
- * Why an act on a media's object failed. As in disk-tree.ts, the message names
- * the media and its key, never the /proc path or the root's path (those stay
- * in the detail); UnsafeKeyError messages name only keys and folders inside
- * the store.
+ * Why an act on a media's object failed: as in disk-tree.ts (failureOf), the
+ * message names the media and its key, never the /proc path or the root's
+ * path (those stay in the detail); UnsafeKeyError messages name only keys and
+ * folders inside the store.
  */
-function failureOf(error: unknown, id: string, key: string | undefined): StoreFailure {
-  const detail = textOf(error);
-  const who = nameOf(id, key);
-  if (error instanceof FolderChangedError) return { code: "FILE_CHANGED", message: `${who}: ${error.message}`, detail };
-  if (error instanceof UnsafeKeyError) return { code: "UNSAFE_KEY", message: `${who}: ${error.message}`, detail };
-  if (error instanceof RootChangedError)
-    return { code: "STORE_UNAVAILABLE", message: `${who}: ${rootWhy(error)}`, detail };
-  const errno = errnoOf(error);
-  const what = `${(error as NodeJS.ErrnoException).syscall ?? "acting on"} ${who} failed`;
-  if (errno === "EACCES" || errno === "EPERM")
-    return { code: "PERMISSION_DENIED", message: `${errno}: ${what}`, detail };
-  return { code: "STORAGE_ERROR", message: errno === undefined ? what : `${errno}: ${what}`, detail };
-}
-
-const rootWhy = (error: unknown) =>
-  error instanceof RootChangedError
-    ? "the store root is no longer the folder it was at start-up; restart the service"
-    : `the store root could not be opened (${errnoOf(error) ?? "error"})`;
+const failureOf = (error: unknown, id: string, key: string | undefined): StoreFailure =>
+  storeFailureOf(error, nameOf(id, key), (message) => `${nameOf(id, key)}: ${message}`);
 
 /** Why no object could be acted on: the store root could not be opened as the folder it was. */
-const rootFailure = (error: unknown, id: string, key: string | undefined): StoreFailure => ({
-  code: "STORE_UNAVAILABLE",
-  message: `${nameOf(id, key)} not acted on: ${rootWhy(error)}`,
-  detail: textOf(error),
-});
+const rootFailure = (error: unknown, id: string, key: string | undefined): StoreFailure =>
+  storeRootFailure(error, nameOf(id, key), "not acted on");
 
 /** Why the trash could not be used: something other than a folder is where it, or a shard, should be. */
 const trashFailure = (error: NotAFolderError, id: string, key: string | undefined): StoreFailure => ({
@@ -172,6 +149,89 @@ const trashFailure = (error: NotAFolderError, id: string, key: string | undefine
 export interface DiskObjectsResult {
   readonly failed: Map<string, StoreFailure>;
   readonly notAttempted: string[];
+}
+
+/** The folders a call that reaches keys holds open: a FolderChain to the keys, and the trash's. */
+interface KeysAndTrash {
+  readonly chain: FolderChain;
+  readonly trash: TrashFolders;
+  close(): void;
+}
+
+function openKeysAndTrash(root: DiskRoot): KeysAndTrash {
+  const chain = new FolderChain(root);
+  try {
+    const trash = new TrashFolders(root);
+    return {
+      chain,
+      trash,
+      close() {
+        chain.close();
+        trash.close();
+      },
+    };
+  } catch (error) {
+    chain.close();
+    throw error;
+  }
+}
+
+/**
+ * The frame of a call on objects: opens its folders (`open`), runs `act` on
+ * each item in turn while the window is open (eachWhileOpen; the rest go to
+ * notAttempted), an error thrown by `act` failing that item (failureOf), and
+ * closes the folders. When they cannot be opened (the store root is not the
+ * folder it was), every item fails with rootFailure. `id` and `key` name an
+ * item (its key undefined when none is involved).
+ */
+function eachHeld<T, H extends { close(): void }>(
+  items: readonly T[],
+  open: () => H,
+  closes: Instant,
+  result: DiskObjectsResult,
+  id: (item: T) => string,
+  key: (item: T) => string | undefined,
+  act: (item: T, held: H) => void,
+): void {
+  if (items.length === 0) return;
+  let held: H;
+  try {
+    held = open();
+  } catch (error) {
+    for (const item of items) result.failed.set(id(item), rootFailure(error, id(item), key(item)));
+    return;
+  }
+  try {
+    eachWhileOpen(items, closes, result.notAttempted, id, (item) => {
+      try {
+        act(item, held);
+      } catch (error) {
+        result.failed.set(id(item), failureOf(error, id(item), key(item)));
+      }
+    });
+  } finally {
+    held.close();
+  }
+}
+
+/** eachHeld over the objects with safe ids and keys (targetsOf), the keys' and the trash's folders held open. */
+function eachTarget(
+  root: DiskRoot,
+  objects: readonly MediaObject[],
+  closes: Instant,
+  result: DiskObjectsResult,
+  act: (target: Target, held: KeysAndTrash) => void,
+): void {
+  const targets = targetsOf(objects, result.failed);
+  eachHeld(
+    targets,
+    () => openKeysAndTrash(root),
+    closes,
+    result,
+    (t) => t.id,
+    (t) => t.key,
+    act,
+  );
 }
 
 /**
@@ -190,96 +250,48 @@ export function trashFiles(
   closes: Instant,
   noted: ReadonlyMap<string, string>,
 ): DiskObjectsResult {
-  const failed = new Map<string, StoreFailure>();
-  const notAttempted: string[] = [];
-  const targets = targetsOf(objects, failed);
-  if (targets.length === 0) return { failed, notAttempted };
-  let chain: FolderChain | undefined;
-  let trash: TrashFolders | undefined;
-  try {
-    chain = new FolderChain(root);
-    trash = new TrashFolders(root);
-  } catch (error) {
-    chain?.close();
-    for (const t of targets) failed.set(t.id, rootFailure(error, t.id, t.key));
-    return { failed, notAttempted };
-  }
-  try {
-    for (const [i, t] of targets.entries()) {
-      if (!isBefore(closes)) {
-        notAttempted.push(...targets.slice(i).map((s) => s.id));
-        break;
-      }
-      try {
-        const was = noted.get(t.key);
-        const folder = chain.enter(t.key, t.folders);
-        if (folder === undefined) {
-          // As in deleteFiles: its folder moved away, perhaps for a moment; not "done".
-          if (was !== undefined) {
-            failed.set(
-              t.id,
-              changed(`the folder of ${nameOf(t.id, t.key)} vanished after its trashing began; retried`),
-            );
-          }
-          continue;
-        }
-        const stats = lstatIn(folder, t.name);
-        if (stats === undefined) continue;
-        chain.assertSameFileSystem(t.key, stats);
-        if (identityOf(stats) !== was) {
-          failed.set(
-            t.id,
-            changed(
-              was === undefined
-                ? `a file appeared at ${nameOf(t.id, t.key)} after its trashing began; left in place`
-                : `the file at ${nameOf(t.id, t.key)} was replaced after its trashing began; left in place`,
-            ),
-          );
-          continue;
-        }
-        // A folder would take a tree of other media with it; a symlink could never be placed back.
-        if (!stats.isFile()) {
-          const what = stats.isSymbolicLink()
-            ? "a symbolic link"
-            : stats.isDirectory()
-              ? "a folder"
-              : "not a regular file";
-          throw new UnsafeKeyError(`key ${JSON.stringify(t.key)} is ${what}; only regular files are trashed`);
-        }
-        let shard: number;
-        try {
-          shard = trash.shard(t.id, true) as number;
-        } catch (error) {
-          if (error instanceof NotAFolderError) {
-            failed.set(t.id, trashFailure(error, t.id, t.key));
-            continue;
-          }
-          throw error;
-        }
-        // rename(2) onto another name of the same file does nothing: the key's name must go by unlink.
-        // Another file there is a copy a restore left behind after it was recorded (the media is being
-        // deleted, so no tombstone of it exists): the rename replaces it with the file now at the key.
-        const there = lstatIn(shard, t.id);
-        if (there !== undefined && sameFile(there, stats)) {
-          unlinkSync(entryOf(folder, t.name));
-          continue;
-        }
-        try {
-          renameSync(entryOf(folder, t.name), entryOf(shard, t.id));
-        } catch (error) {
-          // Gone from the key meanwhile (moved by another attempt): done. Still there: the shard went.
-          if (errnoOf(error) === "ENOENT" && lstatIn(folder, t.name) === undefined) continue;
-          throw error;
-        }
-      } catch (error) {
-        failed.set(t.id, failureOf(error, t.id, t.key));
-      }
+  const result: DiskObjectsResult = { failed: new Map(), notAttempted: [] };
+  const { failed } = result;
+  eachTarget(root, objects, closes, result, (t, { chain, trash }) => {
+    const found = notedFileAt(chain, t, noted.get(t.key), nameOf(t.id, t.key), "trashing");
+    if (found === undefined) return;
+    if (!("folder" in found)) {
+      failed.set(t.id, found);
+      return;
     }
-  } finally {
-    chain.close();
-    trash.close();
-  }
-  return { failed, notAttempted };
+    const { folder, stats } = found;
+    // A folder would take a tree of other media with it; a symlink could never be placed back.
+    if (!stats.isFile()) {
+      const what = stats.isSymbolicLink() ? "a symbolic link" : stats.isDirectory() ? "a folder" : "not a regular file";
+      throw new UnsafeKeyError(`key ${JSON.stringify(t.key)} is ${what}; only regular files are trashed`);
+    }
+    let shard: number;
+    try {
+      shard = trash.shard(t.id, true) as number;
+    } catch (error) {
+      if (error instanceof NotAFolderError) {
+        failed.set(t.id, trashFailure(error, t.id, t.key));
+        return;
+      }
+      throw error;
+    }
+    // rename(2) onto another name of the same file does nothing: the key's name must go by unlink.
+    // Another file there is a copy a restore left behind after it was recorded (the media is being
+    // deleted, so no tombstone of it exists): the rename replaces it with the file now at the key.
+    const there = lstatIn(shard, t.id);
+    if (there !== undefined && sameFile(there, stats)) {
+      unlinkSync(entryOf(folder, t.name));
+      return;
+    }
+    try {
+      renameSync(entryOf(folder, t.name), entryOf(shard, t.id));
+    } catch (error) {
+      // Gone from the key meanwhile (moved by another attempt): done. Still there: the shard went.
+      if (errnoOf(error) === "ENOENT" && lstatIn(folder, t.name) === undefined) return;
+      throw error;
+    }
+  });
+  return result;
 }
 
 export interface DiskPlaceResult extends DiskObjectsResult {
@@ -306,90 +318,65 @@ function describe(stats: BigIntStats): string {
  * is never linked.
  */
 export function placeFiles(root: DiskRoot, objects: readonly MediaObject[], closes: Instant): DiskPlaceResult {
-  const failed = new Map<string, StoreFailure>();
-  const notAttempted: string[] = [];
-  const placed = new Set<string>();
-  const taken = new Map<string, string>();
-  const gone = new Set<string>();
-  const targets = targetsOf(objects, failed);
-  if (targets.length === 0) return { failed, notAttempted, placed, taken, gone };
-  let chain: FolderChain | undefined;
-  let trash: TrashFolders | undefined;
-  try {
-    chain = new FolderChain(root);
-    trash = new TrashFolders(root);
-  } catch (error) {
-    chain?.close();
-    for (const t of targets) failed.set(t.id, rootFailure(error, t.id, t.key));
-    return { failed, notAttempted, placed, taken, gone };
-  }
-  try {
-    for (const [i, t] of targets.entries()) {
-      if (!isBefore(closes)) {
-        notAttempted.push(...targets.slice(i).map((s) => s.id));
-        break;
-      }
-      try {
-        const shard = trash.shard(t.id, false);
-        const copy = shard === undefined ? undefined : lstatIn(shard, t.id);
-        if (shard === undefined || copy === undefined) {
-          gone.add(t.id);
-          continue;
-        }
-        if (!copy.isFile()) {
-          throw new UnsafeKeyError(
-            `the trashed copy ${JSON.stringify(trashPathOf(t.id))} is not a regular file; it is never placed`,
-          );
-        }
-        let folder: number;
-        try {
-          folder = chain.enter(t.key, t.folders, true) as number;
-        } catch (error) {
-          if (error instanceof NotAFolderError) {
-            taken.set(t.id, `something other than a folder is at ${error.at}, on the key's way`);
-            continue;
-          }
-          throw error;
-        }
-        try {
-          linkSync(entryOf(shard, t.id), entryOf(folder, t.name));
-        } catch (error) {
-          if (errnoOf(error) === "EEXIST") {
-            const at = lstatIn(folder, t.name);
-            if (at === undefined) {
-              failed.set(
-                t.id,
-                changed(`what was at ${nameOf(t.id, t.key)} vanished while its copy was placed; retried`),
-              );
-            } else if (sameFile(at, copy)) placed.add(t.id);
-            else taken.set(t.id, describe(at));
-            continue;
-          }
-          if (errnoOf(error) === "ENOENT" && lstatIn(shard, t.id) === undefined) {
-            gone.add(t.id);
-            continue;
-          }
-          throw error;
-        }
-        // The trashed copy was swapped for a symlink between its check and the link (link(2) links
-        // the symlink itself, never its target): take that back off the key.
-        const made = lstatIn(folder, t.name);
-        if (made?.isSymbolicLink()) {
-          unlinkSync(entryOf(folder, t.name));
-          throw new UnsafeKeyError(
-            `the trashed copy ${JSON.stringify(trashPathOf(t.id))} became a symbolic link; it is never placed`,
-          );
-        }
-        placed.add(t.id);
-      } catch (error) {
-        failed.set(t.id, failureOf(error, t.id, t.key));
-      }
+  const result: DiskPlaceResult = {
+    failed: new Map(),
+    notAttempted: [],
+    placed: new Set(),
+    taken: new Map(),
+    gone: new Set(),
+  };
+  const { failed, placed, taken, gone } = result;
+  eachTarget(root, objects, closes, result, (t, { chain, trash }) => {
+    const shard = trash.shard(t.id, false);
+    const copy = shard === undefined ? undefined : lstatIn(shard, t.id);
+    if (shard === undefined || copy === undefined) {
+      gone.add(t.id);
+      return;
     }
-  } finally {
-    chain.close();
-    trash.close();
-  }
-  return { failed, notAttempted, placed, taken, gone };
+    if (!copy.isFile()) {
+      throw new UnsafeKeyError(
+        `the trashed copy ${JSON.stringify(trashPathOf(t.id))} is not a regular file; it is never placed`,
+      );
+    }
+    let folder: number;
+    try {
+      folder = chain.enter(t.key, t.folders, true) as number;
+    } catch (error) {
+      if (error instanceof NotAFolderError) {
+        taken.set(t.id, `something other than a folder is at ${error.at}, on the key's way`);
+        return;
+      }
+      throw error;
+    }
+    try {
+      linkSync(entryOf(shard, t.id), entryOf(folder, t.name));
+    } catch (error) {
+      if (errnoOf(error) === "EEXIST") {
+        const at = lstatIn(folder, t.name);
+        if (at === undefined) {
+          failed.set(t.id, changed(`what was at ${nameOf(t.id, t.key)} vanished while its copy was placed; retried`));
+        } else if (sameFile(at, copy)) placed.add(t.id);
+        else taken.set(t.id, describe(at));
+        return;
+      }
+      if (errnoOf(error) === "ENOENT" && lstatIn(shard, t.id) === undefined) {
+        gone.add(t.id);
+        return;
+      }
+      throw error;
+    }
+    // The trashed copy was swapped for a symlink between its check and the link (link(2) links
+    // the symlink itself, never its target): take that back off the key.
+    const made = lstatIn(folder, t.name);
+    if (made?.isSymbolicLink()) {
+      unlinkSync(entryOf(folder, t.name));
+      throw new UnsafeKeyError(
+        `the trashed copy ${JSON.stringify(trashPathOf(t.id))} became a symbolic link; it is never placed`,
+      );
+    }
+    placed.add(t.id);
+  });
+  return result;
 }
 
 /**
@@ -398,45 +385,36 @@ export function placeFiles(root: DiskRoot, objects: readonly MediaObject[], clos
  * its target untouched.
  */
 export function dropTrashFiles(root: DiskRoot, ids: readonly string[], closes: Instant): DiskObjectsResult {
-  const failed = new Map<string, StoreFailure>();
-  const notAttempted: string[] = [];
+  const result: DiskObjectsResult = { failed: new Map(), notAttempted: [] };
   const safe: string[] = [];
   for (const id of ids) {
     if (isMediaId(id)) safe.push(id);
     else
-      failed.set(
+      result.failed.set(
         id,
         failureOf(new UnsafeKeyError(`media id ${JSON.stringify(id)} is not a decimal integer`), id, undefined),
       );
   }
   // By shard: each shard opened once per call.
   safe.sort((a, b) => shardOf(a).localeCompare(shardOf(b)));
-  if (safe.length === 0) return { failed, notAttempted };
-  let trash: TrashFolders;
-  try {
-    trash = new TrashFolders(root);
-  } catch (error) {
-    for (const id of safe) failed.set(id, rootFailure(error, id, undefined));
-    return { failed, notAttempted };
-  }
-  try {
-    for (const [i, id] of safe.entries()) {
-      if (!isBefore(closes)) {
-        notAttempted.push(...safe.slice(i));
-        break;
-      }
+  eachHeld(
+    safe,
+    () => new TrashFolders(root),
+    closes,
+    result,
+    (id) => id,
+    () => undefined,
+    (id, trash) => {
       try {
         const shard = trash.shard(id, false);
-        if (shard === undefined) continue;
+        if (shard === undefined) return;
         unlinkSync(entryOf(shard, id));
       } catch (error) {
-        if (errnoOf(error) !== "ENOENT") failed.set(id, failureOf(error, id, undefined));
+        if (errnoOf(error) !== "ENOENT") throw error;
       }
-    }
-  } finally {
-    trash.close();
-  }
-  return { failed, notAttempted };
+    },
+  );
+  return result;
 }
 
 export interface DiskPlaces {
@@ -452,23 +430,14 @@ export interface DiskPlaces {
  */
 export function locateFiles(root: DiskRoot, objects: readonly MediaObject[]): Map<string, DiskPlaces> {
   const places = new Map<string, DiskPlaces>();
-  const chain = new FolderChain(root);
-  let trash: TrashFolders;
-  try {
-    trash = new TrashFolders(root);
-  } catch (error) {
-    chain.close();
-    throw error;
-  }
+  const { chain, trash, close } = openKeysAndTrash(root);
   try {
     for (const { id, key } of objects) {
       let atKey = true;
       try {
-        assertSafeKey(key);
-        const parts = key.split("/");
-        const name = parts.pop() as string;
-        const folder = chain.enter(key, parts);
-        atKey = folder !== undefined && lstatIn(folder, name) !== undefined;
+        const k = split(key);
+        const folder = chain.enter(key, k.folders);
+        atKey = folder !== undefined && lstatIn(folder, k.name) !== undefined;
       } catch {
         // Unsafe, changing or unreadable: not known to be gone.
       }
@@ -483,8 +452,7 @@ export function locateFiles(root: DiskRoot, objects: readonly MediaObject[]): Ma
       places.set(id, { atKey, inTrash });
     }
   } finally {
-    chain.close();
-    trash.close();
+    close();
   }
   return places;
 }

@@ -23,21 +23,29 @@ export type { DiskRoot } from "./disk-folder-chain.ts";
 // or out, and no rename after a check can redirect the act: the folders are
 // held open from the check to the act. Linux only (/proc). The walk through
 // the folders is disk-folder-chain.ts; this module notes, deletes and opens
-// the files it reaches and says why an act failed.
+// the files it reaches and says why an act failed. What disk-trash.ts does
+// the same way is defined here once and used there: a file's identity, the
+// key order, the window loop, the check of a file against what was noted and
+// the failures.
 
 /** Opening for a preview: never through a symlink, never blocking on a FIFO. */
 const READ_FILE = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
-/** What a file is: device, inode and change time. A file put in its place has another. */
-const identityOf = (stats: BigIntStats) => `${stats.dev}:${stats.ino}:${stats.ctimeNs}`;
+/**
+ * What a file is: device, inode and change time. A file put in its place has
+ * another. The one definition: what noteFiles notes is what deleteFiles and
+ * disk-trash.ts's trashFiles compare with.
+ */
+export const identityOf = (stats: BigIntStats) => `${stats.dev}:${stats.ino}:${stats.ctimeNs}`;
 
-interface SplitKey {
+/** A key checked (assertSafeKey) and split into its folders and its file's name. */
+export interface SplitKey {
   readonly key: string;
   readonly folders: readonly string[];
   readonly name: string;
 }
 
-function split(key: string): SplitKey {
+export function split(key: string): SplitKey {
   assertSafeKey(key);
   const parts = key.split("/");
   const name = parts.pop() as string;
@@ -47,51 +55,130 @@ function split(key: string): SplitKey {
 /**
  * Keys in folder order, so that each folder is opened once per call, starting
  * at a random place: two threads working at once then rarely queue on the same
- * folder's lock. Unsafe keys go to failed.
+ * folder's lock.
  */
+export function inFolderOrder<T extends { readonly key: string }>(items: T[]): T[] {
+  items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const start = Math.floor(Math.random() * items.length);
+  return [...items.slice(start), ...items.slice(0, start)];
+}
+
+/** The safe keys in folder order (inFolderOrder); unsafe keys go to failed. */
 function byFolder(keys: readonly string[], failed: Map<string, StoreFailure>): SplitKey[] {
   const safe: SplitKey[] = [];
   for (const key of keys) {
     try {
       safe.push(split(key));
     } catch (error) {
-      failed.set(key, failureOf(error, key));
+      failed.set(key, failureOf(error, `key ${JSON.stringify(key)}`));
     }
   }
-  safe.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const start = Math.floor(Math.random() * safe.length);
-  return [...safe.slice(start), ...safe.slice(0, start)];
+  return inFolderOrder(safe);
 }
 
-const textOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+export const textOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** Why the store root could not be used: it is not the folder it was, or it could not be opened. */
+export const rootWhy = (error: unknown) =>
+  error instanceof RootChangedError
+    ? "the store root is no longer the folder it was at start-up; restart the service"
+    : `the store root could not be opened (${errnoOf(error) ?? "error"})`;
 
 /**
- * Why an act on a key failed. The message names the key rather than the
+ * Why an act failed; `who` names what it was on (`key "a/b.jpg"` here, a
+ * media and its key in disk-trash.ts), and `told` writes the messages of
+ * FolderChangedError, UnsafeKeyError and RootChangedError (as they are here;
+ * disk-trash.ts puts `who` first). The message names the key rather than the
  * /proc path it went through (that, and the root's path, stay in the detail).
  * UnsafeKeyError messages name only the key and folders inside the store.
  */
-function failureOf(error: unknown, key: string): StoreFailure {
+export function failureOf(
+  error: unknown,
+  who: string,
+  told: (message: string) => string = (message) => message,
+): StoreFailure {
   const detail = textOf(error);
-  if (error instanceof FolderChangedError) return { code: "FILE_CHANGED", message: error.message, detail };
-  if (error instanceof UnsafeKeyError) return { code: "UNSAFE_KEY", message: error.message, detail };
+  if (error instanceof FolderChangedError) return { code: "FILE_CHANGED", message: told(error.message), detail };
+  if (error instanceof UnsafeKeyError) return { code: "UNSAFE_KEY", message: told(error.message), detail };
+  if (error instanceof RootChangedError) return { code: "STORE_UNAVAILABLE", message: told(rootWhy(error)), detail };
   const errno = errnoOf(error);
-  const what = `${(error as NodeJS.ErrnoException).syscall ?? "acting on"} key ${JSON.stringify(key)} failed`;
+  const what = `${(error as NodeJS.ErrnoException).syscall ?? "acting on"} ${who} failed`;
   if (errno === "EACCES" || errno === "EPERM")
     return { code: "PERMISSION_DENIED", message: `${errno}: ${what}`, detail };
   return { code: "STORAGE_ERROR", message: errno === undefined ? what : `${errno}: ${what}`, detail };
 }
 
-/** Why no key could be acted on: the store root could not be opened as the folder it was. */
-function rootFailure(error: unknown, key: string): StoreFailure {
-  const why =
-    error instanceof RootChangedError
-      ? "the store root is no longer the folder it was at start-up; restart the service"
-      : `the store root could not be opened (${errnoOf(error) ?? "error"})`;
-  return {
-    code: "STORE_UNAVAILABLE",
-    message: `key ${JSON.stringify(key)} not deleted: ${why}`,
-    detail: textOf(error),
-  };
+/** A FILE_CHANGED failure with this message. */
+export const changed = (message: string): StoreFailure => ({ code: "FILE_CHANGED", message, detail: message });
+
+/**
+ * Why nothing could be acted on: the store root could not be opened as the
+ * folder it was. `who` names the key (or media), `done` what was not done.
+ */
+export const rootFailure = (error: unknown, who: string, done: string): StoreFailure => ({
+  code: "STORE_UNAVAILABLE",
+  message: `${who} ${done}: ${rootWhy(error)}`,
+  detail: textOf(error),
+});
+
+/**
+ * Runs `act` on each item in turn while the window is open; once it has
+ * closed, the rest (by `idOf`) go to notAttempted, untried.
+ */
+export function eachWhileOpen<T>(
+  items: readonly T[],
+  closes: Instant,
+  notAttempted: string[],
+  idOf: (item: T) => string,
+  act: (item: T) => void,
+): void {
+  for (const [i, item] of items.entries()) {
+    if (!isBefore(closes)) {
+      notAttempted.push(...items.slice(i).map(idOf));
+      break;
+    }
+    act(item);
+  }
+}
+
+/** The file at a key, found still the one noted: the folder it is in (held open by the chain) and its stats. */
+export interface NotedFile {
+  readonly folder: number;
+  readonly stats: BigIntStats;
+}
+
+/**
+ * The key's file if it is still the one noted (`was`; a key noted missing
+ * must still be missing), reached through the chain and checked to be on the
+ * root's file system; undefined when nothing is at the key (done); a
+ * FILE_CHANGED failure when its folder vanished although the file was noted,
+ * or another file is there. `who` names the key (or media) in messages, `act`
+ * the act that began ("deletion", "trashing").
+ */
+export function notedFileAt(
+  chain: FolderChain,
+  k: SplitKey,
+  was: string | undefined,
+  who: string,
+  act: string,
+): NotedFile | StoreFailure | undefined {
+  const folder = chain.enter(k.key, k.folders);
+  if (folder === undefined) {
+    // Its folder is gone although the file was there when noted: moved away, perhaps for a
+    // moment. Counting it done could drop the row of a file that still exists.
+    return was === undefined ? undefined : changed(`the folder of ${who} vanished after its ${act} began; retried`);
+  }
+  const stats = lstatIn(folder, k.name);
+  if (stats === undefined) return undefined;
+  chain.assertSameFileSystem(k.key, stats);
+  if (identityOf(stats) !== was) {
+    return changed(
+      was === undefined
+        ? `a file appeared at ${who} after its ${act} began; left in place`
+        : `the file at ${who} was replaced after its ${act} began; left in place`,
+    );
+  }
+  return { folder, stats };
 }
 
 /**
@@ -136,43 +223,29 @@ export function deleteFiles(
   try {
     chain = new FolderChain(root);
   } catch (error) {
-    for (const k of sorted) failed.set(k.key, rootFailure(error, k.key));
+    for (const k of sorted) failed.set(k.key, rootFailure(error, `key ${JSON.stringify(k.key)}`, "not deleted"));
     return { failed, notAttempted };
   }
   try {
-    for (const [i, k] of sorted.entries()) {
-      if (!isBefore(closes)) {
-        notAttempted.push(...sorted.slice(i).map((s) => s.key));
-        break;
-      }
-      try {
-        const was = noted.get(k.key);
-        const folder = chain.enter(k.key, k.folders);
-        if (folder === undefined) {
-          // Its folder is gone although the file was there when noted: moved away, perhaps for a
-          // moment. Counting it deleted could drop the row of a file that still exists.
-          if (was !== undefined) {
-            const message = `the folder of key ${JSON.stringify(k.key)} vanished after its deletion began; retried`;
-            failed.set(k.key, { code: "FILE_CHANGED", message, detail: message });
+    eachWhileOpen(
+      sorted,
+      closes,
+      notAttempted,
+      (k) => k.key,
+      (k) => {
+        try {
+          const found = notedFileAt(chain, k, noted.get(k.key), `key ${JSON.stringify(k.key)}`, "deletion");
+          if (found === undefined) return;
+          if (!("folder" in found)) {
+            failed.set(k.key, found);
+            return;
           }
-          continue;
+          unlinkSync(entryOf(found.folder, k.name));
+        } catch (error) {
+          if (errnoOf(error) !== "ENOENT") failed.set(k.key, failureOf(error, `key ${JSON.stringify(k.key)}`));
         }
-        const stats = lstatIn(folder, k.name);
-        if (stats === undefined) continue;
-        chain.assertSameFileSystem(k.key, stats);
-        if (identityOf(stats) !== was) {
-          const message =
-            was === undefined
-              ? `a file appeared at key ${JSON.stringify(k.key)} after its deletion began; left in place`
-              : `the file at key ${JSON.stringify(k.key)} was replaced after its deletion began; left in place`;
-          failed.set(k.key, { code: "FILE_CHANGED", message, detail: message });
-          continue;
-        }
-        unlinkSync(entryOf(folder, k.name));
-      } catch (error) {
-        if (errnoOf(error) !== "ENOENT") failed.set(k.key, failureOf(error, k.key));
-      }
-    }
+      },
+    );
   } finally {
     chain.close();
   }

@@ -11,13 +11,17 @@ export { createDiskStore, resolveDiskRoot } from "./disk-store.ts";
 export type { DiskRoot } from "./disk-tree.ts";
 export type {
   DeleteResult,
+  MediaObject,
   NotedObjects,
+  ObjectPlaces,
+  ObjectsResult,
+  PlaceResult,
   ObjectStore,
   StoredObject,
   StoreFailure,
   StoreFailureCode,
 } from "./object-store.ts";
-export { forEachLimited, formatStoreFailure, UnsafeKeyError } from "./object-store.ts";
+export { forEachLimited, formatStoreFailure, TRASH_FOLDER, UnsafeKeyError } from "./object-store.ts";
 export { createS3Store } from "./s3-store.ts";
 export { fixedWindow, type StorageWindow } from "./window.ts";
 

@@ -174,6 +174,29 @@ export function assertSafeKey(key: string): void {
   if (problem !== undefined) throw new UnsafeKeyError(`key ${JSON.stringify(key)} ${problem}`);
 }
 
+/**
+ * The items that pass `check` (assertSafeKey, or a store's id check); the
+ * ones it refuses with UnsafeKeyError are failed as UNSAFE_KEY, by `id`.
+ */
+export function checked<T>(
+  items: readonly T[],
+  check: (item: T) => void,
+  id: (item: T) => string,
+  failed: Map<string, StoreFailure>,
+): T[] {
+  const safe: T[] = [];
+  for (const item of items) {
+    try {
+      check(item);
+      safe.push(item);
+    } catch (error) {
+      if (!(error instanceof UnsafeKeyError)) throw error;
+      failed.set(id(item), { code: "UNSAFE_KEY", message: error.message, detail: error.message });
+    }
+  }
+  return safe;
+}
+
 /** Runs fn over items with at most `limit` in flight. */
 export async function forEachLimited<T>(
   items: readonly T[],

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import type { S3Client, S3ClientConfig } from "@aws-sdk/client-s3";
-import { assertSafeKey, type ObjectStore, type StoreFailure, UnsafeKeyError } from "./object-store.ts";
+import { assertSafeKey, checked, type ObjectStore, type StoreFailure } from "./object-store.ts";
 import { createS3Trash, type Guardable, type S3Parts } from "./s3-trash.ts";
 import { isBefore, type StorageWindow } from "./window.ts";
 
@@ -212,16 +212,7 @@ export function createS3Store(name: string, options: S3StoreOptions): ObjectStor
       if (keys.length > MAX_KEYS_PER_REQUEST)
         throw new Error(`S3 store ${name}: at most ${MAX_KEYS_PER_REQUEST} keys a call`);
       const failed = new Map<string, StoreFailure>();
-      const safe: string[] = [];
-      for (const key of keys) {
-        try {
-          assertSafeKey(key);
-          safe.push(key);
-        } catch (error) {
-          if (!(error instanceof UnsafeKeyError)) throw error;
-          failed.set(key, { code: "UNSAFE_KEY", message: error.message, detail: error.message });
-        }
-      }
+      const safe = checked(keys, assertSafeKey, (key) => key, failed);
       if (safe.length === 0) return { failed, notAttempted: [] };
       // The SDK and the client (credentials) first, so the window check is the last thing before sending.
       await s3();

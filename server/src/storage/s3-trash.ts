@@ -1,6 +1,7 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import {
   assertSafeKey,
+  checked,
   forEachLimited,
   type MediaObject,
   type ObjectPlaces,
@@ -79,26 +80,6 @@ const isMissing = (error: unknown) => nameOf(error) === "NoSuchKey" || nameOf(er
 /** x-amz-copy-source: the bucket and the object's name, each segment URL-encoded. */
 const copySource = (bucket: string, name: string) => `${bucket}/${name.split("/").map(encodeURIComponent).join("/")}`;
 
-/** Keys and ids checked (assertSafeKey, assertSafeId); the refused ones are failed as UNSAFE_KEY. */
-function checked<T>(
-  items: readonly T[],
-  check: (item: T) => void,
-  id: (item: T) => string,
-  failed: Map<string, StoreFailure>,
-) {
-  const safe: T[] = [];
-  for (const item of items) {
-    try {
-      check(item);
-      safe.push(item);
-    } catch (error) {
-      if (!(error instanceof UnsafeKeyError)) throw error;
-      failed.set(id(item), { code: "UNSAFE_KEY", message: error.message, detail: error.message });
-    }
-  }
-  return safe;
-}
-
 export function createS3Trash(
   parts: S3Parts,
 ): Pick<ObjectStore, "trashMany" | "placeFromTrash" | "dropFromTrash" | "locate"> {
@@ -107,10 +88,19 @@ export function createS3Trash(
     assertSafeKey(object.key);
     assertSafeId(object.id);
   };
-  const refuseTooMany = (n: number) => {
-    if (n > parts.maxObjects)
+  /**
+   * The start of each call: more objects than a call takes are refused; the
+   * safe items (by `check`) are kept, the others failed as UNSAFE_KEY.
+   */
+  const admit = <T>(items: readonly T[], check: (item: T) => void, id: (item: T) => string) => {
+    if (items.length > parts.maxObjects)
       throw new Error(`S3 store ${parts.storeName}: at most ${parts.maxObjects} objects a call`);
+    const failed = new Map<string, StoreFailure>();
+    return { failed, safe: checked(items, check, id, failed) };
   };
+  /** The safe objects whose requests were not sent, by id. */
+  const untriedOf = (safe: readonly MediaObject[], untried: ReadonlySet<string>) =>
+    safe.filter((o) => untried.has(o.id)).map((o) => o.id);
 
   /**
    * Sends a command while the window is open, abandoned on its signal. Rejects NotSent when the
@@ -164,9 +154,7 @@ export function createS3Trash(
 
   return {
     async trashMany(objects, window) {
-      refuseTooMany(objects.length);
-      const failed = new Map<string, StoreFailure>();
-      const safe = checked(objects, checkObject, (o) => o.id, failed);
+      const { failed, safe } = admit(objects, checkObject, (o) => o.id);
       const untried = new Set<string>();
       const copied = new Set<MediaObject>();
       const { CopyObjectCommand } = await parts.sdk();
@@ -209,13 +197,11 @@ export function createS3Trash(
           }
         }
       }
-      return { failed, notAttempted: safe.filter((o) => untried.has(o.id)).map((o) => o.id) };
+      return { failed, notAttempted: untriedOf(safe, untried) };
     },
 
     async placeFromTrash(objects, window) {
-      refuseTooMany(objects.length);
-      const failed = new Map<string, StoreFailure>();
-      const safe = checked(objects, checkObject, (o) => o.id, failed);
+      const { failed, safe } = admit(objects, checkObject, (o) => o.id);
       const untried = new Set<string>();
       const placed = new Set<string>();
       const taken = new Map<string, string>();
@@ -276,13 +262,11 @@ export function createS3Trash(
           else failed.set(id, copyFailure(error, window, what));
         }
       });
-      return { failed, notAttempted: safe.filter((o) => untried.has(o.id)).map((o) => o.id), placed, taken, gone };
+      return { failed, notAttempted: untriedOf(safe, untried), placed, taken, gone };
     },
 
     async dropFromTrash(ids, window) {
-      refuseTooMany(ids.length);
-      const failed = new Map<string, StoreFailure>();
-      const safe = checked(ids, assertSafeId, (id) => id, failed);
+      const { failed, safe } = admit(ids, assertSafeId, (id) => id);
       if (safe.length === 0) return { failed, notAttempted: [] };
       await parts.s3();
       if (!isBefore(window.closes)) return { failed, notAttempted: safe };

@@ -46,6 +46,8 @@ export function createPreviewHandler(
     if (id === undefined) return refuse(res, 404, "not found: use /preview/<media id>");
     const media = await loader.load(id);
     if (media === undefined) return refuse(res, 404, `media ${id} not found`);
+    // A tombstone's key is free: the file there now may be another media's.
+    if (media.state === "TRASHED") return refuse(res, 404, `media ${id} is in the trash: restore it to preview it`);
     const type = previewType(media.content_type);
     if (type === undefined) return refuse(res, 415, `media ${id} is not an image with a preview`);
     const store = stores.get(media.store);

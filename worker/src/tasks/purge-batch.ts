@@ -23,7 +23,8 @@ export function createPurgeBatchTask(ctx: TaskContext) {
     },
     doneValue: () => 0,
     finish: (pool, token, storage, run) => finishPurge(pool, token, storage, policy, run),
-    report(result, _failedByStore, seconds, log) {
+    report(result, failedByStore, seconds, log) {
+      ctx.metrics.observePurgeBatch({ purged: result.deletedByStore, failedByStore });
       const bytes = result.deletedByStore.reduce((sum, s) => sum + s.bytes, 0);
       log.info(
         { purged: result.deleted, bytes, retried: result.retried, seconds: Number(seconds.toFixed(3)) },

@@ -48,7 +48,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE TABLE bulk_actions (
       id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
       action text NOT NULL CHECK (action IN ('HOLD', 'RELEASE', 'DELETE_NOW', 'RETRY', 'RESTORE')),
-      -- The MediaFilter, as the server's filter type (media/media-filter.ts) writes it.
+      -- The MediaFilter, as media/bulk-actions.ts (filterToJson) writes it.
       filter jsonb NOT NULL,
       reason text NOT NULL,
       actor text NOT NULL,
