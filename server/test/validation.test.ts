@@ -26,6 +26,8 @@ const cases: Array<[string, () => Promise<unknown>, string]> = [
   ["'..' segment", () => t.media.createMedia({ ...good, key: "a/../../etc/passwd" }), "key"],
   ["'..' alone", () => t.media.createMedia({ ...good, key: ".." }), "key"],
   ["'.' segment", () => t.media.createMedia({ ...good, key: "a/./b" }), "key"],
+  ["a key in the trash", () => t.media.createMedia({ ...good, key: ".media-trash/005/5" }), "key"],
+  ["a key in the trash, other case", () => t.media.createMedia({ ...good, key: ".MEDIA-Trash/005/5" }), "key"],
   ["empty segment", () => t.media.createMedia({ ...good, key: "a//b" }), "key"],
   ["trailing slash", () => t.media.createMedia({ ...good, key: "a/b/" }), "key"],
   ["backslash", () => t.media.createMedia({ ...good, key: "a\\..\\b" }), "key"],

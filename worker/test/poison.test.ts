@@ -52,6 +52,7 @@ describe("poison rows", () => {
     // The database as the release before the bound left it, with a row it let in.
     await h.t.sql.query(`
       DROP TABLE bulk_actions;
+      DROP INDEX media_events_owner_idx;
       ALTER TABLE media_events DROP COLUMN bulk_action_id;
       ALTER TABLE deletion_hourly DROP COLUMN purged_count, DROP COLUMN purged_bytes;
       ALTER TABLE deletion_claims DROP COLUMN kind;

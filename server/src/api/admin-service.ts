@@ -207,14 +207,17 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
       }
       let ids: string[];
       let remaining = 0n;
-      if (req.owner === "") ids = requireIds("media_ids", req.mediaIds);
+      const owner = req.owner === "" ? undefined : requireOwner("owner", req.owner);
+      if (owner === undefined) ids = requireIds("media_ids", req.mediaIds);
       else {
-        const owned = await views.ownerMediaIds(db, requireOwner("owner", req.owner), deletion.MAX_ERASE_IDS);
+        const owned = await views.ownerMediaIds(db, owner, deletion.MAX_ERASE_IDS);
         ids = owned.ids;
         remaining = owned.remaining;
       }
       const outcomes = await deletion.eraseMedia(pool, deps.objectStores, deps.leaseTiming, {
         ids,
+        owner,
+        last: remaining === 0n,
         actor: callerOf(ctx),
         reason,
       });

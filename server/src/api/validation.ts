@@ -3,7 +3,7 @@ import { MediaState } from "@media/proto/media/v1/media_pb";
 import type { MediaStateName } from "../db/schema.ts";
 import { stateFromProto } from "../media/mapping.ts";
 import { MEDIA_ORDERS, type MediaFilter, type MediaOrder } from "../media/media-list.ts";
-import { TRASH_FOLDER } from "../storage/object-store.ts";
+import { startsInTrash, TRASH_FOLDER } from "../storage/object-store.ts";
 import { invalidArgument } from "./errors.ts";
 
 // Boundary checks for every request field. Each throws INVALID_ARGUMENT naming
@@ -52,7 +52,7 @@ export function requireKey(field: string, value: string): string {
   }
   if (value.startsWith("/")) throw invalidArgument(field, 'must be relative (no leading "/")');
   if (value.includes("\\")) throw invalidArgument(field, 'must use "/" as separator, not "\\"');
-  if (value.split("/", 1)[0] === TRASH_FOLDER) {
+  if (startsInTrash(value)) {
     throw invalidArgument(field, `must not start with "${TRASH_FOLDER}/": that folder is the store's trash`);
   }
   for (const segment of value.split("/")) {

@@ -55,3 +55,6 @@ export function isDataFault(error: unknown): boolean {
     !CIRCUMSTANTIAL_CLASSES.has(code.slice(0, 2))
   );
 }
+
+/** A unique index refused the row (SQLSTATE 23505): another row holds its key. */
+export const isUniqueViolation = (error: unknown): boolean => codeOf(error) === "23505";

@@ -6,8 +6,12 @@
 // (purge_time is set exactly on TRASHED rows), so each of them reads only the
 // rows it is about however large the table.
 
-/** Unheld PENDING or ORPHANED media: the rows a deletion time applies to (media_due_idx). */
-export const SCHEDULED = "state IN ('PENDING', 'ORPHANED') AND hold_reason IS NULL";
+/**
+ * Unheld PENDING or ORPHANED media that no restore still holds (a restored
+ * media stays claimed until its trashed copy is dropped): the rows a deletion
+ * time applies to (media_due_idx).
+ */
+export const SCHEDULED = "state IN ('PENDING', 'ORPHANED') AND hold_reason IS NULL AND claim_token IS NULL";
 
 /** SQL condition on media: scheduled, with a delete_time at or before `at` (an SQL expression). */
 export const dueBy = (at: string): string => `${SCHEDULED} AND delete_time <= ${at}`;

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import type { MediaRow, MediaStateName } from "../db/schema.ts";
-import { isDataFault } from "../db/sql-errors.ts";
+import { isUniqueViolation } from "../db/sql-errors.ts";
 import { withTransaction } from "../db/transaction.ts";
 import { formatStoreFailure, type MediaObject, type ObjectStore, type PlaceResult } from "../storage/object-store.ts";
 import { stillClaimed } from "./claims.ts";
@@ -21,7 +21,8 @@ import { RESTORE_INTERRUPTED } from "./trash.ts";
 //      meanwhile makes the row's update collide with the live media there,
 //      and that row stays TRASHED;
 //   4. drop the trashed copies of the restored media, inside the lease again,
-//      and end the claim.
+//      and end the claim: only then are they schedulable again (they stay
+//      claimed till here, so no deletion can trash them anew under the drop).
 // A crash after 2 leaves the tombstone claimed until its lease expires; the
 // sweep then holds it (trash.ts, RESTORE_INTERRUPTED), and a restore run again
 // recognises its own copy at the key. A crash after 3 leaves trashed copies
@@ -61,9 +62,17 @@ interface Claimed extends MediaObject {
 async function whyNotClaimed(pool: pg.Pool, ids: readonly string[]): Promise<Map<string, RestoreOutcome>> {
   const outcomes = new Map<string, RestoreOutcome>(ids.map((id) => [id, { kind: "not_found" }]));
   if (ids.length === 0) return outcomes;
-  const { rows } = await pool.query<{ id: string; state: MediaStateName; claimed: boolean; live_id: string | null }>(
+  const { rows } = await pool.query<{
+    id: string;
+    state: MediaStateName;
+    claimed: boolean;
+    live_id: string | null;
+    sibling_id: string | null;
+  }>(
     `SELECT m.id, m.state, m.claim_token IS NOT NULL AS claimed,
-       (SELECT l.id FROM media l WHERE l.store = m.store AND l.key = m.key AND l.trash_time IS NULL LIMIT 1) AS live_id
+       (SELECT l.id FROM media l WHERE l.store = m.store AND l.key = m.key AND l.trash_time IS NULL LIMIT 1) AS live_id,
+       (SELECT o.id FROM media o WHERE o.store = m.store AND o.key = m.key AND o.id <> m.id
+          AND o.trash_time IS NOT NULL AND o.claim_token IS NOT NULL LIMIT 1) AS sibling_id
      FROM media m WHERE m.id = ANY($1::bigint[])`,
     [ids],
   );
@@ -75,31 +84,51 @@ async function whyNotClaimed(pool: pg.Pool, ids: readonly string[]): Promise<Map
           ? `its key is taken by media ${row.live_id}: nothing is overwritten; delete or move that media first`
           : row.claimed
             ? "media is being purged, restored or erased right now: try again in a moment"
-            : "media is locked by a concurrent change: try again";
+            : row.sibling_id !== null
+              ? `media ${row.sibling_id}, an older or newer media of the same key, is being restored: one key, one restore`
+              : "media is locked by a concurrent change: try again";
     outcomes.set(row.id, { kind: "refused", why, state: row.state });
   }
   return outcomes;
 }
 
-/** Step 1: claims the given tombstones that are unclaimed and whose key no live media holds. */
+/** The lock that makes restore claims one at a time, so that two never claim tombstones of one key. */
+const RESTORE_CLAIM_LOCK = 7_236_211_881;
+
+/**
+ * Step 1: claims the given tombstones that are unclaimed and whose key no
+ * live media holds and no other tombstone's restore has claimed, at most one
+ * per key (the lowest id): two copies placed at one key at once could not both
+ * be right, and on a store that cannot refuse an overwrite one would replace
+ * the other.
+ */
 async function claimForRestore(pool: pg.Pool, ids: readonly string[], token: string, leaseSeconds: number) {
-  const { rows } = await pool.query<Claimed>(
-    `WITH target AS (
-       SELECT m.id FROM media m
-       WHERE m.id = ANY($1::bigint[]) AND m.state = 'TRASHED' AND m.claim_token IS NULL
-         AND NOT EXISTS (SELECT 1 FROM media l WHERE l.store = m.store AND l.key = m.key AND l.trash_time IS NULL)
-       ORDER BY m.id FOR UPDATE SKIP LOCKED
-     ), claimed AS (
-       UPDATE media m SET claim_token = $2, claim_time = now() FROM target WHERE m.id = target.id
-       RETURNING m.id, m.store, m.key
-     ), lease AS (
-       INSERT INTO deletion_claims (token, kind, lease_expire_time, media_ids)
-       SELECT $2, 'restore', now() + make_interval(secs => $3), array_agg(id) FROM claimed HAVING count(*) > 0
-     )
-     SELECT id, store, key FROM claimed ORDER BY id`,
-    [ids, token, leaseSeconds],
-  );
-  return rows;
+  return withTransaction(pool, async (client) => {
+    await client.query("SELECT pg_advisory_xact_lock($1)", [RESTORE_CLAIM_LOCK]);
+    const { rows } = await client.query<Claimed>(
+      `WITH target AS (
+         SELECT DISTINCT ON (m.store, m.key) m.id FROM media m
+         WHERE m.id = ANY($1::bigint[]) AND m.state = 'TRASHED' AND m.claim_token IS NULL
+           AND NOT EXISTS (SELECT 1 FROM media l WHERE l.store = m.store AND l.key = m.key AND l.trash_time IS NULL)
+           AND NOT EXISTS (
+             SELECT 1 FROM media o JOIN deletion_claims c ON c.token = o.claim_token AND c.kind = 'restore'
+             WHERE o.store = m.store AND o.key = m.key AND o.id <> m.id)
+         ORDER BY m.store, m.key, m.id
+       ), locked AS (
+         SELECT m.id FROM media m JOIN target USING (id) ORDER BY m.id FOR UPDATE OF m SKIP LOCKED
+       ), claimed AS (
+         UPDATE media m SET claim_token = $2, claim_time = now() FROM locked
+         WHERE m.id = locked.id AND m.claim_token IS NULL
+         RETURNING m.id, m.store, m.key
+       ), lease AS (
+         INSERT INTO deletion_claims (token, kind, lease_expire_time, media_ids)
+         SELECT $2, 'restore', now() + make_interval(secs => $3), array_agg(id) FROM claimed HAVING count(*) > 0
+       )
+       SELECT id, store, key FROM claimed ORDER BY id`,
+      [ids, token, leaseSeconds],
+    );
+    return rows;
+  });
 }
 
 /** Groups claimed media by store. */
@@ -136,15 +165,21 @@ async function placeAll(store: ObjectStore, lease: ClaimLease, objects: readonly
 /**
  * The UPDATE that makes one or more placed tombstones live again ($1 ids, $2
  * token, $3 owner, $4 grace, $5 actor, $6 reason, $7 bulk action, $8 the
- * interrupted restore's hold reason, lifted).
+ * interrupted restore's hold reason, lifted with an UNHELD event). They stay
+ * claimed: a restored media must not be deleted again before its trashed
+ * copy is dropped (SCHEDULED leaves claimed media out), or the drop would take
+ * the new one.
  */
-const RECORD_RESTORED = `WITH restored AS (
+const RECORD_RESTORED = `WITH lifted AS (
+       SELECT id FROM media m
+       WHERE m.id = ANY($1::bigint[]) AND ${stillClaimed("m", "$2::uuid", "TRASHED")} AND m.hold_reason = $8
+     ), restored AS (
        UPDATE media m SET
          state = (CASE WHEN $3::text IS NULL THEN 'ORPHANED' ELSE 'LINKED' END)::media_state,
          reference_count = CASE WHEN $3::text IS NULL THEN 0 ELSE 1 END,
          orphan_time = CASE WHEN $3::text IS NULL THEN now() END,
          delete_time = CASE WHEN $3::text IS NULL THEN now() + make_interval(secs => $4) END,
-         trash_time = NULL, purge_time = NULL, claim_token = NULL, claim_time = NULL,
+         trash_time = NULL, purge_time = NULL,
          delete_attempts = 0, last_error = NULL, update_time = now(),
          -- The hold an interrupted restore left has done its job once the restore is done.
          hold_reason = CASE WHEN m.hold_reason = $8 THEN NULL ELSE m.hold_reason END
@@ -154,7 +189,10 @@ const RECORD_RESTORED = `WITH restored AS (
        INSERT INTO media_references (media_id, owner) SELECT id, $3 FROM restored WHERE $3::text IS NOT NULL
      ), events AS (
        INSERT INTO media_events (media_id, type, from_state, to_state, owner, actor, reason, bulk_action_id)
-       SELECT id, 'RESTORED', 'TRASHED', state, $3, $5, $6, $7 FROM restored
+       SELECT id, 'RESTORED', 'TRASHED'::media_state, state, $3, $5, $6, $7::bigint FROM restored
+       UNION ALL
+       SELECT r.id, 'UNHELD', r.state, r.state, NULL, $5, 'hold lifted: the interrupted restore is done', $7::bigint
+       FROM restored r JOIN lifted USING (id)
      )
      SELECT * FROM restored`;
 
@@ -180,9 +218,9 @@ async function recordRestored(
     const { rows } = await pool.query<MediaRow>(RECORD_RESTORED, params(ids));
     return { restored: rows, collided: [] };
   } catch (error) {
-    if (!isDataFault(error)) throw error;
+    if (!isUniqueViolation(error)) throw error;
   }
-  // One at a time: the rows whose keys collide (a unique violation) are set apart.
+  // One at a time: the rows whose keys collide with a live media (the live-key index) are set apart.
   return withTransaction(pool, async (client) => {
     const restored: MediaRow[] = [];
     const collided: string[] = [];
@@ -192,7 +230,7 @@ async function recordRestored(
         restored.push(...(await client.query<MediaRow>(RECORD_RESTORED, params([id]))).rows);
         await client.query("RELEASE SAVEPOINT restore_row");
       } catch (error) {
-        if (!isDataFault(error)) throw error;
+        if (!isUniqueViolation(error)) throw error;
         await client.query("ROLLBACK TO SAVEPOINT restore_row");
         collided.push(id);
       }
@@ -268,6 +306,15 @@ export async function restoreMedia(
 
   const { restored, collided } = await recordRestored(pool, token, placed, request);
   for (const row of restored) outcomes.set(row.id, { kind: "restored", media: row });
+  const recorded = new Set([...restored.map((r) => r.id), ...collided]);
+  for (const id of placed.filter((p) => !recorded.has(p))) {
+    // Its claim was settled meanwhile (the lease expired): the tombstone is held, saying so.
+    outcomes.set(id, {
+      kind: "refused",
+      why: "the restore took longer than its lease and was taken back: the media is held as interrupted; restore it again",
+      state: "TRASHED",
+    });
+  }
   for (const id of collided) {
     outcomes.set(id, {
       kind: "refused",
@@ -288,6 +335,13 @@ export async function restoreMedia(
       pending = [...(await store.dropFromTrash(pending, window)).notAttempted];
     }
   }
-  await pool.query("DELETE FROM deletion_claims WHERE token = $1", [token]);
+  // Last: the restored media become schedulable again, and the claim ends.
+  await withTransaction(pool, async (client) => {
+    await client.query(
+      `UPDATE media SET claim_token = NULL, claim_time = NULL WHERE id = ANY($1::bigint[]) AND claim_token = $2`,
+      [[...restoredIds], token],
+    );
+    await client.query("DELETE FROM deletion_claims WHERE token = $1", [token]);
+  });
   return outcomes;
 }

@@ -86,6 +86,8 @@ export interface SettledClaims {
  * - A purge's tombstones become unclaimed again; the next sweep claims them anew.
  * - A restore's tombstones stay TRASHED, held (RESTORE_INTERRUPTED): the restore
  *   may have put a copy at the key already, which a purge would then orphan.
+ *   Its media already restored (recorded, their trashed copy not yet dropped)
+ *   only lose the claim: their trashed copies stay behind.
  * - An erasure's live media (DELETING) become FAILED with last_error
  *   ERASE_INTERRUPTED, its tombstones are due for purging now; either way,
  *   their references are gone already (the erasure removed them first).
@@ -104,16 +106,22 @@ export async function settleExpiredClaims(pool: pg.Pool): Promise<SettledClaims>
          purge_time = CASE WHEN d.kind = 'erase' THEN least(m.purge_time, now()) ELSE m.purge_time END,
          last_error = CASE WHEN d.kind = 'erase' THEN $2 ELSE m.last_error END
        FROM dropped d WHERE m.id = ANY(d.media_ids) AND ${stillClaimed("m", "d.token", "TRASHED")}
-       RETURNING m.id, d.kind
+       RETURNING m.id, d.kind, m.hold_reason = $1 AS held_here
      ), erased AS (
        UPDATE media m SET state = 'FAILED', claim_token = NULL, claim_time = NULL, delete_time = NULL,
          last_error = $2, update_time = now()
        FROM dropped d WHERE d.kind = 'erase' AND m.id = ANY(d.media_ids) AND ${stillClaimed("m", "d.token")}
        RETURNING m.id
+     ), restored AS (
+       -- Restored and recorded, its trashed copy not yet dropped: live, only the claim to end.
+       UPDATE media m SET claim_token = NULL, claim_time = NULL
+       FROM dropped d WHERE d.kind = 'restore' AND m.id = ANY(d.media_ids) AND m.claim_token = d.token
+         AND m.state <> 'TRASHED'
+       RETURNING m.id
      ), events AS (
        INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason)
        SELECT id, 'HELD', 'TRASHED'::media_state, 'TRASHED'::media_state, 'worker', $1 FROM tombstones
-       WHERE kind = 'restore'
+       WHERE kind = 'restore' AND held_here
        UNION ALL
        SELECT id, 'ERASE_FAILED', 'TRASHED', 'TRASHED', 'worker', $2 FROM tombstones WHERE kind = 'erase'
        UNION ALL
@@ -121,7 +129,7 @@ export async function settleExpiredClaims(pool: pg.Pool): Promise<SettledClaims>
      )
      SELECT (SELECT count(*) FROM dropped)::int AS claims,
        (SELECT count(*) FROM tombstones WHERE kind = 'purge')::int AS purges,
-       (SELECT count(*) FROM tombstones WHERE kind = 'restore')::int AS restores,
+       ((SELECT count(*) FROM tombstones WHERE kind = 'restore') + (SELECT count(*) FROM restored))::int AS restores,
        ((SELECT count(*) FROM tombstones WHERE kind = 'erase') + (SELECT count(*) FROM erased))::int AS erasures`,
     [RESTORE_INTERRUPTED, ERASE_INTERRUPTED],
   );

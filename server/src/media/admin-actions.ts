@@ -50,7 +50,14 @@ const refuseUnless = (states: readonly MediaStateName[], why: string) => ({
 
 export const MEDIA_ACTION_RULES: Record<MediaActionName, MediaActionRule> = {
   hold: {
-    refusals: [refuseIn(["DELETING"], "a worker is deleting it")],
+    refusals: [
+      refuseIn(["DELETING"], "a worker is deleting it"),
+      // A purge, restore or erasure has it: a hold accepted now could not stop what is already under way.
+      {
+        when: "media.claim_token IS NOT NULL",
+        why: (row) => `media is ${row.state} and being purged, restored or erased right now: try again in a minute`,
+      },
+    ],
     unchanged: "media.hold_reason IS NOT NULL",
     set: (reasonParam) => `hold_reason = ${reasonParam}`,
     event: "HELD",

@@ -108,20 +108,22 @@ export async function deletionHistory(db: Kysely<Database>, hours: number): Prom
 }
 
 /**
- * The first `limit` media the owner references, by id, and how many more it
- * references (for an erasure by owner, which goes on over several calls).
+ * The first `limit` media, by id, that the owner references or ever
+ * referenced (its name is in their events: an unlinked media still in the
+ * trash, say), and how many more there are, for an erasure by owner, which
+ * goes on over several calls.
  */
 export async function ownerMediaIds(
   db: Kysely<Database>,
   owner: string,
   limit: number,
 ): Promise<{ ids: string[]; remaining: bigint }> {
-  const { rows } = await sql<{ media_id: string }>`
-    SELECT media_id FROM media_references WHERE owner = ${owner} ORDER BY media_id LIMIT ${limit}`.execute(db);
-  if (rows.length < limit) return { ids: rows.map((r) => r.media_id), remaining: 0n };
+  const owned = sql`SELECT media_id FROM media_references WHERE owner = ${owner}
+    UNION SELECT media_id FROM media_events WHERE owner = ${owner}`;
+  const { rows } = await sql<{ id: string }>`
+    SELECT m.id FROM media m WHERE m.id IN (${owned}) ORDER BY m.id LIMIT ${limit}`.execute(db);
+  if (rows.length < limit) return { ids: rows.map((r) => r.id), remaining: 0n };
   const more = await sql<{ n: string }>`
-    SELECT count(*)::bigint AS n FROM media_references WHERE owner = ${owner} AND media_id > ${rows.at(-1)?.media_id}`.execute(
-    db,
-  );
-  return { ids: rows.map((r) => r.media_id), remaining: BigInt(more.rows[0]?.n ?? 0) };
+    SELECT count(*)::bigint AS n FROM media m WHERE m.id IN (${owned}) AND m.id > ${rows.at(-1)?.id}`.execute(db);
+  return { ids: rows.map((r) => r.id), remaining: BigInt(more.rows[0]?.n ?? 0) };
 }

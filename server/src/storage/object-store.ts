@@ -65,6 +65,12 @@ export interface DeleteResult {
  */
 export const TRASH_FOLDER = ".media-trash";
 
+/**
+ * True when a key's first segment names the trash, in any letter case: on a
+ * file system that folds case (or a share of one), `.MEDIA-TRASH` is the trash too.
+ */
+export const startsInTrash = (key: string): boolean => key.split("/", 1)[0]?.toLowerCase() === TRASH_FOLDER;
+
 /** A media's object, as the trash names it: by the media's id (its trashed copy's name) and its key. */
 export interface MediaObject {
   readonly id: string;
@@ -168,7 +174,7 @@ export function assertSafeKey(key: string): void {
             ? "contains a control character"
             : key.split("/").some((s) => s === "" || s === "." || s === "..")
               ? 'has an empty, "." or ".." segment'
-              : key.split("/", 1)[0] === TRASH_FOLDER
+              : startsInTrash(key)
                 ? `starts with ${JSON.stringify(TRASH_FOLDER)}, the store's trash`
                 : undefined;
   if (problem !== undefined) throw new UnsafeKeyError(`key ${JSON.stringify(key)} ${problem}`);

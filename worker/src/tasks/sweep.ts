@@ -97,6 +97,13 @@ async function recordSweep(
 
 /** Runs the sweep; answers why it did less than usual ("" when it ran through). */
 async function runSweep({ pool, settings }: TaskContext, log: Logger, counts: SweepCounts): Promise<string> {
+  // First, paused or not: settling touches no storage, and an interrupted restore or erasure must
+  // not stay claimed (refused to everyone) for as long as a pause lasts.
+  for (;;) {
+    const settled = await settleExpiredClaims(pool);
+    if (settled.claims === 0) break;
+    log.warn(settled, "settled purges, restores or erasures whose lease expired");
+  }
   if ((await getDeletionControl(pool)).paused) return "deletions paused";
   for (;;) {
     const reclaimed = await reclaimExpiredClaim(pool, settings.claimTimeoutSeconds);
@@ -104,11 +111,6 @@ async function runSweep({ pool, settings }: TaskContext, log: Logger, counts: Sw
     counts.reclaimed += reclaimed.media;
   }
   if (counts.reclaimed > 0) log.warn({ reclaimed: counts.reclaimed }, "reclaimed media whose claim's lease expired");
-  for (;;) {
-    const settled = await settleExpiredClaims(pool);
-    if (settled.claims === 0) break;
-    log.warn(settled, "settled purges, restores or erasures whose lease expired");
-  }
 
   const verdict = await checkBlastRadius(pool, settings.blastRadiusLimit);
   if (!verdict.proceed) {

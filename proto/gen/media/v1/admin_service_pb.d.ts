@@ -1784,8 +1784,12 @@ export declare type EraseMediaRequest = Message<"media.v1.EraseMediaRequest"> & 
   mediaIds: bigint[];
 
   /**
-   * Every media this owner references (at most 1000 per call; remaining_count
-   * says how many are left for the next call), or empty when media_ids is set.
+   * Every media this owner references or ever referenced (its name is in their
+   * events: an unlinked media in the trash, say), at most 1000 per call
+   * (remaining_count says how many are left for the next call); a media other
+   * owners still reference is not erased, only this owner's reference is
+   * removed. Once none is left, the owner's name is removed from every event.
+   * Empty when media_ids is set.
    *
    * @generated from field: string owner = 2;
    */
@@ -2196,7 +2200,10 @@ export enum ErasureOutcome {
   ERASED = 1,
 
   /**
-   * Not touched: held, being deleted by a worker, or unknown (detail says which).
+   * Not erased (detail says why): held, claimed by a worker, a purge, a restore
+   * or another erasure, unknown, a tombstone whose key holds a file no media
+   * owns, or (by owner) still referenced by other owners, whose references stay
+   * (the erased owner's is removed).
    *
    * @generated from enum value: ERASURE_OUTCOME_REFUSED = 2;
    */

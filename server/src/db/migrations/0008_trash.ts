@@ -69,6 +69,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE INDEX bulk_actions_create_idx ON bulk_actions (create_time DESC, id DESC);
 
     ALTER TABLE media_events ADD COLUMN bulk_action_id bigint;
+    -- An erasure by owner finds every media the owner ever linked, and redacts its name everywhere.
+    -- Partial: only LINKED and UNLINKED events name an owner.
+    CREATE INDEX media_events_owner_idx ON media_events (owner) WHERE owner IS NOT NULL;
 
     -- Append-only, with one exception: an erasure redacts the owner names of
     -- the erased media's events (sets owner to NULL), changing nothing else.
