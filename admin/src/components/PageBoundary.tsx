@@ -13,17 +13,30 @@ function isChunkLoadError(err: unknown): boolean {
 /**
  * Around the lazily loaded pages: a page whose code does not load (the service is out of reach,
  * say) or that throws shows a message with a reload button instead of nothing. Navigating
- * elsewhere, or the service answering again, tries again.
+ * elsewhere, or the service answering again, tries again. A page whose code failed to load is
+ * tried again by reloading the tab once the service answers: browsers may keep a failed module
+ * import failed for the page's life (Chromium 150 does), so rendering it again would fail again.
  */
 export function PageBoundary(props: { children: JSX.Element }) {
   const location = useLocation();
   let reset: (() => void) | undefined;
+  let codeMissing = false;
+  createEffect(
+    on(
+      () => recoveries(),
+      () => {
+        if (codeMissing) window.location.reload();
+      },
+      { defer: true },
+    ),
+  );
   createEffect(
     on(
       () => [location.pathname, recoveries()],
       () => {
         reset?.();
         reset = undefined;
+        codeMissing = false;
       },
       { defer: true },
     ),
@@ -33,6 +46,7 @@ export function PageBoundary(props: { children: JSX.Element }) {
       fallback={(err, retry) => {
         reset = retry;
         const chunk = isChunkLoadError(err);
+        codeMissing = chunk;
         // A page's code that does not arrive most likely means the service is out of reach: the probe checks.
         if (chunk) reportFailure(new TypeError(String(err)));
         return (
