@@ -159,13 +159,17 @@ export async function removeDemo(ctx: SeedContext): Promise<number> {
     });
     if (claimed.length === 0) continue;
     const hour = await tallyHour(ctx.handle);
-    await untally(ctx.handle, hour, await finishBatch(
+    await untally(
+      ctx.handle,
+      hour,
+      await finishBatch(
         ctx.handle.pool,
         token,
         // Deleted outright (a trash retention of 0): the reset removes the demo's rows for good.
         { done: new Map(claimed.map((id) => [id, 0])), failures: new Map() },
         policy,
-      ));
+      ),
+    );
   }
   return found.length;
 }

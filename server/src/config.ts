@@ -46,7 +46,9 @@ export type StoreConfig =
 /** The stores that set their own trash retention, by name. */
 const storeTrashRetentions = (stores: ReadonlyMap<string, StoreConfig>): ReadonlyMap<string, number> =>
   new Map(
-    [...stores.values()].flatMap((s) => (s.trashRetentionSeconds === undefined ? [] : [[s.name, s.trashRetentionSeconds]])),
+    [...stores.values()].flatMap((s) =>
+      s.trashRetentionSeconds === undefined ? [] : [[s.name, s.trashRetentionSeconds]],
+    ),
   );
 
 /** How long a file deleted from this store stays in its trash (0: deleted directly). */

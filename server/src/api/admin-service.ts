@@ -18,8 +18,8 @@ import {
 } from "../media/mapping.ts";
 import { cursorFromToken, listMedia, MEDIA_PAGE_TOKENS } from "../media/media-list.ts";
 import * as views from "../media/media-views.ts";
-import { callerOf, type ServiceDeps } from "./context.ts";
 import { createBulkActionHandlers } from "./bulk-actions.ts";
+import { callerOf, type ServiceDeps } from "./context.ts";
 import {
   actionRefused,
   guardNotConfirmed,

@@ -1,13 +1,13 @@
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
-import type { LeaseTiming } from "../deletion/lease.ts";
-import type { ObjectStore } from "../storage/object-store.ts";
 import type { Kysely } from "kysely";
 import type pg from "pg";
 import type { ApiToken } from "../config.ts";
 import type { Database } from "../db/schema.ts";
+import type { LeaseTiming } from "../deletion/lease.ts";
 import type { AdminActions } from "../media/admin-actions.ts";
 import type { MediaLoader } from "../media/media-loader.ts";
 import type { MediaRepository } from "../media/media-repository.ts";
+import type { ObjectStore } from "../storage/object-store.ts";
 
 /** Who is calling, as recorded in events. The guard sets it from the token's name; "anonymous" only before that. */
 export const callerKey = createContextKey<string>("anonymous", { description: "caller name for audit events" });

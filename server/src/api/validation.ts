@@ -185,7 +185,13 @@ export function requireMediaFilter(req: {
 export function optionalTime(field: string, value: Timestamp | undefined): Date | undefined {
   if (value === undefined) return undefined;
   const ms = Number(value.seconds) * 1000 + Math.floor(value.nanos / 1e6);
-  if (!Number.isFinite(ms) || ms < -62135596800000 || ms > 253402300799999 || value.nanos < 0 || value.nanos > 999_999_999) {
+  if (
+    !Number.isFinite(ms) ||
+    ms < -62135596800000 ||
+    ms > 253402300799999 ||
+    value.nanos < 0 ||
+    value.nanos > 999_999_999
+  ) {
     throw invalidArgument(field, "must be a valid timestamp between years 1 and 9999");
   }
   return new Date(ms);

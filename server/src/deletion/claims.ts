@@ -49,8 +49,12 @@ export interface ClaimResult {
  * job (a row-valued IS NOT NULL is false as soon as any field of the row is
  * null, and a job fresh from add_job has null fields, locked_at for one).
  */
-export const enqueueColumn = (tokenSql: string, countSql: string, traceSql: string, task: ClaimTask = TASKS.deleteBatch) =>
-  `(SELECT ${enqueueClaimJob(task, tokenSql, traceSql)} WHERE ${countSql} > 0) IS NOT NULL AS enqueued_job`;
+export const enqueueColumn = (
+  tokenSql: string,
+  countSql: string,
+  traceSql: string,
+  task: ClaimTask = TASKS.deleteBatch,
+) => `(SELECT ${enqueueClaimJob(task, tokenSql, traceSql)} WHERE ${countSql} > 0) IS NOT NULL AS enqueued_job`;
 
 /**
  * The one claim statement, which claimDueBatch and claimMedia differ in only

@@ -68,7 +68,8 @@ const BUSY: Record<ClaimKind, string> = {
   delete: "being deleted by a worker right now: try again in a minute",
   purge: "being purged right now",
   restore: "being restored right now: try again in a moment",
-  erase: "being erased by another EraseMedia call (or one interrupted: the next sweep settles it once its lease expires)",
+  erase:
+    "being erased by another EraseMedia call (or one interrupted: the next sweep settles it once its lease expires)",
 };
 
 /** Why a locked media may not be erased, or undefined when it may. */
@@ -103,7 +104,12 @@ async function claimForErasure(
     );
     const outcomes = new Map<string, ErasureOutcome>();
     for (const id of request.ids) {
-      outcomes.set(id, { kind: "refused", why: "no such media (never registered, or already deleted)", store: "", key: "" });
+      outcomes.set(id, {
+        kind: "refused",
+        why: "no such media (never registered, or already deleted)",
+        store: "",
+        key: "",
+      });
     }
     const claimed: Target[] = [];
     const shared: string[] = [];

@@ -326,7 +326,10 @@ async function finishRowByRow(
   for (const [id, retention] of storage.done) {
     const error = await inSavepoint(client, () => recorder.done(client, token, new Map([[id, retention]]), recorded));
     if (error !== undefined)
-      refused.set(id, `${ROW_NOT_RECORDED}: the file was acted on, but its row could not be recorded: ${error.message}`);
+      refused.set(
+        id,
+        `${ROW_NOT_RECORDED}: the file was acted on, but its row could not be recorded: ${error.message}`,
+      );
   }
   for (const [id, reason] of storage.failures) {
     const error = await inSavepoint(client, () =>

@@ -44,6 +44,7 @@ export {
 } from "./jobs.ts";
 export { ClaimLease, LeaseLostError } from "./lease.ts";
 export { type DeletionPlan, deletionPlan, type QueuedSweep, requestSweep } from "./plan.ts";
+export { MAX_RESTORE_IDS, type RestoreOutcome, type RestoreRequest, restoreMedia } from "./restore.ts";
 export {
   type DeletionRunRow,
   HEARTBEAT_INTERVAL_SECONDS,
@@ -57,7 +58,6 @@ export {
   type WorkerHeartbeatRow,
   type WorkerIdentity,
 } from "./runs.ts";
-export { MAX_RESTORE_IDS, type RestoreOutcome, type RestoreRequest, restoreMedia } from "./restore.ts";
 export { nextScheduledTime } from "./schedule.ts";
 export {
   claimPurgeBatch,

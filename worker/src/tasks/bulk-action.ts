@@ -1,4 +1,4 @@
-import { isDatabaseUnavailable } from "@media/server/db";
+import { isDataFault } from "@media/server/db";
 import { parseBulkActionPayload } from "@media/server/deletion";
 import {
   BulkActionMovedError,
@@ -12,20 +12,9 @@ import { traceJob } from "@media/server/telemetry";
 import type { JobHelpers } from "graphile-worker";
 import { jobLogger, type TaskContext } from "./context.ts";
 
-// SQLSTATE classes a later attempt can get past: connection, transaction
-// rollback (deadlock, serialization), resources, lock not available, operator
-// intervention (a statement timeout, a shutdown), system errors.
-const PASSING_CLASSES = new Set(["08", "40", "53", "55", "57", "58"]);
-
 function codeOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === "string" ? code : undefined;
-}
-
-/** True when graphile-worker's next attempt may get past the error (the job resumes from the committed cursor). */
-function passing(error: unknown): boolean {
-  const code = codeOf(error);
-  return isDatabaseUnavailable(error) || (code !== undefined && PASSING_CLASSES.has(code.slice(0, 2)));
 }
 
 /** The bulk action's last_error: a code and short words, never a database message (it may quote SQL or values). */
@@ -72,7 +61,9 @@ export function createBulkActionTask(ctx: TaskContext) {
           return;
         }
         const lastAttempt = helpers.job.attempts >= helpers.job.max_attempts;
-        if (passing(error) && !lastAttempt) {
+        // Anything but the data's fault (an outage, a deadlock, a timeout, a bug that may not recur) is
+        // tried again by graphile-worker's next attempt, which resumes from the committed cursor.
+        if (!isDataFault(error) && !lastAttempt) {
           log.warn({ err: error, ...totals }, "bulk action chunk failed; the job retries from its cursor");
           throw error;
         }

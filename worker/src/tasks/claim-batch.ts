@@ -141,7 +141,8 @@ async function actOnFiles(
   }
   for (const [storeName, group] of byStore) {
     const store = ctx.stores.get(storeName);
-    const failed = store === undefined ? notConfigured(storeName, group) : await actInRequests(work, store, lease, group);
+    const failed =
+      store === undefined ? notConfigured(storeName, group) : await actInRequests(work, store, lease, group);
     for (const f of group) {
       const failure = failed.get(f.id);
       if (failure === undefined) {

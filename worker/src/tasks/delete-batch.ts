@@ -45,10 +45,7 @@ export function createDeleteBatchTask(ctx: TaskContext) {
         exhausted: result.failed,
       });
       const bytes = result.deletedByStore.reduce((sum, s) => sum + s.bytes, 0);
-      log.info(
-        { deleted: result.deleted, bytes, retried: result.retried, failed: result.failed },
-        "batch finished",
-      );
+      log.info({ deleted: result.deleted, bytes, retried: result.retried, failed: result.failed }, "batch finished");
     },
   });
 }
