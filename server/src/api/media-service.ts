@@ -45,7 +45,8 @@ export function createMediaService(deps: ServiceDeps): ServiceImpl<typeof MediaS
         sizeBytes: requireSize("size_bytes", req.sizeBytes),
         labels: requireLabels("labels", req.labels),
       };
-      const outcome = await media.create(input, callerOf(ctx), deps.pendingTtlSeconds);
+      const owner = req.owner === "" ? undefined : requireOwner("owner", req.owner);
+      const outcome = await media.create(input, callerOf(ctx), deps.pendingTtlSeconds, owner);
       switch (outcome.kind) {
         case "created":
         case "exists":
@@ -88,6 +89,30 @@ export function createMediaService(deps: ServiceDeps): ServiceImpl<typeof MediaS
     async unlinkOwner(req, ctx) {
       const owner = requireOwner("owner", req.owner);
       return unlinkOwnerToProto(await media.unlinkOwner(owner, callerOf(ctx), deps.gracePeriodSeconds));
+    },
+
+    async replaceOwnerMedia(req, ctx) {
+      const owner = requireOwner("owner", req.owner);
+      const ids = req.mediaIds.length === 0 ? [] : requireIds("media_ids", req.mediaIds);
+      const outcome = await media.replaceOwner(owner, ids, callerOf(ctx), deps.gracePeriodSeconds);
+      switch (outcome.kind) {
+        case "ok":
+          return {
+            linkedMediaIds: outcome.linkedMediaIds.map(BigInt),
+            unlinkedMediaIds: outcome.unlinkedMediaIds.map(BigInt),
+            orphanedMediaIds: outcome.orphanedMediaIds.map(BigInt),
+          };
+        case "not_found":
+          throw mediaNotFound(outcome.mediaId);
+        case "deleting":
+          throw mediaBeingDeleted(outcome.media.id, outcome.media.state);
+        case "trashed":
+          throw mediaTrashed(outcome.media.id);
+        default: {
+          const unhandled: never = outcome;
+          throw new Error(`unknown replace outcome ${JSON.stringify(unhandled)}`);
+        }
+      }
     },
   };
 }

@@ -1,6 +1,7 @@
 import { type Kysely, sql } from "kysely";
 import type pg from "pg";
 import type { Database, MediaRow, MediaStateName } from "../db/schema.ts";
+import { withTransaction } from "../db/transaction.ts";
 
 // The lifecycle writes and the lookup by id: register, find, link, unlink,
 // unlink an owner. Built once (createMediaRepository) over the database
@@ -42,13 +43,36 @@ export interface UnlinkOwnerResult {
   readonly orphanedMediaIds: string[];
 }
 
+/** What ReplaceOwnerMedia changed, ids ascending; or the media that made it change nothing. */
+export type ReplaceOwnerOutcome =
+  | {
+      readonly kind: "ok";
+      readonly linkedMediaIds: string[];
+      readonly unlinkedMediaIds: string[];
+      readonly orphanedMediaIds: string[];
+    }
+  | { readonly kind: "not_found"; readonly mediaId: string }
+  | { readonly kind: "deleting"; readonly media: MediaRow }
+  | { readonly kind: "trashed"; readonly media: MediaRow };
+
+/** A media of the set refused its link: the transaction is rolled back and the outcome says which. */
+class ReplaceRefused extends Error {
+  readonly outcome: Exclude<ReplaceOwnerOutcome, { kind: "ok" }>;
+  constructor(outcome: Exclude<ReplaceOwnerOutcome, { kind: "ok" }>) {
+    super(outcome.kind);
+    this.outcome = outcome;
+  }
+}
+
 export interface MediaRepository {
   /**
    * Registers a file as PENDING, expiring after pendingTtlSeconds unless linked.
    * Idempotent on (store, key): an identical registration returns the existing
    * live row. A key whose media is TRASHED is free: a new media is registered.
+   * With an owner, the media is linked to it in the same transaction (never
+   * PENDING); a repeat links the existing row.
    */
-  create(input: NewMediaInput, actor: string, pendingTtlSeconds: number): Promise<CreateOutcome>;
+  create(input: NewMediaInput, actor: string, pendingTtlSeconds: number, owner?: string): Promise<CreateOutcome>;
   /** Rows for the given ids, in no particular order; missing ids are simply absent. */
   findByIds(ids: readonly string[]): Promise<MediaRow[]>;
   /** Adds the (media, owner) reference; see media_link in the initial migration. */
@@ -61,6 +85,20 @@ export interface MediaRepository {
    * the same order and cannot deadlock.
    */
   unlinkOwner(owner: string, actor: string, graceSeconds: number): Promise<UnlinkOwnerResult>;
+  /**
+   * Makes `mediaIds` the owner's complete set of references, in one
+   * transaction: links what is missing, unlinks the rest, one media at a time
+   * in ascending id order (the lock order of every multi-media change).
+   * Concurrent replaces of one owner take turns (a transaction lock on the
+   * owner), so each sees the set the previous one left. A media that cannot be
+   * linked (unknown, being deleted, TRASHED) rolls it all back.
+   */
+  replaceOwner(
+    owner: string,
+    mediaIds: readonly string[],
+    actor: string,
+    graceSeconds: number,
+  ): Promise<ReplaceOwnerOutcome>;
 }
 
 // Named statements list their columns: a plan cached per connection must keep
@@ -122,36 +160,81 @@ function conflictingField(row: MediaRow, input: NewMediaInput): string | undefin
   return undefined;
 }
 
+type Queryable = pg.Pool | pg.PoolClient;
+
+/** A new PENDING row and its CREATED event, unless a live row holds the key ($1 store, $2 key, ... $7 actor). */
+const INSERT_MEDIA = `WITH inserted AS (
+    INSERT INTO media (store, key, content_type, size_bytes, labels, state, delete_time)
+    VALUES ($1, $2, $3, $4, $5::jsonb, 'PENDING', now() + make_interval(secs => $6))
+    ON CONFLICT (store, key, trash_time) DO NOTHING
+    RETURNING *
+  ), event AS (
+    INSERT INTO media_events (media_id, type, to_state, actor, reason)
+    SELECT id, 'CREATED', 'PENDING', $7, 'registered' FROM inserted
+  )
+  SELECT * FROM inserted`;
+
+/** media_link, as a named statement's text ($1 media, $2 owner, $3 actor). */
+const LINK = `SELECT r.outcome, r.changed, ${SELECT_RESULT_MEDIA} FROM media_link($1::bigint, $2, $3) r`;
+
+/** Registers the file, or finds the live row that holds its key and says whether it is the same registration. */
+async function register(
+  q: Queryable,
+  input: NewMediaInput,
+  actor: string,
+  pendingTtlSeconds: number,
+): Promise<CreateOutcome> {
+  // Two attempts: the existing row can be deleted between our insert and our read.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const inserted = await q.query<MediaRow>(INSERT_MEDIA, [
+      input.store,
+      input.key,
+      input.contentType,
+      input.sizeBytes.toString(),
+      JSON.stringify(input.labels),
+      pendingTtlSeconds,
+      actor,
+    ]);
+    const created = inserted.rows[0];
+    if (created !== undefined) return { kind: "created", media: created };
+    const existing = await q.query<MediaRow>(
+      "SELECT * FROM media WHERE store = $1 AND key = $2 AND trash_time IS NULL",
+      [input.store, input.key],
+    );
+    const row = existing.rows[0];
+    if (row === undefined) continue;
+    if (row.state === "DELETING" || row.state === "FAILED") return { kind: "deleting", media: row };
+    const field = conflictingField(row, input);
+    return field === undefined ? { kind: "exists", media: row } : { kind: "conflict", media: row, field };
+  }
+  throw new Error(`media ${input.store}/${input.key} vanished twice while being registered`);
+}
+
 export function createMediaRepository({ db, pool }: { db: Kysely<Database>; pool: pg.Pool }): MediaRepository {
   return {
-    async create(input, actor, pendingTtlSeconds) {
-      // Two attempts: the existing row can be deleted between our insert and our read.
-      for (let attempt = 0; attempt < 2; attempt++) {
-        const inserted = await sql<MediaRow>`
-          WITH inserted AS (
-            INSERT INTO media (store, key, content_type, size_bytes, labels, state, delete_time)
-            VALUES (${input.store}, ${input.key}, ${input.contentType}, ${input.sizeBytes.toString()},
-                    ${JSON.stringify(input.labels)}::jsonb, 'PENDING',
-                    now() + make_interval(secs => ${pendingTtlSeconds}))
-            ON CONFLICT (store, key, trash_time) DO NOTHING
-            RETURNING *
-          ), event AS (
-            INSERT INTO media_events (media_id, type, to_state, actor, reason)
-            SELECT id, 'CREATED', 'PENDING', ${actor}, 'registered' FROM inserted
-          )
-          SELECT * FROM inserted`.execute(db);
-        const created = inserted.rows[0];
-        if (created !== undefined) return { kind: "created", media: created };
-
-        const existing = await sql<MediaRow>`
-          SELECT * FROM media WHERE store = ${input.store} AND key = ${input.key} AND trash_time IS NULL`.execute(db);
-        const row = existing.rows[0];
-        if (row === undefined) continue;
-        if (row.state === "DELETING" || row.state === "FAILED") return { kind: "deleting", media: row };
-        const field = conflictingField(row, input);
-        return field === undefined ? { kind: "exists", media: row } : { kind: "conflict", media: row, field };
-      }
-      throw new Error(`media ${input.store}/${input.key} vanished twice while being registered`);
+    async create(input, actor, pendingTtlSeconds, owner) {
+      if (owner === undefined) return register(pool, input, actor, pendingTtlSeconds);
+      // Registered and linked in one transaction: no PENDING state is ever committed.
+      return withTransaction(pool, async (client) => {
+        const outcome = await register(client, input, actor, pendingTtlSeconds);
+        if (outcome.kind !== "created" && outcome.kind !== "exists") return outcome;
+        const linked = toReferenceOutcome(
+          (await client.query<ReferenceResultRow>(LINK, [outcome.media.id, owner, actor])).rows[0],
+        );
+        switch (linked.kind) {
+          case "ok":
+            return { kind: outcome.kind, media: linked.media };
+          case "deleting":
+          case "trashed":
+            return { kind: "deleting", media: linked.media };
+          case "not_found":
+            throw new Error(`media ${outcome.media.id} vanished inside its own registration`);
+          default: {
+            const unhandled: never = linked;
+            throw new Error(`unknown link outcome ${JSON.stringify(unhandled)}`);
+          }
+        }
+      });
     },
 
     async findByIds(ids) {
@@ -167,7 +250,7 @@ export function createMediaRepository({ db, pool }: { db: Kysely<Database>; pool
     async link(mediaId, owner, actor) {
       const result = await pool.query<ReferenceResultRow>({
         name: "media_link",
-        text: `SELECT r.outcome, r.changed, ${SELECT_RESULT_MEDIA} FROM media_link($1::bigint, $2, $3) r`,
+        text: LINK,
         values: [mediaId, owner, actor],
       });
       return toReferenceOutcome(result.rows[0]);
@@ -180,6 +263,50 @@ export function createMediaRepository({ db, pool }: { db: Kysely<Database>; pool
         values: [mediaId, owner, actor, graceSeconds],
       });
       return toReferenceOutcome(result.rows[0]);
+    },
+
+    async replaceOwner(owner, mediaIds, actor, graceSeconds) {
+      try {
+        return await withTransaction(pool, async (client): Promise<ReplaceOwnerOutcome> => {
+          await client.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [owner]);
+          const { rows } = await client.query<ReferenceResultRow & { op: "link" | "unlink"; media_id: string }>(
+            `WITH wanted AS (SELECT DISTINCT unnest($2::bigint[]) AS id),
+             held AS (SELECT media_id AS id FROM media_references WHERE owner = $1),
+             ops AS (
+               SELECT id, 'link' AS op FROM wanted WHERE id NOT IN (SELECT id FROM held)
+               UNION ALL
+               SELECT id, 'unlink' FROM held WHERE id NOT IN (SELECT id FROM wanted)
+             )
+             SELECT t.op, t.id::text AS media_id, r.outcome, r.changed, ${SELECT_RESULT_MEDIA}
+             FROM (SELECT * FROM ops ORDER BY id) t
+             CROSS JOIN LATERAL (
+               SELECT * FROM media_link(t.id, $1, $3) WHERE t.op = 'link'
+               UNION ALL
+               SELECT * FROM media_unlink(t.id, $1, $3, $4, 'replaced') WHERE t.op = 'unlink'
+             ) r
+             ORDER BY t.id`,
+            [owner, mediaIds, actor, graceSeconds],
+          );
+          for (const row of rows) {
+            if (row.outcome === "not_found") throw new ReplaceRefused({ kind: "not_found", mediaId: row.media_id });
+            if (row.outcome === "deleting" || row.outcome === "trashed") {
+              const { outcome, changed, op, media_id, ...media } = row;
+              throw new ReplaceRefused({ kind: outcome, media });
+            }
+          }
+          const changed = rows.filter((r) => r.changed);
+          const ids = (op: "link" | "unlink") => changed.filter((r) => r.op === op).map((r) => r.media_id);
+          return {
+            kind: "ok",
+            linkedMediaIds: ids("link"),
+            unlinkedMediaIds: ids("unlink"),
+            orphanedMediaIds: changed.filter((r) => r.op === "unlink" && r.state === "ORPHANED").map((r) => r.media_id),
+          };
+        });
+      } catch (error) {
+        if (error instanceof ReplaceRefused) return error.outcome;
+        throw error;
+      }
     },
 
     async unlinkOwner(owner, actor, graceSeconds) {

@@ -52,6 +52,17 @@ export declare type CreateMediaRequest = Message<"media.v1.CreateMediaRequest"> 
    * @generated from field: map<string, string> labels = 5;
    */
   labels: { [key: string]: string };
+
+  /**
+   * When set (like LinkMedia's owner), the media is linked to this owner in
+   * the same transaction as its registration: it is never PENDING, so no
+   * pending TTL can expire it if the caller's separate LinkMedia were lost. On
+   * a repeat of the same registration the existing media is linked (idempotent
+   * per pair).
+   *
+   * @generated from field: string owner = 6;
+   */
+  owner: string;
 };
 
 /**
@@ -332,6 +343,69 @@ export declare type UnlinkOwnerResponse = Message<"media.v1.UnlinkOwnerResponse"
 export declare const UnlinkOwnerResponseSchema: GenMessage<UnlinkOwnerResponse>;
 
 /**
+ * ReplaceOwnerMediaRequest names the owner and its complete set of media.
+ *
+ * @generated from message media.v1.ReplaceOwnerMediaRequest
+ */
+export declare type ReplaceOwnerMediaRequest = Message<"media.v1.ReplaceOwnerMediaRequest"> & {
+  /**
+   * The owner (1-512 characters, like LinkMedia's).
+   *
+   * @generated from field: string owner = 1;
+   */
+  owner: string;
+
+  /**
+   * Every media the owner references after the call (0-1000 ids, each > 0;
+   * repeats count once). Empty: the owner references nothing afterwards.
+   *
+   * @generated from field: repeated int64 media_ids = 2;
+   */
+  mediaIds: bigint[];
+};
+
+/**
+ * Describes the message media.v1.ReplaceOwnerMediaRequest.
+ * Use `create(ReplaceOwnerMediaRequestSchema)` to create a new message.
+ */
+export declare const ReplaceOwnerMediaRequestSchema: GenMessage<ReplaceOwnerMediaRequest>;
+
+/**
+ * ReplaceOwnerMediaResponse says what the call changed.
+ *
+ * @generated from message media.v1.ReplaceOwnerMediaResponse
+ */
+export declare type ReplaceOwnerMediaResponse = Message<"media.v1.ReplaceOwnerMediaResponse"> & {
+  /**
+   * Media newly linked to the owner, ascending.
+   *
+   * @generated from field: repeated int64 linked_media_ids = 1;
+   */
+  linkedMediaIds: bigint[];
+
+  /**
+   * Media the owner no longer references, ascending.
+   *
+   * @generated from field: repeated int64 unlinked_media_ids = 2;
+   */
+  unlinkedMediaIds: bigint[];
+
+  /**
+   * The subset of unlinked_media_ids that lost their last reference and are
+   * now ORPHANED, ascending.
+   *
+   * @generated from field: repeated int64 orphaned_media_ids = 3;
+   */
+  orphanedMediaIds: bigint[];
+};
+
+/**
+ * Describes the message media.v1.ReplaceOwnerMediaResponse.
+ * Use `create(ReplaceOwnerMediaResponseSchema)` to create a new message.
+ */
+export declare const ReplaceOwnerMediaResponseSchema: GenMessage<ReplaceOwnerMediaResponse>;
+
+/**
  * MediaService is called by other services that store files and reference them
  * from their own entities. Every call is safe to retry.
  *
@@ -402,6 +476,19 @@ export declare const MediaService: GenService<{
     methodKind: "unary";
     input: typeof UnlinkOwnerRequestSchema;
     output: typeof UnlinkOwnerResponseSchema;
+  },
+  /**
+   * Sets an owner's complete set of media: links the ones it does not
+   * reference yet and unlinks the ones it references that are not in the set,
+   * in one transaction. Idempotent: a repeat changes nothing. How a main app
+   * saves an entity with a gallery without diffing itself.
+   *
+   * @generated from rpc media.v1.MediaService.ReplaceOwnerMedia
+   */
+  replaceOwnerMedia: {
+    methodKind: "unary";
+    input: typeof ReplaceOwnerMediaRequestSchema;
+    output: typeof ReplaceOwnerMediaResponseSchema;
   },
 }>;
 
