@@ -69,7 +69,7 @@ if (profile === "prod") {
   );
   if (tokens !== undefined) {
     try {
-      parseTokens({ AUTH_TOKENS_FILE: path.join(root, "deploy/tokens") }, root);
+      parseTokens({ AUTH_TOKENS_FILE: path.join(root, "deploy/tokens") }, root, new Set());
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       problems.push(`deploy/tokens: ${error.message} (see deploy/tokens.example)`);

@@ -93,6 +93,14 @@ export interface ApiToken {
   readonly name: string;
   readonly scope: TokenScope;
   readonly secret: string;
+  /** What a service token may change (AUTH_TOKEN_LIMITS); undefined: anything. */
+  readonly limits?: TokenLimits | undefined;
+}
+
+/** A service token's reach: the owners (by prefix) and the stores it may act on; undefined: no limit of that kind. */
+export interface TokenLimits {
+  readonly ownerPrefixes: readonly string[] | undefined;
+  readonly stores: ReadonlySet<string> | undefined;
 }
 
 /** Server certificate and, for mutual TLS, the CA that signs client certificates (PEM). */
@@ -306,7 +314,7 @@ export function loadConfig(rawEnv: Env = process.env, cwd: string = process.cwd(
     stores,
     logLevel: oneOf(env, "LOG_LEVEL", "info", ["debug", "info", "warn", "error", "silent"] as const),
     dashboardDir: path.resolve(cwd, env.DASHBOARD_DIR ?? BUILT_DASHBOARD),
-    tokens: parseTokens(env, cwd),
+    tokens: parseTokens(env, cwd, new Set(stores.keys())),
     grpcTls: parseGrpcTls(env, cwd),
     limits: Object.freeze({
       maxRequestBytes: integer(env, "MAX_REQUEST_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),

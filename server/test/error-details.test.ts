@@ -466,6 +466,8 @@ const EVERY_ERROR: Array<[string, ConnectError]> = [
   ["unauthenticated (unknown)", errors.unauthenticated("unknown")],
   ["authFailuresLimited", errors.authFailuresLimited("10.0.0.1", 10, 3)],
   ["permissionDenied", errors.permissionDenied("svc", "admin")],
+  ["outOfReach (owner)", errors.outOfReach("svc", "owner", "shop/1")],
+  ["outOfReach (store)", errors.outOfReach("svc", "store", "photos")],
   ["rateLimited", errors.rateLimited("svc", 5000)],
   ["deadlineTooLong", errors.deadlineTooLong(180_000, 120)],
   ["deadlineExceeded", errors.deadlineExceeded()],

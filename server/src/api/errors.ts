@@ -195,6 +195,14 @@ export const permissionDenied = (tokenName: string, needed: string) =>
     errorInfo("INSUFFICIENT_SCOPE", { token: tokenName, needed_scope: needed }),
   ]);
 
+/** A limited service token (AUTH_TOKEN_LIMITS) acting outside its owner prefixes or stores. */
+export const outOfReach = (tokenName: string, what: "owner" | "store", value: string) =>
+  rpcError(
+    `token "${tokenName}" may not act on ${what} "${value.slice(0, 512)}": it is limited to other ${what}s (AUTH_TOKEN_LIMITS)`,
+    Code.PermissionDenied,
+    [errorInfo("OUT_OF_REACH", { token: tokenName, [what]: value.slice(0, 512) })],
+  );
+
 /**
  * A token over RATE_LIMIT. Its bucket then holds less than one call and refills at perSecond,
  * so one call's budget is back within 1/perSecond seconds (RetryInfo, rounded up to the millisecond).

@@ -1,9 +1,10 @@
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { MediaService } from "@media/proto/media/v1/media_service_pb";
+import { ownerInReach, storeInReach } from "../auth/limits.ts";
 import { batchToProto, mediaToProto, unlinkOwnerToProto } from "../media/mapping.ts";
 import type { ReferenceOutcome } from "../media/media-repository.ts";
-import { callerOf, type ServiceDeps } from "./context.ts";
-import { mediaBeingDeleted, mediaConflict, mediaNotFound, mediaTrashed } from "./errors.ts";
+import { callerOf, type ServiceDeps, tokenKey } from "./context.ts";
+import { mediaBeingDeleted, mediaConflict, mediaNotFound, mediaTrashed, outOfReach } from "./errors.ts";
 import {
   optionalText,
   requireId,
@@ -15,9 +16,30 @@ import {
   requireStore,
 } from "./validation.ts";
 
-/** Each handler validates, calls the repository, and maps the result. */
+/**
+ * Each handler validates, calls the repository, and maps the result. A
+ * limited service token (auth/limits.ts) acts only for owners under its
+ * prefixes (else PERMISSION_DENIED) and sees only media of its stores (the
+ * others are NOT_FOUND to it, as if they did not exist).
+ */
 export function createMediaService(deps: ServiceDeps): ServiceImpl<typeof MediaService> {
   const { media } = deps;
+
+  /** The owner, validated and within the calling token's reach. */
+  function ownerFor(ctx: HandlerContext, field: string, value: string): string {
+    const owner = requireOwner(field, value);
+    const token = ctx.values.get(tokenKey);
+    if (!ownerInReach(token, owner)) throw outOfReach(token?.name ?? "", "owner", owner);
+    return owner;
+  }
+
+  /** Throws NOT_FOUND unless the media exists in a store the calling token may see. */
+  async function requireVisible(ctx: HandlerContext, id: string): Promise<void> {
+    const token = ctx.values.get(tokenKey);
+    if (token?.limits?.stores === undefined) return;
+    const row = await deps.mediaLoader.load(id);
+    if (row === undefined || !storeInReach(token, row.store)) throw mediaNotFound(id);
+  }
 
   function referenceResult(id: string, outcome: ReferenceOutcome) {
     switch (outcome.kind) {
@@ -38,6 +60,7 @@ export function createMediaService(deps: ServiceDeps): ServiceImpl<typeof MediaS
 
   return {
     async createMedia(req, ctx) {
+      const token = ctx.values.get(tokenKey);
       const input = {
         store: requireStore("store", req.store, deps.storeNames),
         key: requireKey("key", req.key),
@@ -45,7 +68,8 @@ export function createMediaService(deps: ServiceDeps): ServiceImpl<typeof MediaS
         sizeBytes: requireSize("size_bytes", req.sizeBytes),
         labels: requireLabels("labels", req.labels),
       };
-      const owner = req.owner === "" ? undefined : requireOwner("owner", req.owner);
+      if (!storeInReach(token, input.store)) throw outOfReach(token?.name ?? "", "store", input.store);
+      const owner = req.owner === "" ? undefined : ownerFor(ctx, "owner", req.owner);
       const outcome = await media.create(input, callerOf(ctx), deps.pendingTtlSeconds, owner);
       switch (outcome.kind) {
         case "created":
@@ -62,38 +86,50 @@ export function createMediaService(deps: ServiceDeps): ServiceImpl<typeof MediaS
       }
     },
 
-    async getMedia(req) {
+    async getMedia(req, ctx) {
       const id = requireId("id", req.id);
       const row = await deps.mediaLoader.load(id);
-      if (row === undefined) throw mediaNotFound(id);
+      if (row === undefined || !storeInReach(ctx.values.get(tokenKey), row.store)) throw mediaNotFound(id);
       return { media: mediaToProto(row) };
     },
 
-    async batchGetMedia(req) {
+    async batchGetMedia(req, ctx) {
       const ids = requireIds("ids", req.ids);
-      return batchToProto(ids, await media.findByIds(ids));
+      const token = ctx.values.get(tokenKey);
+      const rows = (await media.findByIds(ids)).filter((row) => storeInReach(token, row.store));
+      return batchToProto(ids, rows);
     },
 
     async linkMedia(req, ctx) {
       const id = requireId("media_id", req.mediaId);
-      const owner = requireOwner("owner", req.owner);
+      const owner = ownerFor(ctx, "owner", req.owner);
+      await requireVisible(ctx, id);
       return referenceResult(id, await media.link(id, owner, callerOf(ctx)));
     },
 
     async unlinkMedia(req, ctx) {
       const id = requireId("media_id", req.mediaId);
-      const owner = requireOwner("owner", req.owner);
+      const owner = ownerFor(ctx, "owner", req.owner);
+      await requireVisible(ctx, id);
       return referenceResult(id, await media.unlink(id, owner, callerOf(ctx), deps.gracePeriodSeconds));
     },
 
     async unlinkOwner(req, ctx) {
-      const owner = requireOwner("owner", req.owner);
+      const owner = ownerFor(ctx, "owner", req.owner);
       return unlinkOwnerToProto(await media.unlinkOwner(owner, callerOf(ctx), deps.gracePeriodSeconds));
     },
 
     async replaceOwnerMedia(req, ctx) {
-      const owner = requireOwner("owner", req.owner);
+      const owner = ownerFor(ctx, "owner", req.owner);
       const ids = req.mediaIds.length === 0 ? [] : requireIds("media_ids", req.mediaIds);
+      const token = ctx.values.get(tokenKey);
+      if (token?.limits?.stores !== undefined) {
+        const visible = new Set(
+          (await media.findByIds(ids)).filter((r) => storeInReach(token, r.store)).map((r) => r.id),
+        );
+        const hidden = ids.find((id) => !visible.has(id));
+        if (hidden !== undefined) throw mediaNotFound(hidden);
+      }
       const outcome = await media.replaceOwner(owner, ids, callerOf(ctx), deps.gracePeriodSeconds);
       switch (outcome.kind) {
         case "ok":
