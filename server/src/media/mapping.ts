@@ -166,6 +166,9 @@ export function unlinkOwnerToProto(result: UnlinkOwnerResult) {
   return {
     unlinkedMediaIds: result.unlinkedMediaIds.map(BigInt),
     orphanedMediaIds: result.orphanedMediaIds.map(BigInt),
+    unlinkedCount: BigInt(result.unlinkedCount),
+    orphanedCount: BigInt(result.orphanedCount),
+    remainingCount: BigInt(result.remainingCount),
   };
 }
 

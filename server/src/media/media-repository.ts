@@ -38,10 +38,21 @@ export type ReferenceOutcome =
   | { readonly kind: "deleting"; readonly media: MediaRow }
   | { readonly kind: "trashed"; readonly media: MediaRow };
 
+/** What one UnlinkOwner call did: counts, the first UNLINK_OWNER_SAMPLE ids of each kind, and what is left. */
 export interface UnlinkOwnerResult {
   readonly unlinkedMediaIds: string[];
   readonly orphanedMediaIds: string[];
+  readonly unlinkedCount: number;
+  readonly orphanedCount: number;
+  readonly remainingCount: number;
 }
+
+/** References unlinked per transaction. */
+export const UNLINK_OWNER_CHUNK = 1000;
+/** References unlinked per call at most: a call stays well within any deadline, and its answer small. */
+export const UNLINK_OWNER_PER_CALL = 50_000;
+/** Ids of each kind an answer lists at most. */
+export const UNLINK_OWNER_SAMPLE = 1000;
 
 /** What ReplaceOwnerMedia changed, ids ascending; or the media that made it change nothing. */
 export type ReplaceOwnerOutcome =
@@ -80,9 +91,10 @@ export interface MediaRepository {
   /** Removes the (media, owner) reference; the last one orphans the media for graceSeconds. */
   unlink(mediaId: string, owner: string, actor: string, graceSeconds: number): Promise<ReferenceOutcome>;
   /**
-   * Drops every reference the owner holds in one statement (so one transaction),
-   * unlinking media in ascending id order so that concurrent calls lock rows in
-   * the same order and cannot deadlock.
+   * Drops the references the owner holds, UNLINK_OWNER_CHUNK per statement (so
+   * per transaction) and up to UNLINK_OWNER_PER_CALL per call, unlinking media
+   * in ascending id order so that concurrent calls lock rows in the same order
+   * and cannot deadlock. Idempotent: a call goes on where the last stopped.
    */
   unlinkOwner(owner: string, actor: string, graceSeconds: number): Promise<UnlinkOwnerResult>;
   /**
@@ -310,15 +322,37 @@ export function createMediaRepository({ db, pool }: { db: Kysely<Database>; pool
     },
 
     async unlinkOwner(owner, actor, graceSeconds) {
-      const result = await sql<{ id: string; state: MediaStateName; changed: boolean }>`
-        SELECT (r.m).id, (r.m).state, r.changed
-        FROM (SELECT media_id FROM media_references WHERE owner = ${owner} ORDER BY media_id) refs
-        CROSS JOIN LATERAL media_unlink(refs.media_id, ${owner}, ${actor}, ${graceSeconds}, 'owner unlinked') r
-        ORDER BY refs.media_id`.execute(db);
-      const changed = result.rows.filter((row) => row.changed);
+      const unlinked: string[] = [];
+      const orphaned: string[] = [];
+      let unlinkedCount = 0;
+      let orphanedCount = 0;
+      let full = true;
+      for (let done = 0; full && done < UNLINK_OWNER_PER_CALL; done += UNLINK_OWNER_CHUNK) {
+        // One statement, so one transaction, per chunk: the lowest ids first, locked in ascending order.
+        const result = await sql<{ id: string; state: MediaStateName; changed: boolean }>`
+          SELECT (r.m).id, (r.m).state, r.changed
+          FROM (SELECT media_id FROM media_references WHERE owner = ${owner} ORDER BY media_id LIMIT ${UNLINK_OWNER_CHUNK}) refs
+          CROSS JOIN LATERAL media_unlink(refs.media_id, ${owner}, ${actor}, ${graceSeconds}, 'owner unlinked') r
+          ORDER BY refs.media_id`.execute(db);
+        full = result.rows.length === UNLINK_OWNER_CHUNK;
+        for (const row of result.rows) {
+          if (!row.changed) continue;
+          unlinkedCount++;
+          if (unlinked.length < UNLINK_OWNER_SAMPLE) unlinked.push(row.id);
+          if (row.state !== "ORPHANED") continue;
+          orphanedCount++;
+          if (orphaned.length < UNLINK_OWNER_SAMPLE) orphaned.push(row.id);
+        }
+      }
+      const left = full
+        ? await sql<{ n: number }>`SELECT count(*)::int AS n FROM media_references WHERE owner = ${owner}`.execute(db)
+        : undefined;
       return {
-        unlinkedMediaIds: changed.map((row) => row.id),
-        orphanedMediaIds: changed.filter((row) => row.state === "ORPHANED").map((row) => row.id),
+        unlinkedMediaIds: unlinked,
+        orphanedMediaIds: orphaned,
+        unlinkedCount,
+        orphanedCount,
+        remainingCount: left?.rows[0]?.n ?? 0,
       };
     },
   };

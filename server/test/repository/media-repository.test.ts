@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type pg from "pg";
-import { createMediaRepository, type MediaRepository, type NewMediaInput } from "../../src/media/media-repository.ts";
+import {
+  createMediaRepository,
+  type MediaRepository,
+  type NewMediaInput,
+  UNLINK_OWNER_PER_CALL,
+} from "../../src/media/media-repository.ts";
 import { createMigratedDatabase, type MigratedDatabase } from "../../testing/support.ts";
 import {
   eventsOf,
@@ -181,6 +186,8 @@ describe("link and unlink", () => {
   });
 });
 
+const NOTHING = { unlinkedMediaIds: [], orphanedMediaIds: [], unlinkedCount: 0, orphanedCount: 0, remainingCount: 0 };
+
 describe("unlinkOwner", () => {
   test("drops every reference of the owner, reports which media it unlinked and which it orphaned, and is idempotent", async () => {
     const only = [await register(repo, newKey()), await register(repo, newKey())];
@@ -213,11 +220,35 @@ describe("unlinkOwner", () => {
     const eventCount = async () =>
       (await pool.query("SELECT count(*)::int AS n FROM media_events")).rows[0].n as number;
     const before = await eventCount();
-    assert.deepEqual(await repo.unlinkOwner("post/7", "svc", 3600), { unlinkedMediaIds: [], orphanedMediaIds: [] });
+    assert.deepEqual(await repo.unlinkOwner("post/7", "svc", 3600), NOTHING);
     assert.equal(await eventCount(), before, "a repeat writes nothing");
   });
 
   test("an owner that holds nothing unlinks nothing", async () => {
-    assert.deepEqual(await repo.unlinkOwner("nobody", "svc", 3600), { unlinkedMediaIds: [], orphanedMediaIds: [] });
+    assert.deepEqual(await repo.unlinkOwner("nobody", "svc", 3600), NOTHING);
+  });
+
+  test("a large owner is unlinked in bounded transactions and calls: counts, 1,000-id samples, what remains", async () => {
+    // 50,500 references, set up in SQL: more than one call's 50,000.
+    await pool.query(
+      `WITH m AS (
+         INSERT INTO media (store, key, state, reference_count, delete_time)
+         SELECT 'default', 'big-owner/' || g, 'LINKED', 1, NULL FROM generate_series(1, 50500) g RETURNING id
+       ) INSERT INTO media_references (media_id, owner) SELECT id, 'album/big' FROM m`,
+    );
+    const first = await repo.unlinkOwner("album/big", "svc", 3600);
+    assert.deepEqual(
+      [first.unlinkedCount, first.orphanedCount, first.remainingCount],
+      [UNLINK_OWNER_PER_CALL, UNLINK_OWNER_PER_CALL, 500],
+    );
+    assert.equal(first.unlinkedMediaIds.length, 1000);
+    assert.equal(first.orphanedMediaIds.length, 1000);
+    const second = await repo.unlinkOwner("album/big", "svc", 3600);
+    assert.deepEqual([second.unlinkedCount, second.remainingCount], [500, 0]);
+    const { rows } = await pool.query(
+      `SELECT count(*) FILTER (WHERE state = 'ORPHANED')::int AS orphaned, count(*)::int AS all
+       FROM media WHERE key LIKE 'big-owner/%'`,
+    );
+    assert.deepEqual(rows[0], { orphaned: 50500, all: 50500 });
   });
 });

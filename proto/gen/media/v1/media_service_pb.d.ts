@@ -321,19 +321,41 @@ export declare const UnlinkOwnerRequestSchema: GenMessage<UnlinkOwnerRequest>;
  */
 export declare type UnlinkOwnerResponse = Message<"media.v1.UnlinkOwnerResponse"> & {
   /**
-   * Ids of every media the owner referenced, ascending.
+   * Ids of the media this call unlinked, ascending: the first 1,000 of them
+   * (unlinked_count says how many there were).
    *
    * @generated from field: repeated int64 unlinked_media_ids = 1;
    */
   unlinkedMediaIds: bigint[];
 
   /**
-   * The subset of unlinked_media_ids that lost their last reference and are
-   * now ORPHANED, ascending.
+   * Ids of those that lost their last reference and are now ORPHANED,
+   * ascending: the first 1,000 of them (orphaned_count says how many).
    *
    * @generated from field: repeated int64 orphaned_media_ids = 2;
    */
   orphanedMediaIds: bigint[];
+
+  /**
+   * Media this call unlinked.
+   *
+   * @generated from field: int64 unlinked_count = 3;
+   */
+  unlinkedCount: bigint;
+
+  /**
+   * Of those, media now ORPHANED.
+   *
+   * @generated from field: int64 orphaned_count = 4;
+   */
+  orphanedCount: bigint;
+
+  /**
+   * References the owner still holds after this call (0: done; else call again).
+   *
+   * @generated from field: int64 remaining_count = 5;
+   */
+  remainingCount: bigint;
 };
 
 /**
@@ -467,8 +489,10 @@ export declare const MediaService: GenService<{
     output: typeof UnlinkMediaResponseSchema;
   },
   /**
-   * Removes every reference an owner holds, in one transaction. Call it when
-   * the owning entity is deleted.
+   * Removes every reference an owner holds, in transactions of at most 1,000
+   * references, up to 50,000 per call: when remaining_count is above 0, call
+   * again (each call goes on where the last stopped; a repeat is harmless).
+   * Call it when the owning entity is deleted.
    *
    * @generated from rpc media.v1.MediaService.UnlinkOwner
    */
