@@ -117,15 +117,15 @@ const badUtf8Key = Buffer.concat([store, Buffer.from([0x12, 0x02, 0xff, 0xfe])])
 const truncatedKey = Buffer.concat([store, Buffer.from([0x12, 0x05, 0x61])]);
 /** A label value (labels is field 5, a map entry with key 1, value 2) that is not UTF-8. */
 const badUtf8Label = Buffer.concat([store, Buffer.from([0x2a, 0x06, 0x0a, 0x01, 0x61, 0x12, 0x01, 0xff])]);
-/** 200 start-group tags of field 6, which the message does not have. */
-const deepGroups = Buffer.alloc(200, 0x33);
+/** 200 start-group tags of field 7, which the message does not have ((7 << 3) | 3). */
+const deepGroups = Buffer.alloc(200, 0x3b);
 
 describe("malformed protobuf bytes are INVALID_ARGUMENT on both ports, naming the field", () => {
   const cases: Array<[string, Buffer<ArrayBuffer>, RegExp]> = [
     ["invalid UTF-8 in a string", badUtf8Key, /^key: is not valid UTF-8$/],
     ["invalid UTF-8 in a map value", badUtf8Label, /^labels\["a"\]: is not valid UTF-8$/],
     ["a truncated field", truncatedKey, /^key: is truncated/],
-    ["deeply nested groups", deepGroups, /^the request is not a valid media\.v1\.CreateMediaRequest message: field 6 /],
+    ["deeply nested groups", deepGroups, /^the request is not a valid media\.v1\.CreateMediaRequest message: field 7 /],
   ];
   for (const [name, bytes, message] of cases) {
     test(name, async () => {

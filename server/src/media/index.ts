@@ -10,7 +10,7 @@ export {
   runRestoreChunk,
   startBulkAction,
 } from "./bulk-actions.ts";
-export { mediaToProto, stateFromProto, stateToProto } from "./mapping.ts";
+export { mediaToProto, stateFromProto, stateToProto, unlinkOwnerToProto } from "./mapping.ts";
 export {
   cursorFromToken,
   type ListedMedia,
