@@ -50,7 +50,7 @@ export interface UnlinkOwnerResult {
 /** References unlinked per transaction. */
 export const UNLINK_OWNER_CHUNK = 1000;
 /** References unlinked per call at most: a call stays well within any deadline, and its answer small. */
-export const UNLINK_OWNER_PER_CALL = 50_000;
+export const UNLINK_OWNER_PER_CALL = 10_000;
 /** Ids of each kind an answer lists at most. */
 export const UNLINK_OWNER_SAMPLE = 1000;
 

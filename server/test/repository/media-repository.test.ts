@@ -229,11 +229,11 @@ describe("unlinkOwner", () => {
   });
 
   test("a large owner is unlinked in bounded transactions and calls: counts, 1,000-id samples, what remains", async () => {
-    // 50,500 references, set up in SQL: more than one call's 50,000.
+    // 10,500 references, set up in SQL: more than one call's 10,000.
     await pool.query(
       `WITH m AS (
          INSERT INTO media (store, key, state, reference_count, delete_time)
-         SELECT 'default', 'big-owner/' || g, 'LINKED', 1, NULL FROM generate_series(1, 50500) g RETURNING id
+         SELECT 'default', 'big-owner/' || g, 'LINKED', 1, NULL FROM generate_series(1, 10500) g RETURNING id
        ) INSERT INTO media_references (media_id, owner) SELECT id, 'album/big' FROM m`,
     );
     const first = await repo.unlinkOwner("album/big", "svc", 3600);
@@ -249,6 +249,6 @@ describe("unlinkOwner", () => {
       `SELECT count(*) FILTER (WHERE state = 'ORPHANED')::int AS orphaned, count(*)::int AS all
        FROM media WHERE key LIKE 'big-owner/%'`,
     );
-    assert.deepEqual(rows[0], { orphaned: 50500, all: 50500 });
+    assert.deepEqual(rows[0], { orphaned: 10500, all: 10500 });
   });
 });

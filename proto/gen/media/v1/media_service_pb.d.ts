@@ -490,7 +490,7 @@ export declare const MediaService: GenService<{
   },
   /**
    * Removes every reference an owner holds, in transactions of at most 1,000
-   * references, up to 50,000 per call: when remaining_count is above 0, call
+   * references, up to 10,000 per call: when remaining_count is above 0, call
    * again (each call goes on where the last stopped; a repeat is harmless).
    * Call it when the owning entity is deleted.
    *
