@@ -4,5 +4,5 @@ export { type EmbeddedDatabase, startEmbeddedPostgres } from "./embedded.ts";
 export { migrateDatabase, migrateToLatest } from "./migrate.ts";
 export type * from "./schema.ts";
 export { MEDIA_STATES } from "./schema.ts";
-export { isDatabaseUnavailable, isDataFault } from "./sql-errors.ts";
+export { codeOf as sqlStateOf, isDatabaseUnavailable, isDataFault } from "./sql-errors.ts";
 export { withTransaction } from "./transaction.ts";

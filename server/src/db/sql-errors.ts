@@ -14,7 +14,8 @@ const CONNECTION_ERROR_CODES = new Set([
 // Codes that mean "the database is not there right now" (shutdown, crash recovery, too many connections).
 const UNAVAILABLE_SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300"]);
 
-function codeOf(error: unknown): string | undefined {
+/** The SQLSTATE (or node-pg's connection code) of a failed query, if it has one. */
+export function codeOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === "string" ? code : undefined;
 }

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import type { ClaimKind, MediaStateName } from "../db/schema.ts";
 import { withTransaction } from "../db/transaction.ts";
-import { formatStoreFailure, type ObjectStore, type StoreFailure } from "../storage/object-store.ts";
+import { formatStoreFailure, groupByStore, type ObjectStore, type StoreFailure } from "../storage/object-store.ts";
 import { ClaimLease, type LeaseTiming } from "./lease.ts";
 
 // Urgent erasure (a legal request): the one path that skips the grace period
@@ -264,9 +264,7 @@ export async function eraseMedia(
   const failures = new Map<string, string>();
   const gone: string[] = [];
   const handedBack: string[] = [];
-  const groups = new Map<string, Target[]>();
-  for (const t of claimed) groups.set(t.store, [...(groups.get(t.store) ?? []), t]);
-  for (const [storeName, all] of groups) {
+  for (const [storeName, all] of groupByStore(claimed)) {
     const store = stores.get(storeName);
     if (store === undefined) {
       for (const t of all) failures.set(t.id, `STORE_NOT_CONFIGURED: store "${storeName}" is not configured here`);

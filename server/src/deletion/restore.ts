@@ -3,7 +3,13 @@ import type pg from "pg";
 import type { MediaRow, MediaStateName } from "../db/schema.ts";
 import { isUniqueViolation } from "../db/sql-errors.ts";
 import { withTransaction } from "../db/transaction.ts";
-import { formatStoreFailure, type MediaObject, type ObjectStore, type PlaceResult } from "../storage/object-store.ts";
+import {
+  formatStoreFailure,
+  groupByStore,
+  type MediaObject,
+  type ObjectStore,
+  type PlaceResult,
+} from "../storage/object-store.ts";
 import { stillClaimed } from "./claims.ts";
 import { ClaimLease, type LeaseTiming } from "./lease.ts";
 import { RESTORE_INTERRUPTED } from "./trash.ts";
@@ -129,17 +135,6 @@ async function claimForRestore(pool: pg.Pool, ids: readonly string[], token: str
     );
     return rows;
   });
-}
-
-/** Groups claimed media by store. */
-function byStore(claimed: readonly Claimed[]): Map<string, Claimed[]> {
-  const groups = new Map<string, Claimed[]>();
-  for (const c of claimed) {
-    const group = groups.get(c.store);
-    if (group === undefined) groups.set(c.store, [c]);
-    else group.push(c);
-  }
-  return groups;
 }
 
 /** Step 2, for one store: puts the copies back, confirming the lease before each request. */
@@ -274,7 +269,7 @@ export async function restoreMedia(
   const lease = new ClaimLease(pool, token, timing);
   const placed: string[] = [];
   const notRestored = new Map<string, string | null>();
-  for (const [storeName, group] of byStore(claimed)) {
+  for (const [storeName, group] of groupByStore(claimed)) {
     const store = stores.get(storeName);
     if (store === undefined) {
       for (const c of group) {
@@ -327,7 +322,7 @@ export async function restoreMedia(
 
   // Step 4: the trashed copies of what is live again, inside the lease.
   const restoredIds = new Set(restored.map((r) => r.id));
-  for (const [storeName, group] of byStore(claimed.filter((c) => restoredIds.has(c.id)))) {
+  for (const [storeName, group] of groupByStore(claimed.filter((c) => restoredIds.has(c.id)))) {
     const store = stores.get(storeName) as ObjectStore;
     let pending = group.map((c) => c.id);
     while (pending.length > 0) {

@@ -21,7 +21,7 @@ export type {
   StoreFailure,
   StoreFailureCode,
 } from "./object-store.ts";
-export { forEachLimited, formatStoreFailure, TRASH_FOLDER, UnsafeKeyError } from "./object-store.ts";
+export { forEachLimited, formatStoreFailure, groupByStore, TRASH_FOLDER, UnsafeKeyError } from "./object-store.ts";
 export { createS3Store } from "./s3-store.ts";
 export { fixedWindow, type StorageWindow } from "./window.ts";
 

@@ -203,6 +203,17 @@ export function checked<T>(
   return safe;
 }
 
+/** Items by the store they are in, in first-seen order: each store's work is done with its own ObjectStore. */
+export function groupByStore<T extends { readonly store: string }>(items: readonly T[]): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const group = groups.get(item.store);
+    if (group === undefined) groups.set(item.store, [item]);
+    else group.push(item);
+  }
+  return groups;
+}
+
 /** Runs fn over items with at most `limit` in flight. */
 export async function forEachLimited<T>(
   items: readonly T[],

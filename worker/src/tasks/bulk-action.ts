@@ -1,4 +1,4 @@
-import { isDataFault } from "@media/server/db";
+import { isDataFault, sqlStateOf } from "@media/server/db";
 import { parseBulkActionPayload } from "@media/server/deletion";
 import {
   BulkActionMovedError,
@@ -12,14 +12,9 @@ import { traceJob } from "@media/server/telemetry";
 import type { JobHelpers } from "graphile-worker";
 import { jobLogger, type TaskContext } from "./context.ts";
 
-function codeOf(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : undefined;
-}
-
 /** The bulk action's last_error: a code and short words, never a database message (it may quote SQL or values). */
 function failureOf(error: unknown): string {
-  const code = codeOf(error);
+  const code = sqlStateOf(error);
   if (error instanceof BulkActionMovedError) return `${error.code}: ${error.message}`;
   if (code !== undefined && /^[0-9A-Z]{5}$/.test(code)) return `DATABASE_ERROR (${code}): see the worker log`;
   return "INTERNAL: the job failed; see the worker log";

@@ -13,7 +13,7 @@ import {
   type StorageDone,
 } from "@media/server/deletion";
 import type { Logger } from "@media/server/logger";
-import { formatStoreFailure, type ObjectStore, type StoreFailure } from "@media/server/storage";
+import { formatStoreFailure, groupByStore, type ObjectStore, type StoreFailure } from "@media/server/storage";
 import { traceJob } from "@media/server/telemetry";
 import type { JobHelpers } from "graphile-worker";
 import type pg from "pg";
@@ -133,13 +133,7 @@ async function actOnFiles(
   const outcome: StorageOutcome = { done: new Map(), failures: new Map(), failedByStore: new Map() };
   // The full detail (server paths, endpoints) goes to the logs only; rows get the code and message.
   const logged: { store: string; key: string; code: string; detail: string }[] = [];
-  const byStore = new Map<string, ClaimedFile[]>();
-  for (const f of files) {
-    const group = byStore.get(f.store);
-    if (group === undefined) byStore.set(f.store, [f]);
-    else group.push(f);
-  }
-  for (const [storeName, group] of byStore) {
+  for (const [storeName, group] of groupByStore(files)) {
     const store = ctx.stores.get(storeName);
     const failed =
       store === undefined ? notConfigured(storeName, group) : await actInRequests(work, store, lease, group);
