@@ -13,6 +13,7 @@ import { pino } from "pino";
 import { buildInfo } from "../src/build-info.ts";
 import { loadConfig } from "../src/config.ts";
 import { connectDatabase } from "../src/db/connect.ts";
+import { runningEmbeddedPort } from "../src/db/embedded.ts";
 import { announceStartup, STARTUP_MESSAGE } from "../src/process.ts";
 import { killAllProcesses, type ServiceProcess, spawnServiceProcess } from "../testing/service-process.ts";
 import {
@@ -249,9 +250,14 @@ test("Ctrl-C on `npm start` (SIGINT to the whole group, embedded PostgreSQL incl
       assert.ok(performance.now() - stopped < 4 * 3000, `stopped in time:\n${proc.output()}`);
       assert.doesNotMatch(proc.output(), /Unhandled|Emitted 'error' event|uncaught/i);
       assert.equal(code, 0, proc.output());
+      // PostgreSQL removes its postmaster.pid last: the process exits only after PostgreSQL has stopped,
+      // so an `npm start` right after it finds the folder free.
+      assert.equal(await runningEmbeddedPort(dataDir), undefined, `PostgreSQL still running:\n${proc.output()}`);
     }
   } finally {
-    await rm(dataDir, { recursive: true, force: true });
+    // A failed stop may leave PostgreSQL finishing its shutdown in the folder: retried, so the cleanup
+    // never hides the failure above.
+    await rm(dataDir, { recursive: true, force: true, maxRetries: 10 });
   }
 });
 
