@@ -18,6 +18,7 @@ import {
 } from "../media/mapping.ts";
 import { cursorFromToken, listMedia, MEDIA_PAGE_TOKENS } from "../media/media-list.ts";
 import * as views from "../media/media-views.ts";
+import { createAttestationAdminHandlers } from "./attestations.ts";
 import { createBulkActionHandlers } from "./bulk-actions.ts";
 import { callerOf, type ServiceDeps } from "./context.ts";
 import {
@@ -29,6 +30,7 @@ import {
   storageFailed,
 } from "./errors.ts";
 import { decodePageToken, ID_PART, pageOf, TEXT_PART } from "./page-token.ts";
+import { createReconciliationHandlers } from "./reconciliations.ts";
 import {
   pageSize,
   rangeOr,
@@ -225,5 +227,7 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
     },
 
     ...createBulkActionHandlers(deps),
+    ...createReconciliationHandlers(deps),
+    ...createAttestationAdminHandlers(deps),
   };
 }

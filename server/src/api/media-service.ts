@@ -3,8 +3,10 @@ import type { MediaService } from "@media/proto/media/v1/media_service_pb";
 import { ownerInReach, storeInReach } from "../auth/limits.ts";
 import { batchToProto, mediaToProto, unlinkOwnerToProto } from "../media/mapping.ts";
 import type { ReferenceOutcome } from "../media/media-repository.ts";
+import { createAttestationHandlers } from "./attestations.ts";
 import { callerOf, type ServiceDeps, tokenKey } from "./context.ts";
 import { mediaBeingDeleted, mediaConflict, mediaNotFound, mediaTrashed, outOfReach } from "./errors.ts";
+import { createEventFeedHandlers } from "./event-feed.ts";
 import {
   optionalText,
   requireId,
@@ -150,5 +152,8 @@ export function createMediaService(deps: ServiceDeps): ServiceImpl<typeof MediaS
         }
       }
     },
+
+    ...createEventFeedHandlers(deps),
+    ...createAttestationHandlers(deps),
   };
 }

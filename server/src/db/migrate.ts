@@ -9,6 +9,9 @@ import * as boundedSizes from "./migrations/0005_bounded_sizes.ts";
 import * as eventsNoTruncate from "./migrations/0006_events_no_truncate.ts";
 import * as workerRuns from "./migrations/0007_worker_runs.ts";
 import * as trash from "./migrations/0008_trash.ts";
+import * as eventFeed from "./migrations/0009_event_feed.ts";
+import * as reconciliation from "./migrations/0010_reconciliation.ts";
+import * as attestation from "./migrations/0011_attestation.ts";
 
 /** Every migration, in order. Listed statically so bundling and tsx need no directory scan. */
 const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -20,6 +23,9 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0006_events_no_truncate": eventsNoTruncate,
   "0007_worker_runs": workerRuns,
   "0008_trash": trash,
+  "0009_event_feed": eventFeed,
+  "0010_reconciliation": reconciliation,
+  "0011_attestation": attestation,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) };

@@ -4,8 +4,8 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import type { Media, MediaState } from "./media_pb.js";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import type { Attestation, Media, MediaState } from "./media_pb.js";
 
 /**
  * Describes the file media/v1/admin_service.proto.
@@ -900,6 +900,14 @@ export declare type ListMediaRequest = Message<"media.v1.ListMediaRequest"> & {
    * @generated from field: google.protobuf.Timestamp trashed_before = 10;
    */
   trashedBefore?: Timestamp | undefined;
+
+  /**
+   * True: only media a reconciliation found without their file
+   * (file_missing_time set).
+   *
+   * @generated from field: bool file_missing = 11;
+   */
+  fileMissing: boolean;
 };
 
 /**
@@ -1473,6 +1481,13 @@ export declare type MediaFilter = Message<"media.v1.MediaFilter"> & {
    * @generated from field: google.protobuf.Timestamp trashed_before = 7;
    */
   trashedBefore?: Timestamp | undefined;
+
+  /**
+   * True: only media a reconciliation found without their file.
+   *
+   * @generated from field: bool file_missing = 8;
+   */
+  fileMissing: boolean;
 };
 
 /**
@@ -1900,6 +1915,610 @@ export declare type EraseMediaResponse = Message<"media.v1.EraseMediaResponse"> 
 export declare const EraseMediaResponseSchema: GenMessage<EraseMediaResponse>;
 
 /**
+ * Reconciliation is one storage reconciliation run and its progress.
+ *
+ * @generated from message media.v1.Reconciliation
+ */
+export declare type Reconciliation = Message<"media.v1.Reconciliation"> & {
+  /**
+   * Reconciliation id (> 0).
+   *
+   * @generated from field: int64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * The store walked.
+   *
+   * @generated from field: string store = 2;
+   */
+  store: string;
+
+  /**
+   * Only keys starting with this prefix were walked (empty: the whole store).
+   *
+   * @generated from field: string key_prefix = 3;
+   */
+  keyPrefix: string;
+
+  /**
+   * Objects younger than this (by their modification time) are not reported
+   * untracked: they may be uploads not registered yet. Media younger than it
+   * are not reported missing.
+   *
+   * @generated from field: google.protobuf.Duration min_age = 4;
+   */
+  minAge?: Duration | undefined;
+
+  /**
+   * Where it is.
+   *
+   * @generated from field: media.v1.ReconciliationState state = 5;
+   */
+  state: ReconciliationState;
+
+  /**
+   * Who started it (the caller's credential name).
+   *
+   * @generated from field: string actor = 6;
+   */
+  actor: string;
+
+  /**
+   * Objects listed in the store so far.
+   *
+   * @generated from field: int64 objects_scanned = 7;
+   */
+  objectsScanned: bigint;
+
+  /**
+   * Media rows compared so far.
+   *
+   * @generated from field: int64 media_scanned = 8;
+   */
+  mediaScanned: bigint;
+
+  /**
+   * Objects with no media, older than min_age.
+   *
+   * @generated from field: int64 untracked_count = 9;
+   */
+  untrackedCount: bigint;
+
+  /**
+   * Their total size in bytes.
+   *
+   * @generated from field: int64 untracked_bytes = 10;
+   */
+  untrackedBytes: bigint;
+
+  /**
+   * Media (not DELETING or TRASHED) with no file at their key.
+   *
+   * @generated from field: int64 missing_count = 11;
+   */
+  missingCount: bigint;
+
+  /**
+   * Objects with no media but younger than min_age, left alone.
+   *
+   * @generated from field: int64 young_count = 12;
+   */
+  youngCount: bigint;
+
+  /**
+   * Objects with no media under a prefix an earlier ApplyReconciliation
+   * ignored, not reported.
+   *
+   * @generated from field: int64 ignored_count = 13;
+   */
+  ignoredCount: bigint;
+
+  /**
+   * Untracked objects adopted so far by ApplyReconciliation.
+   *
+   * @generated from field: int64 adopted_count = 14;
+   */
+  adoptedCount: bigint;
+
+  /**
+   * The last key compared: the walk goes on after it when the job restarts.
+   *
+   * @generated from field: string resume_key = 15;
+   */
+  resumeKey: string;
+
+  /**
+   * Why it failed; empty unless FAILED.
+   *
+   * @generated from field: string last_error = 16;
+   */
+  lastError: string;
+
+  /**
+   * When it was accepted.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 17;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * When its progress last changed.
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 18;
+   */
+  updateTime?: Timestamp | undefined;
+
+  /**
+   * When it ended; unset while QUEUED or RUNNING.
+   *
+   * @generated from field: google.protobuf.Timestamp finish_time = 19;
+   */
+  finishTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message media.v1.Reconciliation.
+ * Use `create(ReconciliationSchema)` to create a new message.
+ */
+export declare const ReconciliationSchema: GenMessage<Reconciliation>;
+
+/**
+ * StartReconciliationRequest says what to walk.
+ *
+ * @generated from message media.v1.StartReconciliationRequest
+ */
+export declare type StartReconciliationRequest = Message<"media.v1.StartReconciliationRequest"> & {
+  /**
+   * Name of a configured store.
+   *
+   * @generated from field: string store = 1;
+   */
+  store: string;
+
+  /**
+   * Only keys starting with this prefix (empty: the whole store).
+   *
+   * @generated from field: string key_prefix = 2;
+   */
+  keyPrefix: string;
+
+  /**
+   * Objects younger than this are left alone (0 to 30 days; unset means 1
+   * hour).
+   *
+   * @generated from field: google.protobuf.Duration min_age = 3;
+   */
+  minAge?: Duration | undefined;
+};
+
+/**
+ * Describes the message media.v1.StartReconciliationRequest.
+ * Use `create(StartReconciliationRequestSchema)` to create a new message.
+ */
+export declare const StartReconciliationRequestSchema: GenMessage<StartReconciliationRequest>;
+
+/**
+ * StartReconciliationResponse carries the accepted reconciliation.
+ *
+ * @generated from message media.v1.StartReconciliationResponse
+ */
+export declare type StartReconciliationResponse = Message<"media.v1.StartReconciliationResponse"> & {
+  /**
+   * The reconciliation, QUEUED.
+   *
+   * @generated from field: media.v1.Reconciliation reconciliation = 1;
+   */
+  reconciliation?: Reconciliation | undefined;
+};
+
+/**
+ * Describes the message media.v1.StartReconciliationResponse.
+ * Use `create(StartReconciliationResponseSchema)` to create a new message.
+ */
+export declare const StartReconciliationResponseSchema: GenMessage<StartReconciliationResponse>;
+
+/**
+ * GetReconciliationRequest names the reconciliation.
+ *
+ * @generated from message media.v1.GetReconciliationRequest
+ */
+export declare type GetReconciliationRequest = Message<"media.v1.GetReconciliationRequest"> & {
+  /**
+   * Reconciliation id (> 0).
+   *
+   * @generated from field: int64 reconciliation_id = 1;
+   */
+  reconciliationId: bigint;
+};
+
+/**
+ * Describes the message media.v1.GetReconciliationRequest.
+ * Use `create(GetReconciliationRequestSchema)` to create a new message.
+ */
+export declare const GetReconciliationRequestSchema: GenMessage<GetReconciliationRequest>;
+
+/**
+ * GetReconciliationResponse carries the reconciliation.
+ *
+ * @generated from message media.v1.GetReconciliationResponse
+ */
+export declare type GetReconciliationResponse = Message<"media.v1.GetReconciliationResponse"> & {
+  /**
+   * The reconciliation and its progress.
+   *
+   * @generated from field: media.v1.Reconciliation reconciliation = 1;
+   */
+  reconciliation?: Reconciliation | undefined;
+};
+
+/**
+ * Describes the message media.v1.GetReconciliationResponse.
+ * Use `create(GetReconciliationResponseSchema)` to create a new message.
+ */
+export declare const GetReconciliationResponseSchema: GenMessage<GetReconciliationResponse>;
+
+/**
+ * ListReconciliationsRequest pages the reconciliations.
+ *
+ * @generated from message media.v1.ListReconciliationsRequest
+ */
+export declare type ListReconciliationsRequest = Message<"media.v1.ListReconciliationsRequest"> & {
+  /**
+   * Maximum reconciliations to return (1-1000; 0 means 50).
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token from the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+
+  /**
+   * Only reconciliations of this store.
+   *
+   * @generated from field: string store = 3;
+   */
+  store: string;
+};
+
+/**
+ * Describes the message media.v1.ListReconciliationsRequest.
+ * Use `create(ListReconciliationsRequestSchema)` to create a new message.
+ */
+export declare const ListReconciliationsRequestSchema: GenMessage<ListReconciliationsRequest>;
+
+/**
+ * ListReconciliationsResponse is one page, newest first.
+ *
+ * @generated from message media.v1.ListReconciliationsResponse
+ */
+export declare type ListReconciliationsResponse = Message<"media.v1.ListReconciliationsResponse"> & {
+  /**
+   * Reconciliations, newest first.
+   *
+   * @generated from field: repeated media.v1.Reconciliation reconciliations = 1;
+   */
+  reconciliations: Reconciliation[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message media.v1.ListReconciliationsResponse.
+ * Use `create(ListReconciliationsResponseSchema)` to create a new message.
+ */
+export declare const ListReconciliationsResponseSchema: GenMessage<ListReconciliationsResponse>;
+
+/**
+ * ReconciliationFinding is one untracked object or missing file.
+ *
+ * @generated from message media.v1.ReconciliationFinding
+ */
+export declare type ReconciliationFinding = Message<"media.v1.ReconciliationFinding"> & {
+  /**
+   * Finding id (> 0).
+   *
+   * @generated from field: int64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * The reconciliation that found it.
+   *
+   * @generated from field: int64 reconciliation_id = 2;
+   */
+  reconciliationId: bigint;
+
+  /**
+   * Untracked or missing.
+   *
+   * @generated from field: media.v1.ReconciliationFindingKind kind = 3;
+   */
+  kind: ReconciliationFindingKind;
+
+  /**
+   * The object key.
+   *
+   * @generated from field: string key = 4;
+   */
+  key: string;
+
+  /**
+   * The object's size in bytes (UNTRACKED), or the media's (MISSING).
+   *
+   * @generated from field: int64 size_bytes = 5;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * The object's modification time; unset for MISSING.
+   *
+   * @generated from field: google.protobuf.Timestamp modify_time = 6;
+   */
+  modifyTime?: Timestamp | undefined;
+
+  /**
+   * MISSING: the media without its file. ADOPTED: the media created for the
+   * object. 0 otherwise.
+   *
+   * @generated from field: int64 media_id = 7;
+   */
+  mediaId: bigint;
+
+  /**
+   * What became of it.
+   *
+   * @generated from field: media.v1.ReconciliationFindingResolution resolution = 8;
+   */
+  resolution: ReconciliationFindingResolution;
+};
+
+/**
+ * Describes the message media.v1.ReconciliationFinding.
+ * Use `create(ReconciliationFindingSchema)` to create a new message.
+ */
+export declare const ReconciliationFindingSchema: GenMessage<ReconciliationFinding>;
+
+/**
+ * ListReconciliationFindingsRequest pages one reconciliation's findings.
+ *
+ * @generated from message media.v1.ListReconciliationFindingsRequest
+ */
+export declare type ListReconciliationFindingsRequest = Message<"media.v1.ListReconciliationFindingsRequest"> & {
+  /**
+   * Reconciliation id (> 0).
+   *
+   * @generated from field: int64 reconciliation_id = 1;
+   */
+  reconciliationId: bigint;
+
+  /**
+   * Only findings of this kind (UNSPECIFIED: every kind).
+   *
+   * @generated from field: media.v1.ReconciliationFindingKind kind = 2;
+   */
+  kind: ReconciliationFindingKind;
+
+  /**
+   * Only findings with this resolution (UNSPECIFIED: every resolution).
+   *
+   * @generated from field: media.v1.ReconciliationFindingResolution resolution = 3;
+   */
+  resolution: ReconciliationFindingResolution;
+
+  /**
+   * Only findings whose key starts with this prefix.
+   *
+   * @generated from field: string key_prefix = 4;
+   */
+  keyPrefix: string;
+
+  /**
+   * Maximum findings to return (1-1000; 0 means 100).
+   *
+   * @generated from field: int32 page_size = 5;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token from the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 6;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message media.v1.ListReconciliationFindingsRequest.
+ * Use `create(ListReconciliationFindingsRequestSchema)` to create a new message.
+ */
+export declare const ListReconciliationFindingsRequestSchema: GenMessage<ListReconciliationFindingsRequest>;
+
+/**
+ * ListReconciliationFindingsResponse is one page of findings, by key.
+ *
+ * @generated from message media.v1.ListReconciliationFindingsResponse
+ */
+export declare type ListReconciliationFindingsResponse = Message<"media.v1.ListReconciliationFindingsResponse"> & {
+  /**
+   * Findings, by key.
+   *
+   * @generated from field: repeated media.v1.ReconciliationFinding findings = 1;
+   */
+  findings: ReconciliationFinding[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message media.v1.ListReconciliationFindingsResponse.
+ * Use `create(ListReconciliationFindingsResponseSchema)` to create a new message.
+ */
+export declare const ListReconciliationFindingsResponseSchema: GenMessage<ListReconciliationFindingsResponse>;
+
+/**
+ * ApplyReconciliationRequest says what to do to which untracked objects.
+ *
+ * @generated from message media.v1.ApplyReconciliationRequest
+ */
+export declare type ApplyReconciliationRequest = Message<"media.v1.ApplyReconciliationRequest"> & {
+  /**
+   * Reconciliation id (> 0), SUCCEEDED.
+   *
+   * @generated from field: int64 reconciliation_id = 1;
+   */
+  reconciliationId: bigint;
+
+  /**
+   * Adopt or ignore.
+   *
+   * @generated from field: media.v1.ReconciliationAction action = 2;
+   */
+  action: ReconciliationAction;
+
+  /**
+   * Only OPEN untracked findings whose key starts with this prefix (empty:
+   * all of them). IGNORE remembers it for the store.
+   *
+   * @generated from field: string key_prefix = 3;
+   */
+  keyPrefix: string;
+
+  /**
+   * Must be true to adopt when more untracked objects are OPEN under the
+   * prefix than BLAST_RADIUS_LIMIT, or the call fails with
+   * FAILED_PRECONDITION (reason BULK_CONFIRMATION_REQUIRED).
+   *
+   * @generated from field: bool confirm_blast_radius = 4;
+   */
+  confirmBlastRadius: boolean;
+};
+
+/**
+ * Describes the message media.v1.ApplyReconciliationRequest.
+ * Use `create(ApplyReconciliationRequestSchema)` to create a new message.
+ */
+export declare const ApplyReconciliationRequestSchema: GenMessage<ApplyReconciliationRequest>;
+
+/**
+ * ApplyReconciliationResponse says what the call did.
+ *
+ * @generated from message media.v1.ApplyReconciliationResponse
+ */
+export declare type ApplyReconciliationResponse = Message<"media.v1.ApplyReconciliationResponse"> & {
+  /**
+   * The reconciliation, its adopted_count updated.
+   *
+   * @generated from field: media.v1.Reconciliation reconciliation = 1;
+   */
+  reconciliation?: Reconciliation | undefined;
+
+  /**
+   * Findings this call adopted or ignored.
+   *
+   * @generated from field: int64 applied_count = 2;
+   */
+  appliedCount: bigint;
+
+  /**
+   * Findings this call skipped (see RECONCILIATION_FINDING_RESOLUTION_SKIPPED).
+   *
+   * @generated from field: int64 skipped_count = 3;
+   */
+  skippedCount: bigint;
+
+  /**
+   * OPEN untracked findings under the prefix still left (0: done; else call
+   * again).
+   *
+   * @generated from field: int64 remaining_count = 4;
+   */
+  remainingCount: bigint;
+};
+
+/**
+ * Describes the message media.v1.ApplyReconciliationResponse.
+ * Use `create(ApplyReconciliationResponseSchema)` to create a new message.
+ */
+export declare const ApplyReconciliationResponseSchema: GenMessage<ApplyReconciliationResponse>;
+
+/**
+ * ListAttestationsRequest pages the attestations.
+ *
+ * @generated from message media.v1.ListAttestationsRequest
+ */
+export declare type ListAttestationsRequest = Message<"media.v1.ListAttestationsRequest"> & {
+  /**
+   * Maximum attestations to return (1-1000; 0 means 50).
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token from the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+
+  /**
+   * Only attestations of exactly this owner prefix.
+   *
+   * @generated from field: string owner_prefix = 3;
+   */
+  ownerPrefix: string;
+};
+
+/**
+ * Describes the message media.v1.ListAttestationsRequest.
+ * Use `create(ListAttestationsRequestSchema)` to create a new message.
+ */
+export declare const ListAttestationsRequestSchema: GenMessage<ListAttestationsRequest>;
+
+/**
+ * ListAttestationsResponse is one page, newest first.
+ *
+ * @generated from message media.v1.ListAttestationsResponse
+ */
+export declare type ListAttestationsResponse = Message<"media.v1.ListAttestationsResponse"> & {
+  /**
+   * Attestations, newest first, with their drift reports.
+   *
+   * @generated from field: repeated media.v1.Attestation attestations = 1;
+   */
+  attestations: Attestation[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message media.v1.ListAttestationsResponse.
+ * Use `create(ListAttestationsResponseSchema)` to create a new message.
+ */
+export declare const ListAttestationsResponseSchema: GenMessage<ListAttestationsResponse>;
+
+/**
  * DeletionRunKind says which job a run was.
  *
  * @generated from enum media.v1.DeletionRunKind
@@ -2071,6 +2690,20 @@ export enum MediaEventType {
    * @generated from enum value: MEDIA_EVENT_TYPE_ERASE_FAILED = 17;
    */
   ERASE_FAILED = 17,
+
+  /**
+   * A reconciliation found no file at the media's key: file_missing_time is set.
+   *
+   * @generated from enum value: MEDIA_EVENT_TYPE_FILE_MISSING = 18;
+   */
+  FILE_MISSING = 18,
+
+  /**
+   * A later reconciliation found the file at the key again: the flag is cleared.
+   *
+   * @generated from enum value: MEDIA_EVENT_TYPE_FILE_FOUND = 19;
+   */
+  FILE_FOUND = 19,
 }
 
 /**
@@ -2222,6 +2855,177 @@ export enum ErasureOutcome {
  * Describes the enum media.v1.ErasureOutcome.
  */
 export declare const ErasureOutcomeSchema: GenEnum<ErasureOutcome>;
+
+/**
+ * ReconciliationState is where a reconciliation is.
+ *
+ * @generated from enum media.v1.ReconciliationState
+ */
+export enum ReconciliationState {
+  /**
+   * Never sent.
+   *
+   * @generated from enum value: RECONCILIATION_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Accepted; its job has not started yet.
+   *
+   * @generated from enum value: RECONCILIATION_STATE_QUEUED = 1;
+   */
+  QUEUED = 1,
+
+  /**
+   * Its job is walking the store (resume_key says how far).
+   *
+   * @generated from enum value: RECONCILIATION_STATE_RUNNING = 2;
+   */
+  RUNNING = 2,
+
+  /**
+   * The walk reached the end; its findings are complete.
+   *
+   * @generated from enum value: RECONCILIATION_STATE_SUCCEEDED = 3;
+   */
+  SUCCEEDED = 3,
+
+  /**
+   * The job stopped before the end; last_error says why.
+   *
+   * @generated from enum value: RECONCILIATION_STATE_FAILED = 4;
+   */
+  FAILED = 4,
+}
+
+/**
+ * Describes the enum media.v1.ReconciliationState.
+ */
+export declare const ReconciliationStateSchema: GenEnum<ReconciliationState>;
+
+/**
+ * ReconciliationFindingKind is what a reconciliation found.
+ *
+ * @generated from enum media.v1.ReconciliationFindingKind
+ */
+export enum ReconciliationFindingKind {
+  /**
+   * Never sent; a filter with this value matches every kind.
+   *
+   * @generated from enum value: RECONCILIATION_FINDING_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * An object with no media, older than min_age.
+   *
+   * @generated from enum value: RECONCILIATION_FINDING_KIND_UNTRACKED = 1;
+   */
+  UNTRACKED = 1,
+
+  /**
+   * A media with no file at its key.
+   *
+   * @generated from enum value: RECONCILIATION_FINDING_KIND_MISSING = 2;
+   */
+  MISSING = 2,
+}
+
+/**
+ * Describes the enum media.v1.ReconciliationFindingKind.
+ */
+export declare const ReconciliationFindingKindSchema: GenEnum<ReconciliationFindingKind>;
+
+/**
+ * ReconciliationFindingResolution is what became of a finding.
+ *
+ * @generated from enum media.v1.ReconciliationFindingResolution
+ */
+export enum ReconciliationFindingResolution {
+  /**
+   * Never sent; a filter with this value matches every resolution.
+   *
+   * @generated from enum value: RECONCILIATION_FINDING_RESOLUTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Untracked, not acted on yet.
+   *
+   * @generated from enum value: RECONCILIATION_FINDING_RESOLUTION_OPEN = 1;
+   */
+  OPEN = 1,
+
+  /**
+   * Untracked, adopted as a PENDING media (media_id).
+   *
+   * @generated from enum value: RECONCILIATION_FINDING_RESOLUTION_ADOPTED = 2;
+   */
+  ADOPTED = 2,
+
+  /**
+   * Untracked, ignored (its prefix is left out of later runs).
+   *
+   * @generated from enum value: RECONCILIATION_FINDING_RESOLUTION_IGNORED = 3;
+   */
+  IGNORED = 3,
+
+  /**
+   * Missing, flagged on its media (file_missing_time).
+   *
+   * @generated from enum value: RECONCILIATION_FINDING_RESOLUTION_FLAGGED = 4;
+   */
+  FLAGGED = 4,
+
+  /**
+   * Untracked, not adopted: a media was registered at the key meanwhile, or
+   * the object is gone.
+   *
+   * @generated from enum value: RECONCILIATION_FINDING_RESOLUTION_SKIPPED = 5;
+   */
+  SKIPPED = 5,
+}
+
+/**
+ * Describes the enum media.v1.ReconciliationFindingResolution.
+ */
+export declare const ReconciliationFindingResolutionSchema: GenEnum<ReconciliationFindingResolution>;
+
+/**
+ * ReconciliationAction is what ApplyReconciliation does to untracked objects.
+ *
+ * @generated from enum media.v1.ReconciliationAction
+ */
+export enum ReconciliationAction {
+  /**
+   * Never valid.
+   *
+   * @generated from enum value: RECONCILIATION_ACTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Register each as a PENDING media (labelled with the reconciliation), so
+   * it expires after the pending TTL through the trash, or is linked by whoever
+   * still uses it.
+   *
+   * @generated from enum value: RECONCILIATION_ACTION_ADOPT = 1;
+   */
+  ADOPT = 1,
+
+  /**
+   * Leave them alone, and leave objects under key_prefix out of later runs of
+   * this store.
+   *
+   * @generated from enum value: RECONCILIATION_ACTION_IGNORE = 2;
+   */
+  IGNORE = 2,
+}
+
+/**
+ * Describes the enum media.v1.ReconciliationAction.
+ */
+export declare const ReconciliationActionSchema: GenEnum<ReconciliationAction>;
 
 /**
  * AdminService is called by the dashboard and by operators' tools.
@@ -2459,6 +3263,73 @@ export declare const AdminService: GenService<{
     methodKind: "unary";
     input: typeof EraseMediaRequestSchema;
     output: typeof EraseMediaResponseSchema;
+  },
+  /**
+   * Starts a storage reconciliation: a background job that walks a store (or
+   * the part under a key prefix) and its media rows in key order, and records
+   * untracked objects (no media) and missing files (a media, no file). Missing
+   * files are flagged on their media at once; nothing is ever deleted by it.
+   *
+   * @generated from rpc media.v1.AdminService.StartReconciliation
+   */
+  startReconciliation: {
+    methodKind: "unary";
+    input: typeof StartReconciliationRequestSchema;
+    output: typeof StartReconciliationResponseSchema;
+  },
+  /**
+   * One reconciliation and its progress.
+   *
+   * @generated from rpc media.v1.AdminService.GetReconciliation
+   */
+  getReconciliation: {
+    methodKind: "unary";
+    input: typeof GetReconciliationRequestSchema;
+    output: typeof GetReconciliationResponseSchema;
+  },
+  /**
+   * Lists the reconciliations, newest first, one page at a time.
+   *
+   * @generated from rpc media.v1.AdminService.ListReconciliations
+   */
+  listReconciliations: {
+    methodKind: "unary";
+    input: typeof ListReconciliationsRequestSchema;
+    output: typeof ListReconciliationsResponseSchema;
+  },
+  /**
+   * Lists one reconciliation's findings, by key, one page at a time.
+   *
+   * @generated from rpc media.v1.AdminService.ListReconciliationFindings
+   */
+  listReconciliationFindings: {
+    methodKind: "unary";
+    input: typeof ListReconciliationFindingsRequestSchema;
+    output: typeof ListReconciliationFindingsResponseSchema;
+  },
+  /**
+   * Acts on a finished reconciliation's untracked objects: adopts them as
+   * PENDING media (they then expire through the trash like any other), or
+   * ignores them and their key prefix in later runs. At most 10,000 findings
+   * per call: when remaining_count is above 0, call again.
+   *
+   * @generated from rpc media.v1.AdminService.ApplyReconciliation
+   */
+  applyReconciliation: {
+    methodKind: "unary";
+    input: typeof ApplyReconciliationRequestSchema;
+    output: typeof ApplyReconciliationResponseSchema;
+  },
+  /**
+   * Lists the reference attestations (MediaService.StartAttestation), newest
+   * first, with their drift reports, one page at a time.
+   *
+   * @generated from rpc media.v1.AdminService.ListAttestations
+   */
+  listAttestations: {
+    methodKind: "unary";
+    input: typeof ListAttestationsRequestSchema;
+    output: typeof ListAttestationsResponseSchema;
   },
 }>;
 

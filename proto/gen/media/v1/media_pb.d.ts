@@ -137,6 +137,15 @@ export declare type Media = Message<"media.v1.Media"> & {
    * @generated from field: google.protobuf.Timestamp purge_time = 17;
    */
   purgeTime?: Timestamp | undefined;
+
+  /**
+   * When a storage reconciliation found no file at the key (see
+   * AdminService.StartReconciliation); unset when the file was there at the
+   * last check. Flagged only: the media is not deleted for it.
+   *
+   * @generated from field: google.protobuf.Timestamp file_missing_time = 18;
+   */
+  fileMissingTime?: Timestamp | undefined;
 };
 
 /**
@@ -144,6 +153,202 @@ export declare type Media = Message<"media.v1.Media"> & {
  * Use `create(MediaSchema)` to create a new message.
  */
 export declare const MediaSchema: GenMessage<Media>;
+
+/**
+ * DriftItem is one reference that differs.
+ *
+ * @generated from message media.v1.DriftItem
+ */
+export declare type DriftItem = Message<"media.v1.DriftItem"> & {
+  /**
+   * How it differs.
+   *
+   * @generated from field: media.v1.DriftKind kind = 1;
+   */
+  kind: DriftKind;
+
+  /**
+   * The owner.
+   *
+   * @generated from field: string owner = 2;
+   */
+  owner: string;
+
+  /**
+   * The media id.
+   *
+   * @generated from field: int64 media_id = 3;
+   */
+  mediaId: bigint;
+
+  /**
+   * The media's state when the report was made (UNSPECIFIED for GONE).
+   *
+   * @generated from field: media.v1.MediaState state = 4;
+   */
+  state: MediaState;
+
+  /**
+   * What the finish did about it.
+   *
+   * @generated from field: media.v1.DriftRepair repair = 5;
+   */
+  repair: DriftRepair;
+};
+
+/**
+ * Describes the message media.v1.DriftItem.
+ * Use `create(DriftItemSchema)` to create a new message.
+ */
+export declare const DriftItemSchema: GenMessage<DriftItem>;
+
+/**
+ * AttestationDrift is an attestation's report.
+ *
+ * @generated from message media.v1.AttestationDrift
+ */
+export declare type AttestationDrift = Message<"media.v1.AttestationDrift"> & {
+  /**
+   * References held here under the prefix that were not attested.
+   *
+   * @generated from field: int64 unattested_count = 1;
+   */
+  unattestedCount: bigint;
+
+  /**
+   * Attested pairs not linked here whose media other owners keep LINKED.
+   *
+   * @generated from field: int64 not_linked_count = 2;
+   */
+  notLinkedCount: bigint;
+
+  /**
+   * Attested pairs not linked here whose media may be deleted (see
+   * DRIFT_KIND_ENDANGERED).
+   *
+   * @generated from field: int64 endangered_count = 3;
+   */
+  endangeredCount: bigint;
+
+  /**
+   * Attested pairs naming no media.
+   *
+   * @generated from field: int64 gone_count = 4;
+   */
+  goneCount: bigint;
+
+  /**
+   * Items linked, held or unlinked by the finish.
+   *
+   * @generated from field: int64 repaired_count = 5;
+   */
+  repairedCount: bigint;
+
+  /**
+   * The items, at most 1,000: ENDANGERED first, then GONE, NOT_LINKED and
+   * UNATTESTED, each by owner and media id.
+   *
+   * @generated from field: repeated media.v1.DriftItem items = 6;
+   */
+  items: DriftItem[];
+
+  /**
+   * True when there were more items than listed (the counts are complete).
+   *
+   * @generated from field: bool items_truncated = 7;
+   */
+  itemsTruncated: boolean;
+};
+
+/**
+ * Describes the message media.v1.AttestationDrift.
+ * Use `create(AttestationDriftSchema)` to create a new message.
+ */
+export declare const AttestationDriftSchema: GenMessage<AttestationDrift>;
+
+/**
+ * Attestation is one reference attestation session.
+ *
+ * @generated from message media.v1.Attestation
+ */
+export declare type Attestation = Message<"media.v1.Attestation"> & {
+  /**
+   * Attestation id (> 0).
+   *
+   * @generated from field: int64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * The owner prefix attested.
+   *
+   * @generated from field: string owner_prefix = 2;
+   */
+  ownerPrefix: string;
+
+  /**
+   * Where it is.
+   *
+   * @generated from field: media.v1.AttestationState state = 3;
+   */
+  state: AttestationState;
+
+  /**
+   * Who started it (the caller's credential name).
+   *
+   * @generated from field: string actor = 4;
+   */
+  actor: string;
+
+  /**
+   * Distinct pairs received so far.
+   *
+   * @generated from field: int64 attested_count = 5;
+   */
+  attestedCount: bigint;
+
+  /**
+   * When it was started.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 6;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * When it last took a page or changed state.
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 7;
+   */
+  updateTime?: Timestamp | undefined;
+
+  /**
+   * When it was finished; unset unless FINISHED.
+   *
+   * @generated from field: google.protobuf.Timestamp finish_time = 8;
+   */
+  finishTime?: Timestamp | undefined;
+
+  /**
+   * When an OPEN attestation expires unless finished (one hour after its last
+   * page).
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 9;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * The drift report; set once FINISHED.
+   *
+   * @generated from field: media.v1.AttestationDrift drift = 10;
+   */
+  drift?: AttestationDrift | undefined;
+};
+
+/**
+ * Describes the message media.v1.Attestation.
+ * Use `create(AttestationSchema)` to create a new message.
+ */
+export declare const AttestationSchema: GenMessage<Attestation>;
 
 /**
  * MediaState is where a media row is in its lifecycle.
@@ -211,4 +416,145 @@ export enum MediaState {
  * Describes the enum media.v1.MediaState.
  */
 export declare const MediaStateSchema: GenEnum<MediaState>;
+
+/**
+ * AttestationState is where a reference attestation is.
+ *
+ * @generated from enum media.v1.AttestationState
+ */
+export enum AttestationState {
+  /**
+   * Never sent.
+   *
+   * @generated from enum value: ATTESTATION_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Taking pages (MediaService.AttestReferences) until finished or expired.
+   *
+   * @generated from enum value: ATTESTATION_STATE_OPEN = 1;
+   */
+  OPEN = 1,
+
+  /**
+   * Finished: its drift report is final.
+   *
+   * @generated from enum value: ATTESTATION_STATE_FINISHED = 2;
+   */
+  FINISHED = 2,
+
+  /**
+   * Not finished within its time (expire_time); its pairs are dropped.
+   *
+   * @generated from enum value: ATTESTATION_STATE_EXPIRED = 3;
+   */
+  EXPIRED = 3,
+}
+
+/**
+ * Describes the enum media.v1.AttestationState.
+ */
+export declare const AttestationStateSchema: GenEnum<AttestationState>;
+
+/**
+ * DriftKind is how a reference here differs from the owner's truth.
+ *
+ * @generated from enum media.v1.DriftKind
+ */
+export enum DriftKind {
+  /**
+   * Never sent.
+   *
+   * @generated from enum value: DRIFT_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Held here, not attested: the owner no longer has it, and it keeps its
+   * media from being deleted (a leak). Offered for unlink.
+   *
+   * @generated from enum value: DRIFT_KIND_UNATTESTED = 1;
+   */
+  UNATTESTED = 1,
+
+  /**
+   * Attested, not linked here, its media LINKED by other owners: safe for
+   * now, deleted once the others unlink.
+   *
+   * @generated from enum value: DRIFT_KIND_NOT_LINKED = 2;
+   */
+  NOT_LINKED = 2,
+
+  /**
+   * Attested, not linked here, its media PENDING, ORPHANED, DELETING,
+   * TRASHED or FAILED: in use, and about to be deleted (or already in the
+   * trash). The dangerous kind.
+   *
+   * @generated from enum value: DRIFT_KIND_ENDANGERED = 3;
+   */
+  ENDANGERED = 3,
+
+  /**
+   * Attested, but no media has that id (deleted for good, or never
+   * registered): the owner references a file that is gone.
+   *
+   * @generated from enum value: DRIFT_KIND_GONE = 4;
+   */
+  GONE = 4,
+}
+
+/**
+ * Describes the enum media.v1.DriftKind.
+ */
+export declare const DriftKindSchema: GenEnum<DriftKind>;
+
+/**
+ * DriftRepair is what FinishAttestation did about one drift item.
+ *
+ * @generated from enum media.v1.DriftRepair
+ */
+export enum DriftRepair {
+  /**
+   * Nothing: reported only (or not repairable, such as GONE).
+   *
+   * @generated from enum value: DRIFT_REPAIR_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Linked to the attested owner.
+   *
+   * @generated from enum value: DRIFT_REPAIR_LINKED = 1;
+   */
+  LINKED = 1,
+
+  /**
+   * Held (TRASHED or FAILED media cannot take a link), with a reason naming
+   * the attestation: restore or retry it, then link.
+   *
+   * @generated from enum value: DRIFT_REPAIR_HELD = 2;
+   */
+  HELD = 2,
+
+  /**
+   * The unattested reference was unlinked.
+   *
+   * @generated from enum value: DRIFT_REPAIR_UNLINKED = 3;
+   */
+  UNLINKED = 3,
+
+  /**
+   * Left alone: the pair was linked or unlinked during the attestation, so
+   * the owner's pages may predate the change.
+   *
+   * @generated from enum value: DRIFT_REPAIR_CHANGED_DURING = 4;
+   */
+  CHANGED_DURING = 4,
+}
+
+/**
+ * Describes the enum media.v1.DriftRepair.
+ */
+export declare const DriftRepairSchema: GenEnum<DriftRepair>;
 

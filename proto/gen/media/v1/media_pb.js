@@ -9,7 +9,7 @@ import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
  * Describes the file media/v1/media.proto.
  */
 export const file_media_v1_media = /*@__PURE__*/
-  fileDesc("ChRtZWRpYS92MS9tZWRpYS5wcm90bxIIbWVkaWEudjEi2QQKBU1lZGlhEgoKAmlkGAEgASgDEg0KBXN0b3JlGAIgASgJEgsKA2tleRgDIAEoCRIUCgxjb250ZW50X3R5cGUYBCABKAkSEgoKc2l6ZV9ieXRlcxgFIAEoAxIjCgVzdGF0ZRgGIAEoDjIULm1lZGlhLnYxLk1lZGlhU3RhdGUSFwoPcmVmZXJlbmNlX2NvdW50GAcgASgDEi8KC2NyZWF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLb3JwaGFuX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2RlbGV0ZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtob2xkX3JlYXNvbhgMIAEoCRIrCgZsYWJlbHMYDSADKAsyGy5tZWRpYS52MS5NZWRpYS5MYWJlbHNFbnRyeRIXCg9kZWxldGVfYXR0ZW1wdHMYDiABKAUSEgoKbGFzdF9lcnJvchgPIAEoCRIuCgp0cmFzaF90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpwdXJnZV90aW1lGBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBKr8BCgpNZWRpYVN0YXRlEhsKF01FRElBX1NUQVRFX1VOU1BFQ0lGSUVEEAASFwoTTUVESUFfU1RBVEVfUEVORElORxABEhYKEk1FRElBX1NUQVRFX0xJTktFRBACEhgKFE1FRElBX1NUQVRFX09SUEhBTkVEEAMSGAoUTUVESUFfU1RBVEVfREVMRVRJTkcQBBIWChJNRURJQV9TVEFURV9GQUlMRUQQBRIXChNNRURJQV9TVEFURV9UUkFTSEVEEAZCiAEKFGNvbS5leGFtcGxlLm1lZGlhLnYxQgpNZWRpYVByb3RvUAFaOmdpdGh1Yi5jb20vZXhhbXBsZS9tZWRpYS1saWZlY3ljbGUvZ2VuL2dvL21lZGlhL3YxO21lZGlhdjGiAgNNWFiqAghNZWRpYS5WMcoCCE1lZGlhXFYx6gIJTWVkaWE6OlYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChRtZWRpYS92MS9tZWRpYS5wcm90bxIIbWVkaWEudjEikAUKBU1lZGlhEgoKAmlkGAEgASgDEg0KBXN0b3JlGAIgASgJEgsKA2tleRgDIAEoCRIUCgxjb250ZW50X3R5cGUYBCABKAkSEgoKc2l6ZV9ieXRlcxgFIAEoAxIjCgVzdGF0ZRgGIAEoDjIULm1lZGlhLnYxLk1lZGlhU3RhdGUSFwoPcmVmZXJlbmNlX2NvdW50GAcgASgDEi8KC2NyZWF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLb3JwaGFuX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2RlbGV0ZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtob2xkX3JlYXNvbhgMIAEoCRIrCgZsYWJlbHMYDSADKAsyGy5tZWRpYS52MS5NZWRpYS5MYWJlbHNFbnRyeRIXCg9kZWxldGVfYXR0ZW1wdHMYDiABKAUSEgoKbGFzdF9lcnJvchgPIAEoCRIuCgp0cmFzaF90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpwdXJnZV90aW1lGBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1ChFmaWxlX21pc3NpbmdfdGltZRgSIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKbAQoJRHJpZnRJdGVtEiEKBGtpbmQYASABKA4yEy5tZWRpYS52MS5EcmlmdEtpbmQSDQoFb3duZXIYAiABKAkSEAoIbWVkaWFfaWQYAyABKAMSIwoFc3RhdGUYBCABKA4yFC5tZWRpYS52MS5NZWRpYVN0YXRlEiUKBnJlcGFpchgFIAEoDjIVLm1lZGlhLnYxLkRyaWZ0UmVwYWlyIskBChBBdHRlc3RhdGlvbkRyaWZ0EhgKEHVuYXR0ZXN0ZWRfY291bnQYASABKAMSGAoQbm90X2xpbmtlZF9jb3VudBgCIAEoAxIYChBlbmRhbmdlcmVkX2NvdW50GAMgASgDEhIKCmdvbmVfY291bnQYBCABKAMSFgoOcmVwYWlyZWRfY291bnQYBSABKAMSIgoFaXRlbXMYBiADKAsyEy5tZWRpYS52MS5EcmlmdEl0ZW0SFwoPaXRlbXNfdHJ1bmNhdGVkGAcgASgIIvACCgtBdHRlc3RhdGlvbhIKCgJpZBgBIAEoAxIUCgxvd25lcl9wcmVmaXgYAiABKAkSKQoFc3RhdGUYAyABKA4yGi5tZWRpYS52MS5BdHRlc3RhdGlvblN0YXRlEg0KBWFjdG9yGAQgASgJEhYKDmF0dGVzdGVkX2NvdW50GAUgASgDEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgVkcmlmdBgKIAEoCzIaLm1lZGlhLnYxLkF0dGVzdGF0aW9uRHJpZnQqvwEKCk1lZGlhU3RhdGUSGwoXTUVESUFfU1RBVEVfVU5TUEVDSUZJRUQQABIXChNNRURJQV9TVEFURV9QRU5ESU5HEAESFgoSTUVESUFfU1RBVEVfTElOS0VEEAISGAoUTUVESUFfU1RBVEVfT1JQSEFORUQQAxIYChRNRURJQV9TVEFURV9ERUxFVElORxAEEhYKEk1FRElBX1NUQVRFX0ZBSUxFRBAFEhcKE01FRElBX1NUQVRFX1RSQVNIRUQQBiqQAQoQQXR0ZXN0YXRpb25TdGF0ZRIhCh1BVFRFU1RBVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEhoKFkFUVEVTVEFUSU9OX1NUQVRFX09QRU4QARIeChpBVFRFU1RBVElPTl9TVEFURV9GSU5JU0hFRBACEh0KGUFUVEVTVEFUSU9OX1NUQVRFX0VYUElSRUQQAyqNAQoJRHJpZnRLaW5kEhoKFkRSSUZUX0tJTkRfVU5TUEVDSUZJRUQQABIZChVEUklGVF9LSU5EX1VOQVRURVNURUQQARIZChVEUklGVF9LSU5EX05PVF9MSU5LRUQQAhIZChVEUklGVF9LSU5EX0VOREFOR0VSRUQQAxITCg9EUklGVF9LSU5EX0dPTkUQBCqXAQoLRHJpZnRSZXBhaXISHAoYRFJJRlRfUkVQQUlSX1VOU1BFQ0lGSUVEEAASFwoTRFJJRlRfUkVQQUlSX0xJTktFRBABEhUKEURSSUZUX1JFUEFJUl9IRUxEEAISGQoVRFJJRlRfUkVQQUlSX1VOTElOS0VEEAMSHwobRFJJRlRfUkVQQUlSX0NIQU5HRURfRFVSSU5HEARCiAEKFGNvbS5leGFtcGxlLm1lZGlhLnYxQgpNZWRpYVByb3RvUAFaOmdpdGh1Yi5jb20vZXhhbXBsZS9tZWRpYS1saWZlY3ljbGUvZ2VuL2dvL21lZGlhL3YxO21lZGlhdjGiAgNNWFiqAghNZWRpYS5WMcoCCE1lZGlhXFYx6gIJTWVkaWE6OlYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * Describes the message media.v1.Media.
@@ -17,6 +17,27 @@ export const file_media_v1_media = /*@__PURE__*/
  */
 export const MediaSchema = /*@__PURE__*/
   messageDesc(file_media_v1_media, 0);
+
+/**
+ * Describes the message media.v1.DriftItem.
+ * Use `create(DriftItemSchema)` to create a new message.
+ */
+export const DriftItemSchema = /*@__PURE__*/
+  messageDesc(file_media_v1_media, 1);
+
+/**
+ * Describes the message media.v1.AttestationDrift.
+ * Use `create(AttestationDriftSchema)` to create a new message.
+ */
+export const AttestationDriftSchema = /*@__PURE__*/
+  messageDesc(file_media_v1_media, 2);
+
+/**
+ * Describes the message media.v1.Attestation.
+ * Use `create(AttestationSchema)` to create a new message.
+ */
+export const AttestationSchema = /*@__PURE__*/
+  messageDesc(file_media_v1_media, 3);
 
 /**
  * Describes the enum media.v1.MediaState.
@@ -34,4 +55,46 @@ export const MediaStateSchema = /*@__PURE__*/
  */
 export const MediaState = /*@__PURE__*/
   tsEnum(MediaStateSchema);
+
+/**
+ * Describes the enum media.v1.AttestationState.
+ */
+export const AttestationStateSchema = /*@__PURE__*/
+  enumDesc(file_media_v1_media, 1);
+
+/**
+ * AttestationState is where a reference attestation is.
+ *
+ * @generated from enum media.v1.AttestationState
+ */
+export const AttestationState = /*@__PURE__*/
+  tsEnum(AttestationStateSchema);
+
+/**
+ * Describes the enum media.v1.DriftKind.
+ */
+export const DriftKindSchema = /*@__PURE__*/
+  enumDesc(file_media_v1_media, 2);
+
+/**
+ * DriftKind is how a reference here differs from the owner's truth.
+ *
+ * @generated from enum media.v1.DriftKind
+ */
+export const DriftKind = /*@__PURE__*/
+  tsEnum(DriftKindSchema);
+
+/**
+ * Describes the enum media.v1.DriftRepair.
+ */
+export const DriftRepairSchema = /*@__PURE__*/
+  enumDesc(file_media_v1_media, 3);
+
+/**
+ * DriftRepair is what FinishAttestation did about one drift item.
+ *
+ * @generated from enum media.v1.DriftRepair
+ */
+export const DriftRepair = /*@__PURE__*/
+  tsEnum(DriftRepairSchema);
 

@@ -4,7 +4,9 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
-import type { Media } from "./media_pb.js";
+import type { Attestation, Media } from "./media_pb.js";
+import type { MediaEvent, MediaEventType } from "./admin_service_pb.js";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 
 /**
  * Describes the file media/v1/media_service.proto.
@@ -428,6 +430,308 @@ export declare type ReplaceOwnerMediaResponse = Message<"media.v1.ReplaceOwnerMe
 export declare const ReplaceOwnerMediaResponseSchema: GenMessage<ReplaceOwnerMediaResponse>;
 
 /**
+ * ListEventsRequest is where to continue the feed and what to keep.
+ *
+ * @generated from message media.v1.ListEventsRequest
+ */
+export declare type ListEventsRequest = Message<"media.v1.ListEventsRequest"> & {
+  /**
+   * Continue after this event: next_after_event_id of the previous page (or the
+   * id of the last event processed); 0 starts with the oldest event. The feed's
+   * order is the order in which the events' transactions committed, which is
+   * not always id order (ids are taken before commit): pass the id here rather
+   * than asking for ids above it yourself, or events are missed.
+   *
+   * @generated from field: int64 after_event_id = 1;
+   */
+  afterEventId: bigint;
+
+  /**
+   * Maximum events to return (1-1000; 0 means 100).
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * Only events of these types (none: every type).
+   *
+   * @generated from field: repeated media.v1.MediaEventType types = 3;
+   */
+  types: MediaEventType[];
+
+  /**
+   * Only events whose owner starts with this prefix (LINKED and UNLINKED
+   * events carry an owner; other events match only an empty prefix).
+   *
+   * @generated from field: string owner_prefix = 4;
+   */
+  ownerPrefix: string;
+
+  /**
+   * Only events of media in this store.
+   *
+   * @generated from field: string store = 5;
+   */
+  store: string;
+
+  /**
+   * Only events caused by this actor (exact match: a credential name, or
+   * "worker").
+   *
+   * @generated from field: string actor = 6;
+   */
+  actor: string;
+
+  /**
+   * When nothing new is committed yet, how long to wait for it before
+   * answering an empty page (0 to 30 s; 0 answers at once). The call's
+   * deadline bounds it too.
+   *
+   * @generated from field: google.protobuf.Duration wait = 7;
+   */
+  wait?: Duration | undefined;
+
+  /**
+   * True (with after_event_id 0): skip every event committed so far and
+   * answer the feed's current end as next_after_event_id, to follow only new
+   * events.
+   *
+   * @generated from field: bool start_at_end = 8;
+   */
+  startAtEnd: boolean;
+
+  /**
+   * Only events written at or after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 9;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Only events written before this time.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 10;
+   */
+  endTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message media.v1.ListEventsRequest.
+ * Use `create(ListEventsRequestSchema)` to create a new message.
+ */
+export declare const ListEventsRequestSchema: GenMessage<ListEventsRequest>;
+
+/**
+ * ListEventsResponse is one page of the feed.
+ *
+ * @generated from message media.v1.ListEventsResponse
+ */
+export declare type ListEventsResponse = Message<"media.v1.ListEventsResponse"> & {
+  /**
+   * Events matching the filters, in feed order.
+   *
+   * @generated from field: repeated media.v1.MediaEvent events = 1;
+   */
+  events: MediaEvent[];
+
+  /**
+   * Pass as after_event_id to continue: the last event this call looked at,
+   * whether it matched the filters or not (a filter that matches little still
+   * moves on). The request's after_event_id when nothing new was committed.
+   *
+   * @generated from field: int64 next_after_event_id = 2;
+   */
+  nextAfterEventId: bigint;
+
+  /**
+   * True when this page reached the end of what is committed now; false: more
+   * is there, call again at once.
+   *
+   * @generated from field: bool caught_up = 3;
+   */
+  caughtUp: boolean;
+};
+
+/**
+ * Describes the message media.v1.ListEventsResponse.
+ * Use `create(ListEventsResponseSchema)` to create a new message.
+ */
+export declare const ListEventsResponseSchema: GenMessage<ListEventsResponse>;
+
+/**
+ * StartAttestationRequest names the owner prefix to attest.
+ *
+ * @generated from message media.v1.StartAttestationRequest
+ */
+export declare type StartAttestationRequest = Message<"media.v1.StartAttestationRequest"> & {
+  /**
+   * Owner prefix (1-512 characters). Every attested pair's owner must start
+   * with it, and a limited token's owner prefixes must cover it.
+   *
+   * @generated from field: string owner_prefix = 1;
+   */
+  ownerPrefix: string;
+};
+
+/**
+ * Describes the message media.v1.StartAttestationRequest.
+ * Use `create(StartAttestationRequestSchema)` to create a new message.
+ */
+export declare const StartAttestationRequestSchema: GenMessage<StartAttestationRequest>;
+
+/**
+ * StartAttestationResponse carries the open attestation.
+ *
+ * @generated from message media.v1.StartAttestationResponse
+ */
+export declare type StartAttestationResponse = Message<"media.v1.StartAttestationResponse"> & {
+  /**
+   * The attestation, OPEN.
+   *
+   * @generated from field: media.v1.Attestation attestation = 1;
+   */
+  attestation?: Attestation | undefined;
+};
+
+/**
+ * Describes the message media.v1.StartAttestationResponse.
+ * Use `create(StartAttestationResponseSchema)` to create a new message.
+ */
+export declare const StartAttestationResponseSchema: GenMessage<StartAttestationResponse>;
+
+/**
+ * AttestedReference is one (owner, media) pair the owning service holds.
+ *
+ * @generated from message media.v1.AttestedReference
+ */
+export declare type AttestedReference = Message<"media.v1.AttestedReference"> & {
+  /**
+   * The owner (like LinkMedia's), starting with the attestation's prefix.
+   *
+   * @generated from field: string owner = 1;
+   */
+  owner: string;
+
+  /**
+   * Media id (> 0) the owner references.
+   *
+   * @generated from field: int64 media_id = 2;
+   */
+  mediaId: bigint;
+};
+
+/**
+ * Describes the message media.v1.AttestedReference.
+ * Use `create(AttestedReferenceSchema)` to create a new message.
+ */
+export declare const AttestedReferenceSchema: GenMessage<AttestedReference>;
+
+/**
+ * AttestReferencesRequest is one page of an attestation.
+ *
+ * @generated from message media.v1.AttestReferencesRequest
+ */
+export declare type AttestReferencesRequest = Message<"media.v1.AttestReferencesRequest"> & {
+  /**
+   * Attestation id (> 0), OPEN.
+   *
+   * @generated from field: int64 attestation_id = 1;
+   */
+  attestationId: bigint;
+
+  /**
+   * 1-1000 pairs.
+   *
+   * @generated from field: repeated media.v1.AttestedReference references = 2;
+   */
+  references: AttestedReference[];
+};
+
+/**
+ * Describes the message media.v1.AttestReferencesRequest.
+ * Use `create(AttestReferencesRequestSchema)` to create a new message.
+ */
+export declare const AttestReferencesRequestSchema: GenMessage<AttestReferencesRequest>;
+
+/**
+ * AttestReferencesResponse acknowledges a page once it is stored.
+ *
+ * @generated from message media.v1.AttestReferencesResponse
+ */
+export declare type AttestReferencesResponse = Message<"media.v1.AttestReferencesResponse"> & {
+  /**
+   * The attestation with its attested_count.
+   *
+   * @generated from field: media.v1.Attestation attestation = 1;
+   */
+  attestation?: Attestation | undefined;
+};
+
+/**
+ * Describes the message media.v1.AttestReferencesResponse.
+ * Use `create(AttestReferencesResponseSchema)` to create a new message.
+ */
+export declare const AttestReferencesResponseSchema: GenMessage<AttestReferencesResponse>;
+
+/**
+ * FinishAttestationRequest closes an attestation and says what to repair.
+ *
+ * @generated from message media.v1.FinishAttestationRequest
+ */
+export declare type FinishAttestationRequest = Message<"media.v1.FinishAttestationRequest"> & {
+  /**
+   * Attestation id (> 0), OPEN.
+   *
+   * @generated from field: int64 attestation_id = 1;
+   */
+  attestationId: bigint;
+
+  /**
+   * True: link every attested pair not linked here whose media can take a
+   * link (PENDING, LINKED by others, ORPHANED), and hold the ones that cannot
+   * (TRASHED, FAILED), so nothing in use is deleted. False: report only.
+   *
+   * @generated from field: bool link_attested = 2;
+   */
+  linkAttested: boolean;
+
+  /**
+   * True: unlink the references held here that the owner did not attest
+   * (those that existed when the attestation started). False: report only.
+   *
+   * @generated from field: bool unlink_unattested = 3;
+   */
+  unlinkUnattested: boolean;
+};
+
+/**
+ * Describes the message media.v1.FinishAttestationRequest.
+ * Use `create(FinishAttestationRequestSchema)` to create a new message.
+ */
+export declare const FinishAttestationRequestSchema: GenMessage<FinishAttestationRequest>;
+
+/**
+ * FinishAttestationResponse carries the finished attestation and its drift.
+ *
+ * @generated from message media.v1.FinishAttestationResponse
+ */
+export declare type FinishAttestationResponse = Message<"media.v1.FinishAttestationResponse"> & {
+  /**
+   * The attestation, FINISHED, with its drift report.
+   *
+   * @generated from field: media.v1.Attestation attestation = 1;
+   */
+  attestation?: Attestation | undefined;
+};
+
+/**
+ * Describes the message media.v1.FinishAttestationResponse.
+ * Use `create(FinishAttestationResponseSchema)` to create a new message.
+ */
+export declare const FinishAttestationResponseSchema: GenMessage<FinishAttestationResponse>;
+
+/**
  * MediaService is called by other services that store files and reference them
  * from their own entities. Every call is safe to retry.
  *
@@ -513,6 +817,55 @@ export declare const MediaService: GenService<{
     methodKind: "unary";
     input: typeof ReplaceOwnerMediaRequestSchema;
     output: typeof ReplaceOwnerMediaResponseSchema;
+  },
+  /**
+   * The change feed: every event, in the order their transactions committed,
+   * limited to what the caller's token may see, one page at a time. With wait,
+   * a call that finds nothing new waits for events (a bounded long poll). A
+   * main app follows it to forget media that were deleted.
+   *
+   * @generated from rpc media.v1.MediaService.ListEvents
+   */
+  listEvents: {
+    methodKind: "unary";
+    input: typeof ListEventsRequestSchema;
+    output: typeof ListEventsResponseSchema;
+  },
+  /**
+   * Opens a reference attestation: the owning service is about to send every
+   * (owner, media) pair it holds under an owner prefix, its own truth, to be
+   * compared with the references held here.
+   *
+   * @generated from rpc media.v1.MediaService.StartAttestation
+   */
+  startAttestation: {
+    methodKind: "unary";
+    input: typeof StartAttestationRequestSchema;
+    output: typeof StartAttestationResponseSchema;
+  },
+  /**
+   * Sends one page (up to 1,000) of an open attestation's pairs. Pages may
+   * repeat pairs and arrive in any order, on any replica.
+   *
+   * @generated from rpc media.v1.MediaService.AttestReferences
+   */
+  attestReferences: {
+    methodKind: "unary";
+    input: typeof AttestReferencesRequestSchema;
+    output: typeof AttestReferencesResponseSchema;
+  },
+  /**
+   * Closes an attestation and answers its drift report: references held here
+   * that the owner no longer has, and pairs the owner has that are not linked
+   * here (above all, media that would be deleted while in use). Repairs what
+   * the request asks for, each repair audited as an event.
+   *
+   * @generated from rpc media.v1.MediaService.FinishAttestation
+   */
+  finishAttestation: {
+    methodKind: "unary";
+    input: typeof FinishAttestationRequestSchema;
+    output: typeof FinishAttestationResponseSchema;
   },
 }>;
 
