@@ -8,7 +8,8 @@
 //   3. direct delete: BENCH_FILES fresh orphans, a worker with TRASH_RETENTION=0
 //      (deletion as it was before the trash), until the media table is empty;
 //   4. the naive one-job-per-file design on BENCH_BASELINE_FILES (20,000).
-// Each phase measures end-to-end time and its worker's peak RSS; each worker is
+// Each phase measures end-to-end time, its worker's peak RSS and the WAL PostgreSQL
+// wrote meanwhile (autovacuum's included, as production would pay it); each worker is
 // stopped (SIGTERM) and has exited before the next starts. BENCH_WORKER_CONCURRENCY
 // (8); BENCH_WORKER_NODE_ARGS passes node flags to the workers.
 import { type ChildProcess, spawn } from "node:child_process";
@@ -135,8 +136,15 @@ const ANY_ROW = "SELECT 1 FROM media LIMIT 1";
 const ANY_UNTRASHED = `(SELECT 1 FROM media WHERE state = 'ORPHANED' ORDER BY id LIMIT 1)
   UNION ALL (SELECT 1 FROM media WHERE state = 'DELETING' ORDER BY id LIMIT 1) LIMIT 1`;
 
-/** Waits until `probe` answers no row, sampling the process's peak RSS; returns seconds. */
+/** PostgreSQL's current WAL position, as a byte count (pg_lsn minus 0/0). */
+async function walPosition(sql: pg.Pool): Promise<number> {
+  const { rows } = await sql.query<{ at: string }>("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text AS at");
+  return Number(rows[0]?.at ?? 0);
+}
+
+/** Waits until `probe` answers no row, sampling the process's peak RSS; returns seconds and the WAL written meanwhile. */
 async function timeUntil(sql: pg.Pool, pid: number, probe: string, start: () => Promise<void>) {
+  const walBefore = await walPosition(sql);
   const started = performance.now();
   await start();
   let peak = 0;
@@ -154,7 +162,8 @@ async function timeUntil(sql: pg.Pool, pid: number, probe: string, start: () => 
     if (rows.length === 0) break;
     await new Promise((r) => setTimeout(r, 500));
   }
-  return { seconds: (performance.now() - started) / 1000, peakRss: Math.max(peak, await peakRssMiB(pid)) };
+  const seconds = (performance.now() - started) / 1000;
+  return { seconds, peakRss: Math.max(peak, await peakRssMiB(pid)), walBytes: (await walPosition(sql)) - walBefore };
 }
 
 const db = await benchDatabase("deletion");
@@ -253,8 +262,13 @@ try {
   // The time bar is 60 s for 1,000,000 files: a rate, so that smaller runs are judged the same way.
   const BAR_RATE = 1_000_000 / 60;
   const bar = (met: boolean) => (met ? "met" : "NOT met");
-  const row = (design: string, files: number, r: { seconds: number; peakRss: number }, left: number) =>
-    `| ${design} | ${fmt(files)} | ${r.seconds.toFixed(1)} | ${fmt(files / r.seconds)} | ${r.peakRss.toFixed(0)} MiB | ${fmt(left)} |`;
+  const row = (
+    design: string,
+    files: number,
+    r: { seconds: number; peakRss: number; walBytes: number },
+    left: number,
+  ) =>
+    `| ${design} | ${fmt(files)} | ${r.seconds.toFixed(1)} | ${fmt(files / r.seconds)} | ${r.peakRss.toFixed(0)} MiB | ${fmt(r.walBytes / files)} B | ${fmt(left)} |`;
   const rss = (r: { peakRss: number }) => `${r.peakRss.toFixed(0)} MiB (${bar(r.peakRss <= 256)})`;
   const secs = (r: { seconds: number }, rate: number) =>
     `${r.seconds.toFixed(1)} s, ${fmt(rate)} files/s (${bar(rate >= BAR_RATE)})`;
@@ -262,8 +276,8 @@ try {
   log(
     [
       "",
-      "| design | files | seconds | files/s | worker peak RSS | files left |",
-      "|---|---:|---:|---:|---:|---:|",
+      "| design | files | seconds | files/s | worker peak RSS | WAL per file | files left |",
+      "|---|---:|---:|---:|---:|---:|---:|",
       row("into the trash (TRASH_RETENTION=7d)", FILES, trashed, leftTrashed),
       row("purge (trash emptied)", FILES, purged, leftInTrash),
       row("direct delete (TRASH_RETENTION=0)", FILES, direct, leftDirect),
