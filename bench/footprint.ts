@@ -60,7 +60,7 @@ try {
           store: "default",
           key: `users/${i % 10_000}/${i}-a1b2c3d4.jpg`,
           contentType: "image/jpeg",
-          sizeBytes: 250_000,
+          sizeBytes: 250_000n,
           labels: { app: "blog", kind: "cover" },
         },
         "bench",

@@ -3,7 +3,11 @@
 // messages, so that the client costs as little CPU as possible on a machine
 // whose cores it shares with the server and PostgreSQL. Keeps `concurrency`
 // unary calls in flight on one HTTP/2 connection for `seconds`, then prints
-// one JSON line: calls, errors, req/s, p50, p99.
+// one JSON line: calls, errors, req/s, p50, p99. The scenario directLinkUnlink
+// bypasses the service: the same SQL functions LinkMedia and UnlinkMedia run,
+// called straight on PostgreSQL (BENCH_DIRECT_DATABASE_URL), one call per
+// transaction, on one connection per call in flight: the floor the service's
+// group commit is measured against.
 //   node bench/load.ts <port> <scenario> <concurrency> <seconds> [maxId]
 import http2 from "node:http2";
 import { create, type DescMessage, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
@@ -12,6 +16,7 @@ import {
   LinkMediaRequestSchema,
   UnlinkMediaRequestSchema,
 } from "@media/proto/media/v1/media_service_pb";
+import pg from "pg";
 import { BENCH_TOKEN, percentile } from "./shared.ts";
 
 const [port, scenario, concurrencyArg, secondsArg, maxIdArg] = process.argv.slice(2);
@@ -62,6 +67,16 @@ function unary(path: string, message: Buffer): Promise<void> {
 
 const randomId = () => BigInt(1 + Math.floor(Math.random() * maxId));
 
+/** For directLinkUnlink: one connection per call in flight, each statement its own transaction. */
+const direct: pg.Client[] = [];
+if (scenario === "directLinkUnlink") {
+  for (let i = 0; i < concurrency; i++) {
+    const client = new pg.Client({ connectionString: process.env.BENCH_DIRECT_DATABASE_URL });
+    await client.connect();
+    direct.push(client);
+  }
+}
+
 /** Each scenario makes one operation and returns how many RPCs it took. */
 const scenarios: Record<string, (worker: number, n: number) => Promise<number>> = {
   // The ceiling: a unary call on the same server that touches no database.
@@ -78,6 +93,19 @@ const scenarios: Record<string, (worker: number, n: number) => Promise<number>> 
     const request = { mediaId: randomId(), owner: `bench/${process.pid}/${worker}/${n}` };
     await unary("/media.v1.MediaService/LinkMedia", frame(LinkMediaRequestSchema, request));
     await unary("/media.v1.MediaService/UnlinkMedia", frame(UnlinkMediaRequestSchema, request));
+    return 2;
+  },
+  // The same pair without the service: media_link and media_unlink called directly, named (prepared)
+  // statements as the service's, each call its own durable transaction.
+  directLinkUnlink: async (worker, n) => {
+    const client = direct[worker] as pg.Client;
+    const values = [randomId().toString(), `bench/${process.pid}/${worker}/${n}`, "bench"];
+    await client.query({ name: "link", text: "SELECT outcome FROM media_link($1::bigint, $2, $3)", values });
+    await client.query({
+      name: "unlink",
+      text: "SELECT outcome FROM media_unlink($1::bigint, $2, $3, 3600, 'unlinked')",
+      values,
+    });
     return 2;
   },
 };
@@ -117,6 +145,7 @@ const started = performance.now();
 await drive(started + seconds * 1000, true);
 const elapsed = (performance.now() - started) / 1000;
 session.close();
+await Promise.all(direct.map((client) => client.end()));
 latencies.sort((a, b) => a - b);
 const pct = (p: number) => percentile(latencies, p);
 process.stdout.write(

@@ -41,6 +41,11 @@ export async function runInCallScope<T>(signal: AbortSignal, fn: () => Promise<T
   }
 }
 
+/** The abort signal of the API call this code runs for; undefined outside any call. */
+export function callSignal(): AbortSignal | undefined {
+  return scopes.getStore()?.signal;
+}
+
 /** Database work done on behalf of many calls at once (a batched lookup): no one call's end may cancel it. */
 export function outsideCallScope<T>(fn: () => T): T {
   return scopes.exit(fn);

@@ -12,6 +12,7 @@ import * as trash from "./migrations/0008_trash.ts";
 import * as eventFeed from "./migrations/0009_event_feed.ts";
 import * as reconciliation from "./migrations/0010_reconciliation.ts";
 import * as attestation from "./migrations/0011_attestation.ts";
+import * as groupCommit from "./migrations/0012_group_commit.ts";
 
 /** Every migration, in order. Listed statically so bundling and tsx need no directory scan. */
 const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -26,6 +27,7 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0009_event_feed": eventFeed,
   "0010_reconciliation": reconciliation,
   "0011_attestation": attestation,
+  "0012_group_commit": groupCommit,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) };

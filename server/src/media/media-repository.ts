@@ -2,6 +2,7 @@ import { type Kysely, sql } from "kysely";
 import type pg from "pg";
 import type { Database, MediaRow, MediaStateName } from "../db/schema.ts";
 import { withTransaction } from "../db/transaction.ts";
+import { createGroupCommit } from "./group-commit.ts";
 
 // The lifecycle writes and the lookup by id: register, find, link, unlink,
 // unlink an owner. Built once (createMediaRepository) over the database
@@ -188,6 +189,83 @@ const INSERT_MEDIA = `WITH inserted AS (
 
 /** media_link, as a named statement's text ($1 media, $2 owner, $3 actor). */
 const LINK = `SELECT r.outcome, r.changed, ${SELECT_RESULT_MEDIA} FROM media_link($1::bigint, $2, $3) r`;
+/** media_unlink ($1 media, $2 owner, $3 actor, $4 grace seconds). */
+const UNLINK = `SELECT r.outcome, r.changed, ${SELECT_RESULT_MEDIA} FROM media_unlink($1::bigint, $2, $3, $4, 'unlinked') r`;
+/** Many links and unlinks in one statement, in the order given (see migration 0012_group_commit). */
+const REFERENCE_GROUP = `SELECT r.ord, r.outcome, r.changed, ${SELECT_RESULT_MEDIA}
+  FROM media_reference_group($1::text[], $2::bigint[], $3::text[], $4::text[], $5::float8[], $6) r`;
+
+/** One LinkMedia or UnlinkMedia call, as group commit gathers them. */
+interface ReferenceChange {
+  readonly op: "link" | "unlink";
+  readonly mediaId: string;
+  readonly owner: string;
+  readonly actor: string;
+  readonly graceSeconds: number;
+}
+
+/**
+ * Group commit's bounds: calls per group, and groups at once (each holds one
+ * connection while it runs; the rest of the pool stays for everything else).
+ */
+const GROUP_MAX_CALLS = 200;
+const GROUPS_IN_FLIGHT = 4;
+/** How long a group waits for a row lock before its calls are retried one by one, each under its own deadline. */
+const GROUP_LOCK_TIMEOUT = "200ms";
+
+/** Ascending media id, arrival order within a media: the lock order of every multi-media change. */
+function lockOrder(changes: readonly ReferenceChange[]): number[] {
+  const ids = changes.map((c) => BigInt(c.mediaId));
+  return changes
+    .map((_, i) => i)
+    .sort((a, b) => (ids[a] === ids[b] ? a - b : (ids[a] as bigint) < (ids[b] as bigint) ? -1 : 1));
+}
+
+/** Link and unlink, each call gathered with those arriving at the same time into one transaction. */
+function createReferenceWriter(pool: pg.Pool): (change: ReferenceChange) => Promise<ReferenceOutcome> {
+  const runOne = async (c: ReferenceChange) => {
+    const { rows } =
+      c.op === "link"
+        ? await pool.query<ReferenceResultRow>({
+            name: "media_link",
+            text: LINK,
+            values: [c.mediaId, c.owner, c.actor],
+          })
+        : await pool.query<ReferenceResultRow>({
+            name: "media_unlink",
+            text: UNLINK,
+            values: [c.mediaId, c.owner, c.actor, c.graceSeconds],
+          });
+    return toReferenceOutcome(rows[0]);
+  };
+  const runGroup = async (changes: readonly ReferenceChange[]) => {
+    const order = lockOrder(changes);
+    const sorted = order.map((i) => changes[i] as ReferenceChange);
+    const { rows } = await pool.query<ReferenceResultRow & { ord: number }>({
+      name: "media_reference_group",
+      text: REFERENCE_GROUP,
+      values: [
+        sorted.map((c) => c.op),
+        sorted.map((c) => c.mediaId),
+        sorted.map((c) => c.owner),
+        sorted.map((c) => c.actor),
+        sorted.map((c) => c.graceSeconds),
+        GROUP_LOCK_TIMEOUT,
+      ],
+    });
+    if (rows.length !== changes.length) throw new Error(`reference group answered ${rows.length} of ${changes.length}`);
+    const outcomes: ReferenceOutcome[] = new Array(changes.length);
+    for (const { ord, ...row } of rows) outcomes[order[ord - 1] as number] = toReferenceOutcome(row);
+    return outcomes;
+  };
+  return createGroupCommit({
+    runOne,
+    runGroup,
+    keyOf: (c) => c.mediaId,
+    maxGroup: GROUP_MAX_CALLS,
+    maxInFlight: GROUPS_IN_FLIGHT,
+  });
+}
 
 /** Registers the file, or finds the live row that holds its key and says whether it is the same registration. */
 async function register(
@@ -223,6 +301,7 @@ async function register(
 }
 
 export function createMediaRepository({ db, pool }: { db: Kysely<Database>; pool: pg.Pool }): MediaRepository {
+  const writeReference = createReferenceWriter(pool);
   return {
     async create(input, actor, pendingTtlSeconds, owner) {
       if (owner === undefined) return register(pool, input, actor, pendingTtlSeconds);
@@ -259,22 +338,12 @@ export function createMediaRepository({ db, pool }: { db: Kysely<Database>; pool
       return result.rows;
     },
 
-    async link(mediaId, owner, actor) {
-      const result = await pool.query<ReferenceResultRow>({
-        name: "media_link",
-        text: LINK,
-        values: [mediaId, owner, actor],
-      });
-      return toReferenceOutcome(result.rows[0]);
+    link(mediaId, owner, actor) {
+      return writeReference({ op: "link", mediaId, owner, actor, graceSeconds: 0 });
     },
 
-    async unlink(mediaId, owner, actor, graceSeconds) {
-      const result = await pool.query<ReferenceResultRow>({
-        name: "media_unlink",
-        text: `SELECT r.outcome, r.changed, ${SELECT_RESULT_MEDIA} FROM media_unlink($1::bigint, $2, $3, $4, 'unlinked') r`,
-        values: [mediaId, owner, actor, graceSeconds],
-      });
-      return toReferenceOutcome(result.rows[0]);
+    unlink(mediaId, owner, actor, graceSeconds) {
+      return writeReference({ op: "unlink", mediaId, owner, actor, graceSeconds });
     },
 
     async replaceOwner(owner, mediaIds, actor, graceSeconds) {
