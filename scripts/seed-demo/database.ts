@@ -1,5 +1,6 @@
 // Which database the seed fills: DATABASE_URL, the embedded PostgreSQL of a
-// running service, or that one started here for the seed alone.
+// running service, or that one started here for this command alone (the seed,
+// repair:stats).
 import type { Config } from "@media/server/config";
 import { connectDatabase } from "@media/server/db";
 import type { Logger } from "@media/server/logger";
@@ -38,6 +39,6 @@ export async function openDatabase(config: Config, log: Logger): Promise<OpenedD
     say(`database: the embedded PostgreSQL of the running service (port ${new URL(attached.url).port})`);
     return { location: attached, startedHere: false };
   }
-  say(`database: no service runs on ${config.dataDir}; starting its embedded PostgreSQL for the seed`);
+  say(`database: no service runs on ${config.dataDir}; starting its embedded PostgreSQL for this command`);
   return { location: await resolveDatabase(config, log), startedHere: true };
 }

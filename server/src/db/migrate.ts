@@ -13,6 +13,7 @@ import * as eventFeed from "./migrations/0009_event_feed.ts";
 import * as reconciliation from "./migrations/0010_reconciliation.ts";
 import * as attestation from "./migrations/0011_attestation.ts";
 import * as groupCommit from "./migrations/0012_group_commit.ts";
+import * as stateTotals from "./migrations/0013_state_totals.ts";
 
 /** Every migration, in order. Listed statically so bundling and tsx need no directory scan. */
 const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -28,6 +29,7 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0010_reconciliation": reconciliation,
   "0011_attestation": attestation,
   "0012_group_commit": groupCommit,
+  "0013_state_totals": stateTotals,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) };

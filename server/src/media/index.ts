@@ -30,3 +30,4 @@ export {
   type UnlinkOwnerResult,
 } from "./media-repository.ts";
 export { deletionHistory, getStats, listMediaEvents, listMediaReferences, type MediaStats } from "./media-views.ts";
+export { foldStateDeltas, readStateTotals, repairStateTotals } from "./state-totals.ts";

@@ -1,6 +1,8 @@
 import { type Kysely, sql } from "kysely";
-import type { Database, MediaEventRow, MediaReferenceRow, MediaStateName } from "../db/schema.ts";
+import type pg from "pg";
+import type { Database, MediaEventRow, MediaReferenceRow } from "../db/schema.ts";
 import { dueBy } from "../deletion/due.ts";
+import { foldStateDeltas, readStateTotals, type StateTotal } from "./state-totals.ts";
 
 // The dashboard's read views of media: one media's references and events, the
 // overview's totals per state and due soon, and the deletion history chart.
@@ -21,19 +23,13 @@ export async function listMediaReferences(
   return query.orderBy("owner").limit(limit).execute();
 }
 
-export interface StateTotals {
-  readonly state: MediaStateName;
-  readonly count: string;
-  readonly sizeBytes: string;
-}
-
 export interface DueTotals {
   readonly count: string;
   readonly sizeBytes: string;
 }
 
 export interface MediaStats {
-  readonly states: StateTotals[];
+  readonly states: StateTotal[];
   readonly dueNext24h: DueTotals;
   readonly dueNext7d: DueTotals;
   /** Unheld tombstones whose purge_time is within 24 hours (overdue included). */
@@ -42,10 +38,10 @@ export interface MediaStats {
   readonly nextPurgeTime: Date | null;
 }
 
-export async function getStats(db: Kysely<Database>): Promise<MediaStats> {
-  const states = await sql<{ state: MediaStateName; count: string; size_bytes: string }>`
-    SELECT state, count(*)::bigint AS count, coalesce(sum(size_bytes), 0)::numeric AS size_bytes
-    FROM media GROUP BY state`.execute(db);
+export async function getStats(db: Kysely<Database>, pool: pg.Pool): Promise<MediaStats> {
+  // Per state without counting rows (state-totals.ts); folding first keeps the deltas few.
+  await foldStateDeltas(pool);
+  const states = await readStateTotals(pool);
   // One pass over the due index for both horizons.
   const due = await sql<{ count_24h: string; bytes_24h: string; count_7d: string; bytes_7d: string }>`
     SELECT count(*) FILTER (WHERE delete_time <= now() + interval '24 hours')::bigint AS count_24h,
@@ -63,7 +59,7 @@ export async function getStats(db: Kysely<Database>): Promise<MediaStats> {
     FROM media WHERE purge_time IS NOT NULL AND hold_reason IS NULL`.execute(db);
   const purge = purges.rows[0];
   return {
-    states: states.rows.map((r) => ({ state: r.state, count: r.count, sizeBytes: r.size_bytes })),
+    states,
     dueNext24h: { count: row?.count_24h ?? "0", sizeBytes: row?.bytes_24h ?? "0" },
     dueNext7d: { count: row?.count_7d ?? "0", sizeBytes: row?.bytes_7d ?? "0" },
     purgeNext24h: { count: purge?.count ?? "0", sizeBytes: purge?.bytes ?? "0" },

@@ -2,6 +2,7 @@ import type pg from "pg";
 import { MEDIA_STATES, type MediaStateName } from "../db/schema.ts";
 import { withTransaction } from "../db/transaction.ts";
 import { DUE_NOW } from "../deletion/due.ts";
+import { readStateTotals } from "../media/state-totals.ts";
 
 // The SQL behind the lifecycle gauges: one read-only transaction (so the three
 // reads see the same now()), bounded by a statement timeout.
@@ -22,10 +23,8 @@ export async function readLifecycleSnapshot(pool: pg.Pool, statementTimeoutMs: n
     pool,
     async (client) => {
       await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(statementTimeoutMs))}`);
-      // A full scan (seconds at 10M rows): the caller caches the result.
-      const states = await client.query<{ state: MediaStateName; files: number; bytes: number }>(
-        "SELECT state, count(*)::float8 AS files, coalesce(sum(size_bytes), 0)::float8 AS bytes FROM media GROUP BY state",
-      );
+      // Without counting rows (media/state-totals.ts): the same whatever the table size.
+      const states = await readStateTotals(client);
       // What a sweep would claim (media_due_idx serves it); claimed rows are DELETING and drop out.
       const overdue = await client.query<{ files: number; age: number }>(
         `SELECT count(*)::float8 AS files, coalesce(extract(epoch FROM now() - min(delete_time)), 0)::float8 AS age
@@ -37,9 +36,9 @@ export async function readLifecycleSnapshot(pool: pg.Pool, statementTimeoutMs: n
       // Every state, so the gauges report zeros for states without rows.
       const files = new Map<MediaStateName, number>(MEDIA_STATES.map((s) => [s, 0]));
       const bytes = new Map<MediaStateName, number>(MEDIA_STATES.map((s) => [s, 0]));
-      for (const row of states.rows) {
-        files.set(row.state, row.files);
-        bytes.set(row.state, row.bytes);
+      for (const row of states) {
+        files.set(row.state, Number(row.count));
+        bytes.set(row.state, Number(row.sizeBytes));
       }
       return {
         files,

@@ -14,6 +14,7 @@ import {
   settleExpiredClaims,
 } from "@media/server/deletion";
 import type { Logger } from "@media/server/logger";
+import { foldStateDeltas } from "@media/server/media";
 import { traceJob } from "@media/server/telemetry";
 import type { JobHelpers } from "graphile-worker";
 import { jobLogger, type TaskContext } from "./context.ts";
@@ -104,6 +105,8 @@ async function runSweep({ pool, settings }: TaskContext, log: Logger, counts: Sw
     if (settled.claims === 0) break;
     log.warn(settled, "settled purges, restores or erasures whose lease expired");
   }
+  // The per-state totals' deltas, folded so that reading them stays cheap (media/state-totals.ts).
+  await foldStateDeltas(pool);
   if ((await getDeletionControl(pool)).paused) return "deletions paused";
   for (;;) {
     const reclaimed = await reclaimExpiredClaim(pool, settings.claimTimeoutSeconds);
