@@ -63,7 +63,7 @@ async function demoTally(ctx: SeedContext): Promise<{ state: MediaStateName; n: 
 
 async function printSummary(ctx: SeedContext, startedHere: boolean): Promise<void> {
   const rows = await demoTally(ctx);
-  const stats = await getStats(ctx.handle.db, ctx.handle.pool);
+  const stats = await getStats(ctx.handle.pool);
   say("\ndemo media by state:");
   for (const r of rows) {
     say(`  ${r.state.padEnd(9)} ${String(r.n).padStart(4)}${r.held > 0 ? `  (${r.held} held)` : ""}`);

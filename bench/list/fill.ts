@@ -15,6 +15,7 @@
 //          {"team":"blog","campaign":"spring"} 0.09%, {"campaign":"x42"} 0.01%, the rest {}
 //   owners: blog/posts/<g/3>#cover (3 media each), 1% of linked media
 //          shop/catalog#gallery instead, and the second reference pages/<g mod 1000>#body
+import { repairStateTotals } from "@media/server/media";
 import type pg from "pg";
 import { fmt, log } from "../shared.ts";
 
@@ -107,6 +108,8 @@ export async function fill(sql: pg.Pool, rows: number): Promise<number> {
       );
     }
     await client.query("RESET session_replication_role");
+    // The fill ran without triggers, so the per-state totals never saw these rows: recount them once.
+    await repairStateTotals(sql);
     await client.query(`SELECT setval(pg_get_serial_sequence('media', 'id'), $1)`, [rows]);
   } finally {
     client.release();

@@ -9,7 +9,8 @@ import { startTestService, TEST_TOKENS_ENV, type TestService } from "../testing/
 // statements that change media (migration 0013_state_totals), never a count
 // over the table. After a randomized workload (API calls at once, so group
 // commit mixes them, and multi-row SQL statements like the deletion engine's)
-// they must equal a full count; npm run repair:stats corrects any drift.
+// they must equal a full count, and so must the due and purge windows;
+// npm run repair:stats corrects any drift.
 
 let t: TestService;
 
@@ -45,6 +46,36 @@ async function reported(): Promise<Map<string, { files: string; bytes: string }>
       { files: s.count.toString(), bytes: s.sizeBytes.toString() },
     ]),
   );
+}
+
+/** The due and purge windows, counted from the rows by the rules of server/src/deletion/due.ts. */
+async function countedWindows(): Promise<Record<string, string>> {
+  const scheduled = "state IN ('PENDING', 'ORPHANED') AND hold_reason IS NULL AND claim_token IS NULL";
+  const trashed = "purge_time IS NOT NULL AND hold_reason IS NULL AND claim_token IS NULL";
+  const { rows } = await t.sql.query<Record<string, string>>(
+    `SELECT
+       count(*) FILTER (WHERE ${scheduled} AND delete_time <= now() + interval '24 hours')::text AS "dueNext24hCount",
+       coalesce(sum(size_bytes) FILTER (WHERE ${scheduled} AND delete_time <= now() + interval '24 hours'), 0)::text
+         AS "dueNext24hSizeBytes",
+       count(*) FILTER (WHERE ${scheduled} AND delete_time <= now() + interval '7 days')::text AS "dueNext7dCount",
+       count(*) FILTER (WHERE ${trashed} AND purge_time <= now() + interval '24 hours')::text AS "purgeNext24hCount",
+       coalesce(sum(size_bytes) FILTER (WHERE ${trashed} AND purge_time <= now() + interval '24 hours'), 0)::text
+         AS "purgeNext24hSizeBytes"
+     FROM media`,
+  );
+  return rows[0] ?? {};
+}
+
+/** The same windows as GetStats answers them. */
+async function reportedWindows(): Promise<Record<string, string>> {
+  const s = await t.admin.getStats({});
+  return {
+    dueNext24hCount: s.dueNext24hCount.toString(),
+    dueNext24hSizeBytes: s.dueNext24hSizeBytes.toString(),
+    dueNext7dCount: s.dueNext7dCount.toString(),
+    purgeNext24hCount: s.purgeNext24hCount.toString(),
+    purgeNext24hSizeBytes: s.purgeNext24hSizeBytes.toString(),
+  };
 }
 
 test("after a randomized workload the totals equal a full count, and repair:stats corrects drift", async () => {
@@ -85,14 +116,30 @@ test("after a randomized workload the totals equal a full count, and repair:stat
          WHERE state IN ('PENDING', 'ORPHANED') AND id % 3 = 0`,
       );
     }
+    if (round % 4 === 2) {
+      // Schedules and purges spread over hours, some overdue: the windows count whole hours and a partial one.
+      await t.sql.query(
+        "UPDATE media SET delete_time = delete_time - (id % 60) * interval '37 minutes' WHERE delete_time IS NOT NULL",
+      );
+      await t.sql.query(
+        "UPDATE media SET delete_time = now() + (id % 9) * interval '1 day' WHERE delete_time IS NOT NULL AND id % 7 = 0",
+      );
+      await t.sql.query(
+        "UPDATE media SET purge_time = now() + (id % 40) * interval '1 hour' WHERE purge_time IS NOT NULL",
+      );
+    }
     if (round % 4 === 3) {
       await t.sql.query("DELETE FROM media WHERE state = 'TRASHED' AND id % 2 = 0");
       await t.sql.query("UPDATE media SET size_bytes = size_bytes + 7 WHERE state = 'PENDING' AND id % 5 = 0");
     }
   }
   const truth = await counted();
+  const windows = await countedWindows();
+  assert.ok(Number(windows.dueNext24hCount) > 0 && Number(windows.purgeNext24hCount) > 0, "varied windows");
+  assert.ok(windows.dueNext24hCount !== windows.dueNext7dCount, "some due later than a day");
   assert.ok(Number(truth.get("LINKED")?.files) > 0 && Number(truth.get("TRASHED")?.files) > 0, "a varied workload");
   assert.deepEqual(await reported(), truth);
+  assert.deepEqual(await reportedWindows(), windows);
   // GetStats folded the deltas: the next read starts from the totals alone, and still agrees.
   const { rows } = await t.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM media_state_deltas");
   assert.equal(rows[0]?.n, 0);
@@ -105,6 +152,7 @@ test("after a randomized workload the totals equal a full count, and repair:stat
   assert.match(output, /LINKED\s+was off by 5 files and -100 bytes/);
   assert.match(output, /1 state\(s\) corrected/);
   assert.deepEqual(await reported(), truth);
+  assert.deepEqual(await reportedWindows(), windows);
   assert.match(await runRepair(), /the totals were right/);
 });
 

@@ -85,7 +85,7 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
     },
 
     async getStats() {
-      return statsToProto(await views.getStats(db, pool));
+      return statsToProto(await views.getStats(pool));
     },
 
     async listMediaEvents(req) {

@@ -1,8 +1,8 @@
 import { type Kysely, sql } from "kysely";
 import type pg from "pg";
 import type { Database, MediaEventRow, MediaReferenceRow } from "../db/schema.ts";
-import { dueBy } from "../deletion/due.ts";
-import { foldStateDeltas, readStateTotals, type StateTotal } from "./state-totals.ts";
+import { IN_TRASH } from "../deletion/due.ts";
+import { foldStateDeltas, readStateTotals, readWindow, type StateTotal } from "./state-totals.ts";
 
 // The dashboard's read views of media: one media's references and events, the
 // overview's totals per state and due soon, and the deletion history chart.
@@ -38,33 +38,18 @@ export interface MediaStats {
   readonly nextPurgeTime: Date | null;
 }
 
-export async function getStats(db: Kysely<Database>, pool: pg.Pool): Promise<MediaStats> {
-  // Per state without counting rows (state-totals.ts); folding first keeps the deltas few.
+export async function getStats(pool: pg.Pool): Promise<MediaStats> {
+  // Without counting rows (state-totals.ts); folding first keeps the deltas few.
   await foldStateDeltas(pool);
-  const states = await readStateTotals(pool);
-  // One pass over the due index for both horizons.
-  const due = await sql<{ count_24h: string; bytes_24h: string; count_7d: string; bytes_7d: string }>`
-    SELECT count(*) FILTER (WHERE delete_time <= now() + interval '24 hours')::bigint AS count_24h,
-           coalesce(sum(size_bytes) FILTER (WHERE delete_time <= now() + interval '24 hours'), 0)::numeric AS bytes_24h,
-           count(*)::bigint AS count_7d,
-           coalesce(sum(size_bytes), 0)::numeric AS bytes_7d
-    FROM media
-    WHERE ${sql.raw(dueBy("now() + interval '7 days'"))}`.execute(db);
-  const row = due.rows[0];
-  // The trash's head, over media_trash_idx: what purges within a day, and when the next does.
-  const purges = await sql<{ count: string; bytes: string; next: Date | null }>`
-    SELECT count(*) FILTER (WHERE purge_time <= now() + interval '24 hours')::bigint AS count,
-           coalesce(sum(size_bytes) FILTER (WHERE purge_time <= now() + interval '24 hours'), 0)::numeric AS bytes,
-           min(purge_time) AS next
-    FROM media WHERE purge_time IS NOT NULL AND hold_reason IS NULL`.execute(db);
-  const purge = purges.rows[0];
-  return {
-    states,
-    dueNext24h: { count: row?.count_24h ?? "0", sizeBytes: row?.bytes_24h ?? "0" },
-    dueNext7d: { count: row?.count_7d ?? "0", sizeBytes: row?.bytes_7d ?? "0" },
-    purgeNext24h: { count: purge?.count ?? "0", sizeBytes: purge?.bytes ?? "0" },
-    nextPurgeTime: purge?.next ?? null,
-  };
+  const [states, dueNext24h, dueNext7d, purgeNext24h, next] = await Promise.all([
+    readStateTotals(pool),
+    readWindow(pool, "due", "now() + interval '24 hours'"),
+    readWindow(pool, "due", "now() + interval '7 days'"),
+    readWindow(pool, "purge", "now() + interval '24 hours'"),
+    // The trash's head, the first entry of media_trash_idx.
+    pool.query<{ next: Date | null }>(`SELECT min(purge_time) AS next FROM media WHERE ${IN_TRASH}`),
+  ]);
+  return { states, dueNext24h, dueNext7d, purgeNext24h, nextPurgeTime: next.rows[0]?.next ?? null };
 }
 
 /** One page of a media's events, oldest first, strictly after afterId when given. */

@@ -1,11 +1,14 @@
 import type pg from "pg";
 import type { MediaStateName } from "../db/schema.ts";
 import { withTransaction } from "../db/transaction.ts";
+import { dueBy, purgeDueBy } from "../deletion/due.ts";
 
-// Files and bytes per state without counting rows (migration 0013_state_totals):
-// the folded totals plus the deltas the statements on media appended since the
-// last fold. Constant time whatever the table size: the deltas are few, since
-// the sweep and GetStats fold them.
+// Files and bytes per state, and due within a window, without counting rows
+// (migration 0013_state_totals): the folded totals plus the deltas the
+// statements on media appended since the last fold. Constant time whatever
+// the table size: the deltas are few, since the sweep and GetStats fold them,
+// and a window reads its full hours from the totals and only its last, partial
+// hour from the index.
 
 export interface StateTotal {
   readonly state: MediaStateName;
@@ -27,6 +30,39 @@ export async function readStateTotals(q: Queryable): Promise<StateTotal[]> {
   return rows.map((r) => ({ state: r.state, count: r.count, sizeBytes: r.size_bytes }));
 }
 
+/** Which window: scheduled for deletion (by delete_time, SCHEDULED) or in the trash (by purge_time, IN_TRASH). */
+export type WindowKind = "due" | "purge";
+
+const WINDOW_RULES: Record<WindowKind, { column: string; upTo: (at: string) => string }> = {
+  due: { column: "delete_time", upTo: dueBy },
+  purge: { column: "purge_time", upTo: purgeDueBy },
+};
+
+/**
+ * Files and bytes of a window up to `at` (an SQL timestamptz expression),
+ * overdue included: the whole hours before at's hour from the totals, the rest
+ * of at's hour from the window's index.
+ */
+export async function readWindow(q: Queryable, kind: WindowKind, at: string): Promise<Omit<StateTotal, "state">> {
+  const { column, upTo } = WINDOW_RULES[kind];
+  const edge = `floor(extract(epoch FROM ${at}) / 3600)::bigint`;
+  const { rows } = await q.query<{ count: string; size_bytes: string }>(
+    `WITH hours AS (
+       SELECT files, bytes FROM media_window_totals WHERE kind = $1 AND hour < ${edge}
+       UNION ALL
+       SELECT files, bytes FROM media_window_deltas WHERE kind = $1 AND hour < ${edge}
+     ), rest AS (
+       SELECT count(*) AS files, coalesce(sum(size_bytes), 0) AS bytes FROM media
+       WHERE ${upTo(at)} AND ${column} >= to_timestamp(${edge} * 3600)
+     )
+     SELECT ((SELECT coalesce(sum(files), 0) FROM hours) + rest.files)::text AS count,
+            ((SELECT coalesce(sum(bytes), 0) FROM hours) + rest.bytes)::text AS size_bytes
+     FROM rest`,
+    [kind],
+  );
+  return { count: rows[0]?.count ?? "0", sizeBytes: rows[0]?.size_bytes ?? "0" };
+}
+
 /** Folds the deltas into the totals; returns how many delta rows it folded. Safe to run concurrently. */
 export async function foldStateDeltas(q: Queryable): Promise<number> {
   const { rows } = await q.query<{ folded: number }>(
@@ -38,7 +74,18 @@ export async function foldStateDeltas(q: Queryable): Promise<number> {
      )
      SELECT coalesce(sum(n), 0)::int AS folded FROM sums`,
   );
-  return rows[0]?.folded ?? 0;
+  const windows = await q.query<{ folded: number }>(
+    `WITH gone AS (DELETE FROM media_window_deltas RETURNING kind, hour, files, bytes),
+     sums AS (SELECT kind, hour, sum(files) AS files, sum(bytes) AS bytes, count(*) AS n FROM gone GROUP BY kind, hour),
+     applied AS (
+       INSERT INTO media_window_totals AS t (kind, hour, files, bytes) SELECT kind, hour, files, bytes FROM sums
+       ON CONFLICT (kind, hour) DO UPDATE SET files = t.files + excluded.files, bytes = t.bytes + excluded.bytes
+     )
+     SELECT coalesce(sum(n), 0)::int AS folded FROM sums`,
+  );
+  // Hours whose media have all been claimed or moved on (a separate statement: it must see the fold).
+  await q.query("DELETE FROM media_window_totals WHERE files = 0 AND bytes = 0");
+  return (rows[0]?.folded ?? 0) + (windows.rows[0]?.folded ?? 0);
 }
 
 /** A state whose totals disagreed with its rows, and by how much. */
@@ -51,9 +98,9 @@ export interface StateDrift {
 }
 
 /**
- * Recounts every state from the rows and makes the totals say so. Writers wait
- * meanwhile (a SHARE lock on media: a full count, seconds at 10,000,000 rows).
- * Returns the states whose totals had drifted.
+ * Recounts every state and window from the rows and makes the totals say so.
+ * Writers wait meanwhile (a SHARE lock on media: a full count, seconds at
+ * 10,000,000 rows). Returns the states whose totals had drifted.
  */
 export async function repairStateTotals(pool: pg.Pool): Promise<StateDrift[]> {
   return withTransaction(pool, async (client) => {
@@ -65,6 +112,15 @@ export async function repairStateTotals(pool: pg.Pool): Promise<StateDrift[]> {
        GROUP BY s.state ORDER BY s.state`,
     );
     await client.query("DELETE FROM media_state_deltas");
+    await client.query("DELETE FROM media_window_deltas");
+    await client.query("DELETE FROM media_window_totals");
+    await client.query(
+      `INSERT INTO media_window_totals (kind, hour, files, bytes)
+       SELECT w.kind, w.hour, count(*), sum(m.size_bytes)
+       FROM media m CROSS JOIN LATERAL media_change_windows(m.state, m.hold_reason, m.claim_token,
+         m.delete_time, m.purge_time) w
+       GROUP BY w.kind, w.hour`,
+    );
     await client.query(
       `INSERT INTO media_state_totals (state, files, bytes)
        SELECT * FROM unnest($1::media_state[], $2::bigint[], $3::numeric[])

@@ -9,4 +9,5 @@ export {
   type MetricsOptions,
   type SweepObservation,
 } from "./metrics.ts";
+export { readLifecycleSnapshot } from "./lifecycle-snapshot.ts";
 export { rpcCodeName } from "./rpc-code.ts";

@@ -2,7 +2,7 @@ import type pg from "pg";
 import { MEDIA_STATES, type MediaStateName } from "../db/schema.ts";
 import { withTransaction } from "../db/transaction.ts";
 import { DUE_NOW } from "../deletion/due.ts";
-import { readStateTotals } from "../media/state-totals.ts";
+import { readStateTotals, readWindow } from "../media/state-totals.ts";
 
 // The SQL behind the lifecycle gauges: one read-only transaction (so the three
 // reads see the same now()), bounded by a statement timeout.
@@ -25,10 +25,11 @@ export async function readLifecycleSnapshot(pool: pg.Pool, statementTimeoutMs: n
       await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(statementTimeoutMs))}`);
       // Without counting rows (media/state-totals.ts): the same whatever the table size.
       const states = await readStateTotals(client);
-      // What a sweep would claim (media_due_idx serves it); claimed rows are DELETING and drop out.
-      const overdue = await client.query<{ files: number; age: number }>(
-        `SELECT count(*)::float8 AS files, coalesce(extract(epoch FROM now() - min(delete_time)), 0)::float8 AS age
-         FROM media WHERE ${DUE_NOW}`,
+      // What a sweep would claim: the due window up to now (state-totals.ts), and its oldest entry
+      // (the first of media_due_idx); claimed rows are DELETING and drop out.
+      const overdue = await readWindow(client, "due", "now()");
+      const oldest = await client.query<{ age: number }>(
+        `SELECT coalesce(extract(epoch FROM now() - min(delete_time)), 0)::float8 AS age FROM media WHERE ${DUE_NOW}`,
       );
       const control = await client.query<{ paused: boolean; tripped: boolean }>(
         "SELECT paused, guard_tripped_time IS NOT NULL AS tripped FROM deletion_control",
@@ -43,8 +44,8 @@ export async function readLifecycleSnapshot(pool: pg.Pool, statementTimeoutMs: n
       return {
         files,
         bytes,
-        overdueFiles: overdue.rows[0]?.files ?? 0,
-        oldestOverdueAgeSeconds: Math.max(0, overdue.rows[0]?.age ?? 0),
+        overdueFiles: Number(overdue.count),
+        oldestOverdueAgeSeconds: Math.max(0, oldest.rows[0]?.age ?? 0),
         paused: control.rows[0]?.paused ?? false,
         blastRadiusTripped: control.rows[0]?.tripped ?? false,
       };
