@@ -18,14 +18,15 @@ export interface StateTotal {
 
 type Queryable = pg.Pool | pg.PoolClient;
 
-/** Every state's files and bytes, totals and unfolded deltas in one statement (one snapshot). */
+/** Files and bytes of the states that have any (others are zero), totals and unfolded deltas in one statement (one snapshot). */
 export async function readStateTotals(q: Queryable): Promise<StateTotal[]> {
   const { rows } = await q.query<{ state: MediaStateName; count: string; size_bytes: string }>(
-    `SELECT t.state, (t.files + coalesce(d.files, 0))::text AS count, (t.bytes + coalesce(d.bytes, 0))::text AS size_bytes
+    `SELECT state, (coalesce(t.files, 0) + coalesce(d.files, 0))::text AS count,
+            (coalesce(t.bytes, 0) + coalesce(d.bytes, 0))::text AS size_bytes
      FROM media_state_totals t
-     LEFT JOIN (SELECT state, sum(files) AS files, sum(bytes) AS bytes FROM media_state_deltas GROUP BY state) d
+     FULL JOIN (SELECT state, sum(files) AS files, sum(bytes) AS bytes FROM media_state_deltas GROUP BY state) d
        USING (state)
-     ORDER BY t.state`,
+     ORDER BY state`,
   );
   return rows.map((r) => ({ state: r.state, count: r.count, sizeBytes: r.size_bytes }));
 }
@@ -69,8 +70,8 @@ export async function foldStateDeltas(q: Queryable): Promise<number> {
     `WITH gone AS (DELETE FROM media_state_deltas RETURNING state, files, bytes),
      sums AS (SELECT state, sum(files) AS files, sum(bytes) AS bytes, count(*) AS n FROM gone GROUP BY state),
      applied AS (
-       UPDATE media_state_totals t SET files = t.files + s.files, bytes = t.bytes + s.bytes
-       FROM sums s WHERE t.state = s.state
+       INSERT INTO media_state_totals AS t (state, files, bytes) SELECT state, files, bytes FROM sums
+       ON CONFLICT (state) DO UPDATE SET files = t.files + excluded.files, bytes = t.bytes + excluded.bytes
      )
      SELECT coalesce(sum(n), 0)::int AS folded FROM sums`,
   );

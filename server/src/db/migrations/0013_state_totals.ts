@@ -103,13 +103,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE TRIGGER media_record_delete AFTER DELETE ON media
       REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION media_record_change();
 
-    -- The starting totals, counted while no one writes (the triggers count from here on).
+    -- The starting totals, counted while no one writes (the triggers count from here on). Only the
+    -- states that have rows: a state first seen later gets its row when the sweep folds its deltas
+    -- (and this may run in the transaction that added TRASHED, which must not use it yet).
     LOCK TABLE media IN SHARE MODE;
     INSERT INTO media_state_totals (state, files, bytes)
-      SELECT s.state, count(m.id), coalesce(sum(m.size_bytes), 0)
-      FROM unnest(enum_range(NULL::media_state)) AS s(state)
-      LEFT JOIN media m ON m.state = s.state
-      GROUP BY s.state;
+      SELECT state, count(*), sum(size_bytes) FROM media GROUP BY state;
     INSERT INTO media_window_totals (kind, hour, files, bytes)
       SELECT w.kind, w.hour, count(*), sum(m.size_bytes)
       FROM media m CROSS JOIN LATERAL media_change_windows(m.state, m.hold_reason, m.claim_token,
