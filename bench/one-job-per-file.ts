@@ -31,9 +31,9 @@ const runner = await run({
         if (e.code !== "ENOENT") throw e;
       });
       await tasks.pool.query(
-        `WITH gone AS (DELETE FROM media WHERE id = $1 RETURNING id)
-         INSERT INTO media_events (media_id, type, from_state, actor, reason)
-         SELECT id, 'DELETED', 'ORPHANED', 'baseline', 'one job per file' FROM gone`,
+        `WITH gone AS (DELETE FROM media WHERE id = $1 RETURNING id, store)
+         INSERT INTO media_events (media_id, type, from_state, actor, reason, store)
+         SELECT id, 'DELETED', 'ORPHANED', 'baseline', 'one job per file', store FROM gone`,
         [id],
       );
     },

@@ -1,9 +1,23 @@
-// `npm run bench [core|deletion|disk|s3|claim|list|flood|unlink-owner|footprint ...]`: runs the named suites (all by
+// `npm run bench [core|deletion|disk|s3|claim|list|flood|unlink-owner|footprint|attestation|feed|reconcile ...]`: runs the named suites (all by
 // default), one after another, each in its own process.
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 
-const SUITES = ["core", "deletion", "disk", "s3", "claim", "list", "flood", "unlink-owner", "footprint"];
+const SUITES = [
+  "core",
+  "deletion",
+  "disk",
+  "s3",
+  "claim",
+  "list",
+  "flood",
+  "unlink-owner",
+  "footprint",
+  "stats",
+  "attestation",
+  "feed",
+  "reconcile",
+];
 const chosen = process.argv.length > 2 ? process.argv.slice(2) : SUITES;
 for (const suite of chosen) {
   if (!SUITES.includes(suite)) {

@@ -23,7 +23,9 @@ function titleOf(pathname: string): string {
                 ? "Jobs"
                 : pathname === "/trash"
                   ? "Trash"
-                  : "Not found";
+                  : pathname === "/audit"
+                    ? "Audit log"
+                    : "Not found";
   return `${page} · Media lifecycle`;
 }
 
@@ -74,6 +76,9 @@ export function Layout(props: RouteSectionProps) {
             <A href="/failures">Failures</A>
             <A href="/plan">Deletion plan</A>
             <A href="/trash">Trash</A>
+            <A href="/audit">Audit</A>
+            <A href="/attestations">Attestations</A>
+            <A href="/reconciliation">Reconciliation</A>
             <A href="/jobs">Jobs</A>
           </nav>
           <button type="button" class="sign-out" onClick={signOut}>

@@ -12,6 +12,8 @@ export interface MediaFilters {
   prefix: string;
   label: string;
   order: string;
+  /** "1": only media a reconciliation found without their file. */
+  missing: string;
 }
 
 /** URL value, label and ListMedia order_by of each order the browser offers; the first is the default. */
@@ -21,7 +23,7 @@ export const ORDERS = [
   { value: "delete_time", label: "Deletion time soonest", orderBy: "delete_time" },
 ] as const;
 
-const FIELDS = ["state", "store", "owner", "prefix", "label", "order"] as const;
+const FIELDS = ["state", "store", "owner", "prefix", "label", "order", "missing"] as const;
 
 export function filtersFromQuery(query: URLSearchParams): MediaFilters {
   const get = (name: string) => query.get(name)?.trim() ?? "";
@@ -32,6 +34,7 @@ export function filtersFromQuery(query: URLSearchParams): MediaFilters {
     prefix: get("prefix"),
     label: get("label"),
     order: get("order"),
+    missing: get("missing") === "1" ? "1" : "",
   };
 }
 
@@ -69,6 +72,7 @@ export interface MediaFilterInit {
   labels: Record<string, string>;
   trashedAfter?: Timestamp;
   trashedBefore?: Timestamp;
+  fileMissing?: boolean;
 }
 
 /** The MediaFilter (of RunBulkAction) selecting what the browser's filters show (throws like parseLabels). */
@@ -79,6 +83,7 @@ export function mediaFilter(filters: MediaFilters): MediaFilterInit {
     owner: filters.owner,
     keyPrefix: filters.prefix,
     labels: parseLabels(filters.label),
+    fileMissing: filters.missing === "1",
   };
 }
 

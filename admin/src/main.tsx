@@ -15,6 +15,9 @@ const Failures = lazy(() => import("./pages/Failures"));
 const Plan = lazy(() => import("./pages/Plan"));
 const Jobs = lazy(() => import("./pages/Jobs"));
 const Trash = lazy(() => import("./pages/Trash"));
+const Audit = lazy(() => import("./pages/Audit"));
+const Attestations = lazy(() => import("./pages/Attestations"));
+const Reconciliation = lazy(() => import("./pages/Reconciliation"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
 const root = document.getElementById("root");
@@ -30,6 +33,9 @@ render(
       <Route path="/plan" component={Plan} />
       <Route path="/jobs" component={Jobs} />
       <Route path="/trash" component={Trash} />
+      <Route path="/audit" component={Audit} />
+      <Route path="/attestations" component={Attestations} />
+      <Route path="/reconciliation" component={Reconciliation} />
       <Route path="*" component={NotFound} />
     </Router>
   ),

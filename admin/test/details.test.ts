@@ -157,4 +157,24 @@ describe("details", () => {
     assert.match(await text("action-error"), /LINKED/);
     assert.equal(await text("action-notice"), "");
   });
+
+  test("a timeline whose first events EVENTS_RETENTION dropped says where its kept events begin", async () => {
+    // As after a drop: the first partition marked dropped, and a media whose CREATED event went with it.
+    await h.t.sql.query("UPDATE media_event_partitions SET drop_time = now() WHERE name = 'media_events_legacy'");
+    const { rows } = await h.t.sql.query<{ id: string }>(
+      "INSERT INTO media (store, key, state, delete_time) VALUES ('default', 'old/kept.png', 'PENDING', now() + interval '1 day') RETURNING id::text",
+    );
+    const oldId = rows[0]?.id as string;
+    await h.t.sql.query(
+      "INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason) VALUES ($1, 'HELD', 'PENDING', 'PENDING', 'admin', 'kept')",
+      [oldId],
+    );
+    await page.goto(`${base}/media/${oldId}`);
+    await page.getByTestId("events-dropped").waitFor();
+    assert.match(await text("events-dropped"), /^Events before .+ are no longer kept \(EVENTS_RETENTION\)\.$/);
+    // A media created since keeps its whole timeline: no note.
+    await page.goto(`${base}/media/${orphanId}`);
+    await page.getByTestId("event").first().waitFor();
+    assert.equal(await page.getByTestId("events-dropped").count(), 0);
+  });
 });

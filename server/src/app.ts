@@ -13,6 +13,7 @@ import { connectDatabase } from "./db/connect.ts";
 import { migrateDatabase } from "./db/migrate.ts";
 import type { Logger } from "./logger.ts";
 import { createAdminActions } from "./media/admin-actions.ts";
+import { createFeedWatcher } from "./media/feed-watcher.ts";
 import { createMediaLoader } from "./media/media-loader.ts";
 import { createMediaRepository } from "./media/media-repository.ts";
 import { createMetrics, type Metrics, registerLifecycleGauges } from "./metrics/index.ts";
@@ -83,6 +84,7 @@ export async function startService(
     blastRadiusLimit: config.deletion.blastRadiusLimit,
     objectStores: stores,
     leaseTiming: config.deletion,
+    feedWatcher: createFeedWatcher(database.pool),
   };
   registerLifecycleGauges(metrics, database.pool, { ttlMs: config.metricsRefreshSeconds * 1000, log });
   // One budget of failures per peer address, shared by both ports and the HTTP routes.
@@ -127,6 +129,8 @@ export async function startService(
         grpcServer.health.setNotServing();
         log.info({ delaySeconds: config.shutdown.delaySeconds }, "health reports NOT_SERVING");
         await sleep(config.shutdown.delaySeconds * 1000);
+        // Waiting ListEvents calls answer now rather than hold the close up.
+        deps.feedWatcher.close();
         await Promise.all([grpcServer.close(graceMs), httpServer.close(graceMs)]);
         log.info("listeners closed; in-flight calls finished");
         await database.close();

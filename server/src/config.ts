@@ -83,6 +83,10 @@ export interface DeletionConfig {
    */
   readonly trashRetentionSeconds: number;
   readonly storeTrashRetentionSeconds: ReadonlyMap<string, number>;
+  /** RECONCILIATION_RATE: objects a reconciliation job lists per second at most. */
+  readonly reconciliationRate: number;
+  /** EVENTS_RETENTION: the sweep drops the audit log's monthly partitions older than this; 0 keeps every event. */
+  readonly eventsRetentionSeconds: number;
 }
 
 /** What a token may call: MediaService, AdminService (and MediaService, /metrics), or only /metrics. */
@@ -355,6 +359,8 @@ export function loadConfig(rawEnv: Env = process.env, cwd: string = process.cwd(
       sweepSchedule: cronSchedule(env, "SWEEP_SCHEDULE", "* * * * *"),
       trashRetentionSeconds: duration(env, "TRASH_RETENTION", "7d"),
       storeTrashRetentionSeconds: storeTrashRetentions(stores),
+      reconciliationRate: integer(env, "RECONCILIATION_RATE", 5000, 1, 1_000_000),
+      eventsRetentionSeconds: duration(env, "EVENTS_RETENTION", "400d"),
     }),
   });
 }

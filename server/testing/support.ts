@@ -3,6 +3,9 @@
 // clients for both ports.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { type Client, type Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
@@ -13,6 +16,7 @@ import { grpcServiceDefinition } from "../src/api/grpc-server.ts";
 import { type RunningService, startService } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
 import { connectDatabase, type DatabaseHandle } from "../src/db/connect.ts";
+import { startEmbeddedPostgres } from "../src/db/embedded.ts";
 import { migrateToLatest } from "../src/db/migrate.ts";
 import { createLogger } from "../src/logger.ts";
 import type { Metrics } from "../src/metrics/index.ts";
@@ -44,6 +48,31 @@ export function bearerMetadata(token: string = TEST_ADMIN_TOKEN): grpc.Metadata 
   const metadata = new grpc.Metadata();
   metadata.set("authorization", `Bearer ${token}`);
   return metadata;
+}
+
+/** A PostgreSQL server of a test file's own, with one database, and how to stop it (and remove its folder). */
+export interface IsolatedPostgres {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a PostgreSQL of its own, for tests whose subject spans the whole
+ * server: the change feed's horizon is its oldest running transaction, so
+ * another test file's open transaction on the shared server would hold back
+ * the events these tests wait for.
+ */
+export async function startIsolatedPostgres(): Promise<IsolatedPostgres> {
+  const dir = await mkdtemp(path.join(tmpdir(), "media-pg-"));
+  const server = await startEmbeddedPostgres({ dataDir: dir, port: 20000 + Math.floor(Math.random() * 20000) });
+  await server.ensureDatabase("isolated");
+  return {
+    url: server.urlFor("isolated"),
+    async stop() {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Creates an empty database and returns its URL. */

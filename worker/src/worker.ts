@@ -21,6 +21,7 @@ import { createBulkActionTask } from "./tasks/bulk-action.ts";
 import type { TaskContext } from "./tasks/context.ts";
 import { createDeleteBatchTask } from "./tasks/delete-batch.ts";
 import { createPurgeBatchTask } from "./tasks/purge-batch.ts";
+import { createReconcileTask } from "./tasks/reconcile.ts";
 import { createSweepTask } from "./tasks/sweep.ts";
 
 export interface RunningWorker {
@@ -110,6 +111,7 @@ export async function startWorker(
         [TASKS.deleteBatch]: createDeleteBatchTask(ctx),
         [TASKS.purgeBatch]: createPurgeBatchTask(ctx),
         [TASKS.bulkAction]: createBulkActionTask(ctx),
+        [TASKS.reconcile]: createReconcileTask(ctx),
       },
       crontab: `${config.deletion.sweepSchedule} ${TASKS.sweep} ?max=1&jobKey=${SWEEP_JOB_KEY}`,
     });

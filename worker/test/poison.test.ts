@@ -51,6 +51,36 @@ describe("poison rows", () => {
     const [old] = await dueFiles("poison/old", 1);
     // The database as the release before the bound left it, with a row it let in.
     await h.t.sql.query(`
+      -- 0014: the audit log back to one table.
+      DROP FUNCTION media_events_prepare(timestamptz), media_events_drop_before(timestamptz);
+      DROP TABLE media_event_partitions;
+      CREATE TABLE media_events_flat (LIKE media_events);
+      INSERT INTO media_events_flat SELECT * FROM media_events;
+      DROP TABLE media_events;
+      ALTER TABLE media_events_flat RENAME TO media_events;
+      ALTER TABLE media_events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY,
+        ALTER COLUMN reason SET DEFAULT '', ALTER COLUMN create_time SET DEFAULT now(), ADD PRIMARY KEY (media_id, id);
+      SELECT setval(pg_get_serial_sequence('media_events', 'id'), max(id)) FROM media_events;
+      CREATE INDEX media_events_owner_idx ON media_events (owner) WHERE owner IS NOT NULL;
+      CREATE TRIGGER media_events_append_only BEFORE UPDATE OR DELETE ON media_events
+        FOR EACH ROW EXECUTE FUNCTION media_events_append_only();
+      CREATE TRIGGER media_events_no_truncate BEFORE TRUNCATE ON media_events
+        FOR EACH STATEMENT EXECUTE FUNCTION media_events_append_only();
+      -- 0013, 0012
+      DROP TRIGGER media_record_insert ON media;
+      DROP TRIGGER media_record_update ON media;
+      DROP TRIGGER media_record_delete ON media;
+      DROP FUNCTION media_record_change(), media_change_windows(media_state, text, uuid, timestamptz, timestamptz);
+      DROP TABLE media_state_totals, media_state_deltas, media_window_totals, media_window_deltas;
+      DROP FUNCTION media_reference_group(text[], bigint[], text[], text[], double precision[], text);
+      -- 0011, 0010
+      DROP TABLE attestation_drift, attestation_pairs, attestations;
+      DROP FUNCTION media_link(bigint, text, text, text);
+      DROP TABLE reconciliation_ignored_prefixes, reconciliation_findings, reconciliations;
+      ALTER TABLE media DROP COLUMN file_missing_time;
+      -- 0009 (its store trigger went with the partitioned table)
+      DROP FUNCTION media_events_store();
+      ALTER TABLE media_events DROP COLUMN xact, DROP COLUMN store;
       DROP TABLE bulk_actions;
       DROP INDEX media_events_owner_idx;
       ALTER TABLE media_events DROP COLUMN bulk_action_id;
@@ -64,7 +94,9 @@ describe("poison rows", () => {
       DROP TRIGGER media_events_no_truncate ON media_events;
       DROP TABLE worker_heartbeats, deletion_runs;
       DELETE FROM kysely_migration
-        WHERE name IN ('0005_bounded_sizes', '0006_events_no_truncate', '0007_worker_runs', '0008_trash');`);
+        WHERE name IN ('0005_bounded_sizes', '0006_events_no_truncate', '0007_worker_runs', '0008_trash',
+          '0009_event_feed', '0010_reconciliation', '0011_attestation', '0012_group_commit', '0013_state_totals',
+          '0014_events_partitioned');`);
     await h.t.sql.query("UPDATE media SET size_bytes = $1 WHERE id = $2", [INT64_MAX.toString(), old]);
     const schema = connectDatabase({ url: h.t.databaseUrl, poolSize: 1 });
     try {

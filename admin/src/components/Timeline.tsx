@@ -1,12 +1,16 @@
 import { type MediaEvent, MediaEventType } from "@media/proto/media/v1/admin_service_pb";
 import { MediaState } from "@media/proto/media/v1/media_pb";
+import { A } from "@solidjs/router";
 import { For, Show } from "solid-js";
 import { eventTypeLabel } from "../format";
 import { StateBadge } from "./StateBadge";
 import { At } from "./When";
 
-/** A media's events, oldest first: what happened, the state change, who did it and why. */
-export function Timeline(props: { events: MediaEvent[] }) {
+/**
+ * Events, oldest first: what happened, the state change, who did it and why. One media's timeline,
+ * or with showMedia events of many (the Audit page), each linking to its media.
+ */
+export function Timeline(props: { events: MediaEvent[]; showMedia?: boolean }) {
   return (
     <ol class="timeline" data-testid="timeline">
       <For each={props.events}>
@@ -14,6 +18,11 @@ export function Timeline(props: { events: MediaEvent[] }) {
           <li data-testid="event" data-type={MediaEventType[ev.type]}>
             <At class="muted" time={ev.createTime} />
             <strong class="event-type">{eventTypeLabel(ev.type)}</strong>
+            <Show when={props.showMedia}>
+              <A href={`/media/${ev.mediaId}`} data-testid="event-media">
+                media {ev.mediaId.toString()}
+              </A>
+            </Show>
             <span class="transition">
               <StateOrDash state={ev.fromState} /> → <StateOrDash state={ev.toState} />
             </span>

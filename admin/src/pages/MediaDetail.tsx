@@ -1,4 +1,5 @@
-import type { ErasureReceipt } from "@media/proto/media/v1/admin_service_pb";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { type ErasureReceipt, MediaEventType } from "@media/proto/media/v1/admin_service_pb";
 import type { Media } from "@media/proto/media/v1/media_pb";
 import { useParams } from "@solidjs/router";
 import { createEffect, createMemo, createResource, createSignal, For, on, Show } from "solid-js";
@@ -35,10 +36,16 @@ export default function MediaDetail() {
     }
   });
 
+  // Where the kept events begin, once EVENTS_RETENTION has dropped older months.
+  const [droppedBefore, setDroppedBefore] = createSignal<Timestamp>();
   const events = createPagedList(async (pageToken) => {
     const res = await adminClient.listMediaEvents({ mediaId: id() ?? 0n, pageToken });
+    setDroppedBefore(res.droppedBeforeTime);
     return { items: res.events, nextPageToken: res.nextPageToken };
   });
+  // A timeline that does not start with its CREATED event lost its beginning to the retention.
+  const beginningDropped = () =>
+    droppedBefore() !== undefined && events.loaded() && events.items()[0]?.type !== MediaEventType.CREATED;
   const references = createPagedList(async (pageToken) => {
     const res = await adminClient.listMediaReferences({ mediaId: id() ?? 0n, pageToken });
     return { items: res.references, nextPageToken: res.nextPageToken };
@@ -119,6 +126,13 @@ export default function MediaDetail() {
         <h2 id="timeline-heading">Timeline</h2>
         <Show when={events.loaded() && events.items().length === 0}>
           <Empty>No events recorded for this media.</Empty>
+        </Show>
+        <Show when={beginningDropped() && droppedBefore()}>
+          {(before) => (
+            <p class="muted" data-testid="events-dropped">
+              Events before <At time={before()} /> are no longer kept (<code>EVENTS_RETENTION</code>).
+            </p>
+          )}
         </Show>
         <Timeline events={events.items()} />
         <LoadMore list={events} what="events" />
@@ -204,6 +218,13 @@ function MediaFields(props: { media: Media }) {
             {" "}
             (<When time={m().purgeTime} />)
           </Show>
+        </dd>
+      </Show>
+      <Show when={m().fileMissingTime}>
+        <dt>File missing</dt>
+        <dd data-testid="field-file-missing-time">
+          <strong class="badge badge-failed">missing</strong> since a reconciliation of{" "}
+          <At time={m().fileMissingTime} />
         </dd>
       </Show>
       <dt>Hold</dt>

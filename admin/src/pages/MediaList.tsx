@@ -54,6 +54,7 @@ export default function MediaList() {
       prefix: String(data.get("prefix") ?? "").trim(),
       label: String(data.get("label") ?? "").trim(),
       order: String(data.get("order") ?? ""),
+      missing: data.get("missing") === "1" ? "1" : "",
     };
     try {
       listRequest(next, "", PAGE_SIZE);
@@ -123,6 +124,16 @@ export default function MediaList() {
               )}
             </For>
           </select>
+        </label>
+        <label class="checkbox">
+          <input
+            type="checkbox"
+            name="missing"
+            value="1"
+            checked={filters().missing === "1"}
+            data-testid="missing-filter"
+          />
+          File missing
         </label>
         <button type="submit">Apply</button>
       </form>

@@ -1,6 +1,7 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { AdminService } from "@media/proto/media/v1/admin_service_pb";
+import { eventsDroppedBefore } from "../db/event-partitions.ts";
 import * as deletion from "../deletion/index.ts";
 import type { ActionOutcome } from "../media/admin-actions.ts";
 import {
@@ -92,9 +93,13 @@ export function createAdminService(deps: ServiceDeps): ServiceImpl<typeof AdminS
       const mediaId = requireId("media_id", req.mediaId);
       const limit = pageSize("page_size", req.pageSize, 100);
       const afterId = decodePageToken("page_token", "e", req.pageToken, [ID_PART])?.[0];
-      const rows = await views.listMediaEvents(db, mediaId, afterId, limit + 1);
+      const [rows, droppedBefore] = await Promise.all([
+        views.listMediaEvents(db, mediaId, afterId, limit + 1),
+        eventsDroppedBefore(pool),
+      ]);
       const { page, nextPageToken } = pageOf(rows, limit, "e", (last) => [last.id]);
-      return { events: page.map(eventToProto), nextPageToken };
+      const droppedBeforeTime = droppedBefore === null ? undefined : timestampFromDate(droppedBefore);
+      return { events: page.map(eventToProto), nextPageToken, droppedBeforeTime };
     },
 
     async getDeletionStatus() {

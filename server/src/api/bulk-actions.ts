@@ -4,11 +4,8 @@ import * as bulk from "../media/bulk-actions.ts";
 import { bulkActionToProto, bulkActionTypeFromProto, byteTotal } from "../media/mapping.ts";
 import { callerOf, type ServiceDeps } from "./context.ts";
 import { bulkActionNotFound, bulkConfirmationRequired, invalidArgument, noWorkerYet } from "./errors.ts";
-import { decodePageToken, ID_PART, pageOf } from "./page-token.ts";
+import { CREATE_MICROS_PART, decodePageToken, ID_PART, pageOf } from "./page-token.ts";
 import { pageSize, requireMediaFilter, requireText } from "./validation.ts";
-
-/** A bulk action page token's create time: microseconds since 1970 (never infinity). */
-const CREATE_MICROS_PART = /^[0-9]{1,16}$/;
 
 type BulkActionHandlers = Pick<ServiceImpl<typeof AdminService>, "runBulkAction" | "getBulkAction" | "listBulkActions">;
 

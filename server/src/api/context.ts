@@ -5,6 +5,7 @@ import type { ApiToken } from "../config.ts";
 import type { Database } from "../db/schema.ts";
 import type { LeaseTiming } from "../deletion/lease.ts";
 import type { AdminActions } from "../media/admin-actions.ts";
+import type { FeedWatcher } from "../media/feed-watcher.ts";
 import type { MediaLoader } from "../media/media-loader.ts";
 import type { MediaRepository } from "../media/media-repository.ts";
 import type { ObjectStore } from "../storage/object-store.ts";
@@ -42,4 +43,6 @@ export interface ServiceDeps {
   readonly objectStores: ReadonlyMap<string, ObjectStore>;
   /** CLAIM_TIMEOUT and STORAGE_TIMEOUT: the leases of those claims. */
   readonly leaseTiming: LeaseTiming;
+  /** The change feed's one shared long-poll watcher (ListEvents' wait). */
+  readonly feedWatcher: FeedWatcher;
 }

@@ -93,6 +93,17 @@ export const mediaTrashed = (id: string) =>
     ],
   );
 
+export const feedCursorDropped = (id: bigint, droppedBefore: Date) =>
+  rpcError(
+    `event ${id} is no longer kept: EVENTS_RETENTION dropped the events written before ${droppedBefore.toISOString()}; ` +
+      "follow the feed again from after_event_id 0 (the oldest event kept) or with start_at_end",
+    Code.FailedPrecondition,
+    [
+      errorInfo("EVENTS_DROPPED", { after_event_id: id.toString(), dropped_before: droppedBefore.toISOString() }),
+      preconditionFailure("RETENTION", `events/${id}`, "the cursor's event was dropped by EVENTS_RETENTION"),
+    ],
+  );
+
 export const mediaConflict = (store: string, key: string, id: string, field: string) =>
   rpcError(
     `media ${id} is already registered at ${store}/${key} with a different ${field}; ` +
@@ -146,6 +157,41 @@ export const bulkConfirmationRequired = (matched: bigint | string, limit: number
 
 export const bulkActionNotFound = (id: string) =>
   rpcError(`no bulk action with id ${id}`, Code.NotFound, [errorInfo("BULK_ACTION_NOT_FOUND", { bulk_action_id: id })]);
+
+export const reconciliationNotFound = (id: string) =>
+  rpcError(`no reconciliation with id ${id}`, Code.NotFound, [
+    errorInfo("RECONCILIATION_NOT_FOUND", { reconciliation_id: id }),
+  ]);
+
+/** ApplyReconciliation on a run that has not SUCCEEDED: its findings are not complete. */
+export const reconciliationNotFinished = (id: string, state: string) =>
+  rpcError(
+    `reconciliation ${id} is ${state}: only a SUCCEEDED reconciliation's findings can be applied; wait for it (GetReconciliation) or start another`,
+    Code.FailedPrecondition,
+    [
+      errorInfo("RECONCILIATION_NOT_FINISHED", { reconciliation_id: id, state }),
+      preconditionFailure("STATE", `reconciliations/${id}`, "the reconciliation has not SUCCEEDED"),
+    ],
+  );
+
+/** No attestation with this id, or one another credential started (to the caller, the same). */
+export const attestationNotFound = (id: string) =>
+  rpcError(`no attestation with id ${id} started by this token; start one with StartAttestation`, Code.NotFound, [
+    errorInfo("ATTESTATION_NOT_FOUND", { attestation_id: id }),
+  ]);
+
+/** A page or a finish for an attestation that no longer takes them: finished, or expired (an hour without pages). */
+export const attestationClosed = (id: string, state: "FINISHED" | "EXPIRED") =>
+  rpcError(
+    state === "FINISHED"
+      ? `attestation ${id} is finished (or being finished) and takes no more pages; start a new one`
+      : `attestation ${id} expired (no page for an hour) and its pairs were dropped; start a new one`,
+    Code.FailedPrecondition,
+    [
+      errorInfo(`ATTESTATION_${state}`, { attestation_id: id }),
+      preconditionFailure("STATE", `attestations/${id}`, `attestation is ${state}`),
+    ],
+  );
 
 export const noWorkerYet = () =>
   rpcError(

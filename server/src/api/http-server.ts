@@ -90,8 +90,12 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     close: (graceMs) =>
       new Promise((resolve, reject) => {
         const force = setTimeout(() => server.closeAllConnections(), graceMs);
+        // A keep-alive connection whose last call finishes after this is idle, not closed: close
+        // those as they come, rather than after IDLE_TIMEOUT.
+        const idle = setInterval(() => server.closeIdleConnections(), 100);
         server.close((error) => {
           clearTimeout(force);
+          clearInterval(idle);
           if (error) reject(error);
           else resolve();
         });

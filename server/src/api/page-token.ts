@@ -9,6 +9,8 @@ import { invalidArgument } from "./errors.ts";
 export const ID_PART = /^[1-9][0-9]{0,17}$/;
 /** A time in microseconds since 1970 (up to about 2286), or infinity. */
 export const MICROS_PART = /^(infinity|[0-9]{1,16})$/;
+/** A row's create time in microseconds since 1970 (never infinity): the keyset of lists newest first. */
+export const CREATE_MICROS_PART = /^[0-9]{1,16}$/;
 /**
  * Any text (an owner name); it only ever travels as a bound parameter, but
  * PostgreSQL refuses NUL in text and a lone surrogate cannot be sent as UTF-8.

@@ -1,4 +1,4 @@
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { MediaState } from "@media/proto/media/v1/media_pb";
 import type { MediaStateName } from "../db/schema.ts";
 import { stateFromProto } from "../media/mapping.ts";
@@ -61,6 +61,24 @@ export function requireKey(field: string, value: string): string {
     if (Buffer.byteLength(segment, "utf8") > MAX_SEGMENT_BYTES) {
       throw invalidArgument(field, `segments must be at most ${MAX_SEGMENT_BYTES} bytes (a file name limit on disk)`);
     }
+  }
+  return value;
+}
+
+/**
+ * A key prefix to walk (empty: the whole store): the start of keys requireKey
+ * accepts, so its folders ("a/b/" of "a/b/c") are segments requireKey allows
+ * and it does not reach into the trash.
+ */
+export function requireKeyPrefix(field: string, value: string): string {
+  if (value === "") return value;
+  requireText(field, value, MAX_KEY_BYTES);
+  if (value.startsWith("/")) throw invalidArgument(field, 'must be relative (no leading "/")');
+  if (value.includes("\\")) throw invalidArgument(field, 'must use "/" as separator, not "\\"');
+  if (startsInTrash(value)) throw invalidArgument(field, `must not start with "${TRASH_FOLDER}": the store's trash`);
+  const folders = value.split("/").slice(0, -1);
+  if (folders.some((s) => s === "" || s === "." || s === "..")) {
+    throw invalidArgument(field, 'must not contain empty, "." or ".." segments');
   }
   return value;
 }
@@ -155,6 +173,7 @@ export function requireMediaFilter(req: {
   labels: Record<string, string>;
   trashedAfter?: Timestamp | undefined;
   trashedBefore?: Timestamp | undefined;
+  fileMissing?: boolean;
 }): MediaFilter {
   const orNothing = (value: string) => (value === "" ? undefined : value);
   const state = optionalState("state", req.state);
@@ -178,6 +197,7 @@ export function requireMediaFilter(req: {
     labels: Object.keys(labels).length === 0 ? undefined : labels,
     trashedAfter,
     trashedBefore,
+    fileMissing: req.fileMissing === true ? true : undefined,
   };
 }
 
@@ -195,4 +215,15 @@ export function optionalTime(field: string, value: Timestamp | undefined): Date 
     throw invalidArgument(field, "must be a valid timestamp between years 1 and 9999");
   }
   return new Date(ms);
+}
+
+/** An optional duration field in milliseconds (unset: 0), from 0 up to maxMs. */
+export function requireWait(field: string, value: Duration | undefined, maxMs: number): number {
+  if (value === undefined) return 0;
+  const ms = Number(value.seconds) * 1000 + value.nanos / 1e6;
+  const mixedSigns = (value.seconds > 0n && value.nanos < 0) || (value.seconds < 0n && value.nanos > 0);
+  if (!Number.isFinite(ms) || ms < 0 || ms > maxMs || Math.abs(value.nanos) > 999_999_999 || mixedSigns) {
+    throw invalidArgument(field, `must be from 0 to ${maxMs / 1000} s`);
+  }
+  return ms;
 }

@@ -1,6 +1,7 @@
 import { type Kysely, sql } from "kysely";
 import { type Migration, type MigrationProvider, Migrator } from "kysely/migration";
 import { connectDatabase } from "./connect.ts";
+import { prepareEventPartitions } from "./event-partitions.ts";
 import * as initial from "./migrations/0001_initial.ts";
 import * as deletion from "./migrations/0002_deletion.ts";
 import * as dashboard from "./migrations/0003_dashboard.ts";
@@ -14,6 +15,7 @@ import * as reconciliation from "./migrations/0010_reconciliation.ts";
 import * as attestation from "./migrations/0011_attestation.ts";
 import * as groupCommit from "./migrations/0012_group_commit.ts";
 import * as stateTotals from "./migrations/0013_state_totals.ts";
+import * as eventsPartitioned from "./migrations/0014_events_partitioned.ts";
 
 /** Every migration, in order. Listed statically so bundling and tsx need no directory scan. */
 const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -30,6 +32,7 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0011_attestation": attestation,
   "0012_group_commit": groupCommit,
   "0013_state_totals": stateTotals,
+  "0014_events_partitioned": eventsPartitioned,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) };
@@ -57,7 +60,10 @@ export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
 export async function migrateDatabase(url: string, connectTimeoutMs: number): Promise<string[]> {
   const schema = connectDatabase({ url, poolSize: 1, connectTimeoutMs });
   try {
-    return await migrateToLatest(schema.db);
+    const applied = await migrateToLatest(schema.db);
+    // The audit log's partitions for the months ahead, whether or not a worker sweeps.
+    await prepareEventPartitions(schema.pool);
+    return applied;
   } finally {
     await schema.close();
   }

@@ -30,6 +30,8 @@ export interface MediaTable {
   last_error: string | null;
   trash_time: Timestamp | null;
   purge_time: Timestamp | null;
+  /** When a reconciliation found no file at the key (migration 0010); null once found again. */
+  file_missing_time: Timestamp | null;
 }
 
 export interface MediaReferenceTable {
@@ -56,7 +58,9 @@ export type MediaEventTypeName =
   | "PURGE_FAILED"
   | "RESTORED"
   | "ERASED"
-  | "ERASE_FAILED";
+  | "ERASE_FAILED"
+  | "FILE_MISSING"
+  | "FILE_FOUND";
 
 export interface MediaEventTable {
   id: GeneratedInt8;
@@ -69,6 +73,10 @@ export interface MediaEventTable {
   reason: Generated<string>;
   create_time: GeneratedTimestamp;
   bulk_action_id: Int8 | null;
+  /** The writing transaction's id (xid8, as text): the change feed's order is (xact, id). Migration 0009. */
+  xact: Generated<string>;
+  /** The media's store; null only on events written before migration 0009 whose media row was already gone. */
+  store: Generated<string | null>;
 }
 
 export interface DeletionControlTable {
@@ -126,7 +134,75 @@ export interface BulkActionTable {
   finish_time: Timestamp | null;
 }
 
+/** Where an attestation is; FINISHING (a finish working through its repairs) is OPEN to the API. */
+export type AttestationStateName = "OPEN" | "FINISHING" | "FINISHED" | "EXPIRED";
+
+/** A reference attestation (migration 0011; media/attestations.ts). */
+export interface AttestationTable {
+  id: GeneratedInt8;
+  owner_prefix: string;
+  state: Generated<AttestationStateName>;
+  actor: string;
+  attested_count: GeneratedInt8;
+  create_time: GeneratedTimestamp;
+  update_time: GeneratedTimestamp;
+  finish_time: Timestamp | null;
+  expire_time: Timestamp;
+  unattested_count: GeneratedInt8;
+  not_linked_count: GeneratedInt8;
+  endangered_count: GeneratedInt8;
+  gone_count: GeneratedInt8;
+  repaired_count: GeneratedInt8;
+  /** The report's items as media/attestations.ts stores them (StoredDriftItem[]). */
+  items: ColumnType<unknown, string | undefined, string>;
+  items_truncated: Generated<boolean>;
+  clear_time: Timestamp | null;
+}
+
+export type ReconciliationStateName = "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED";
+export type ReconciliationFindingKindName = "UNTRACKED" | "MISSING";
+export type ReconciliationResolutionName = "OPEN" | "ADOPTED" | "IGNORED" | "FLAGGED" | "SKIPPED";
+
+/** A storage reconciliation run (migration 0010; media/reconciliations.ts). */
+export interface ReconciliationTable {
+  id: GeneratedInt8;
+  store: string;
+  key_prefix: Generated<string>;
+  min_age_seconds: number;
+  state: Generated<ReconciliationStateName>;
+  actor: string;
+  objects_scanned: GeneratedInt8;
+  media_scanned: GeneratedInt8;
+  untracked_count: GeneratedInt8;
+  /** numeric (read as a decimal string). */
+  untracked_bytes: GeneratedInt8;
+  missing_count: GeneratedInt8;
+  young_count: GeneratedInt8;
+  ignored_count: GeneratedInt8;
+  adopted_count: GeneratedInt8;
+  resume_key: Generated<string>;
+  last_error: Generated<string>;
+  create_time: GeneratedTimestamp;
+  update_time: GeneratedTimestamp;
+  finish_time: Timestamp | null;
+}
+
+/** One untracked object or missing file a reconciliation found. */
+export interface ReconciliationFindingTable {
+  id: GeneratedInt8;
+  reconciliation_id: Int8;
+  kind: ReconciliationFindingKindName;
+  key: string;
+  size_bytes: Int8;
+  modify_time: Timestamp | null;
+  media_id: Int8 | null;
+  resolution: ReconciliationResolutionName;
+}
+
 export interface Database {
+  reconciliations: ReconciliationTable;
+  reconciliation_findings: ReconciliationFindingTable;
+  attestations: AttestationTable;
   bulk_actions: BulkActionTable;
   deletion_claims: DeletionClaimTable;
   deletion_control: DeletionControlTable;
@@ -140,3 +216,6 @@ export type MediaRow = Selectable<MediaTable>;
 export type MediaEventRow = Selectable<MediaEventTable>;
 export type MediaReferenceRow = Selectable<MediaReferenceTable>;
 export type BulkActionRow = Selectable<BulkActionTable>;
+export type ReconciliationRow = Selectable<ReconciliationTable>;
+export type ReconciliationFindingRow = Selectable<ReconciliationFindingTable>;
+export type AttestationRow = Selectable<AttestationTable>;

@@ -80,10 +80,10 @@ function claimStatement(due: string, event: { actor: string; reason: string }, e
        FROM due
        WHERE m.id = due.id AND m.reference_count = 0
          AND NOT EXISTS (SELECT 1 FROM media_references r WHERE r.media_id = m.id)
-       RETURNING m.id, due.state AS from_state
+       RETURNING m.id, due.state AS from_state, m.store
      ), events AS (
-       INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason)
-       SELECT id, 'CLAIMED', from_state, 'DELETING', ${event.actor}, ${event.reason} FROM claimed
+       INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason, store)
+       SELECT id, 'CLAIMED', from_state, 'DELETING', ${event.actor}, ${event.reason}, store FROM claimed
      ), counted AS (SELECT count(*)::int AS n FROM claimed),
      lease AS (
        INSERT INTO deletion_claims (token, lease_expire_time, media_ids)
@@ -210,10 +210,10 @@ export async function reclaimExpiredClaim(pool: pg.Pool, leaseSeconds: number): 
      ), moved AS (
        UPDATE media m SET claim_token = $1, claim_time = now(), update_time = now()
        FROM dropped WHERE m.id = ANY(dropped.media_ids) AND ${stillClaimed("m", "dropped.token")}
-       RETURNING m.id
+       RETURNING m.id, m.store
      ), events AS (
-       INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason)
-       SELECT id, 'CLAIMED', 'DELETING', 'DELETING', 'worker', 'reclaimed: the previous lease expired' FROM moved
+       INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason, store)
+       SELECT id, 'CLAIMED', 'DELETING', 'DELETING', 'worker', 'reclaimed: the previous lease expired', store FROM moved
      ), counted AS (SELECT (SELECT count(*) FROM dropped)::int AS found, (SELECT count(*) FROM moved)::int AS n),
      lease AS (
        INSERT INTO deletion_claims (token, lease_expire_time, media_ids)
@@ -265,10 +265,10 @@ export async function releaseBatch(pool: pg.Pool, token: string, reason: string)
      released AS (
        UPDATE media m SET state = 'ORPHANED', claim_token = NULL, claim_time = NULL, update_time = now(),
          orphan_time = coalesce(m.orphan_time, now())
-       FROM ended WHERE m.id = ANY(ended.media_ids) AND ${stillClaimed("m", "$1::uuid")} RETURNING m.id
+       FROM ended WHERE m.id = ANY(ended.media_ids) AND ${stillClaimed("m", "$1::uuid")} RETURNING m.id, m.store
      ), events AS (
-       INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason)
-       SELECT id, 'CLAIM_RELEASED', 'DELETING', 'ORPHANED', 'worker', $2 FROM released
+       INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason, store)
+       SELECT id, 'CLAIM_RELEASED', 'DELETING', 'ORPHANED', 'worker', $2, store FROM released
      )
      SELECT count(*)::int AS n FROM released`,
     [token, reason],

@@ -209,10 +209,10 @@ async function recordErasure(
   return withTransaction(pool, async (client) => {
     const { rows } = await client.query<{ id: string; now: Date }>(
       `WITH gone AS (
-         DELETE FROM media WHERE id = ANY($1::bigint[]) AND claim_token = $2 RETURNING id, state
+         DELETE FROM media WHERE id = ANY($1::bigint[]) AND claim_token = $2 RETURNING id, state, store
        ), events AS (
-         INSERT INTO media_events (media_id, type, from_state, actor, reason)
-         SELECT id, 'ERASED', state, $3, 'erased: ' || $4 FROM gone
+         INSERT INTO media_events (media_id, type, from_state, actor, reason, store)
+         SELECT id, 'ERASED', state, $3, 'erased: ' || $4, store FROM gone
        )
        SELECT id, now() FROM gone`,
       [gone, token, request.actor, request.reason],

@@ -89,11 +89,11 @@ async function recordDeletedOrTrashed(
        WHERE m.id = done.id AND done.retention <= 0 AND ${stillClaimed("m", "$2::uuid")}
        RETURNING m.id, m.store, m.size_bytes
      ), events AS (
-       INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason)
-       SELECT id, 'TRASHED', 'DELETING'::media_state, 'TRASHED'::media_state, 'worker', 'file moved to the trash'
+       INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason, store)
+       SELECT id, 'TRASHED', 'DELETING'::media_state, 'TRASHED'::media_state, 'worker', 'file moved to the trash', store
        FROM trashed
        UNION ALL
-       SELECT id, 'DELETED', 'DELETING'::media_state, NULL, 'worker', 'file and row deleted' FROM deleted
+       SELECT id, 'DELETED', 'DELETING'::media_state, NULL, 'worker', 'file and row deleted', store FROM deleted
      )
      SELECT store, count(*)::int AS files, sum(size_bytes)::numeric::text AS bytes
      FROM (SELECT * FROM trashed UNION ALL SELECT * FROM deleted) gone GROUP BY store`,
@@ -133,10 +133,10 @@ async function recordDeleteFailed(
          orphan_time = coalesce(m.orphan_time, now()),
          claim_token = NULL, claim_time = NULL, update_time = now()
        FROM f WHERE m.id = f.id AND ${stillClaimed("m", "$3::uuid")}
-       RETURNING m.id, m.state, f.error
+       RETURNING m.id, m.state, f.error, m.store
      ), events AS (
-       INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason)
-       SELECT id, 'DELETE_FAILED', 'DELETING', state, 'worker', left(error, 2000) FROM updated
+       INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason, store)
+       SELECT id, 'DELETE_FAILED', 'DELETING', state, 'worker', left(error, 2000), store FROM updated
      )
      SELECT count(*) FILTER (WHERE state = 'ORPHANED')::int AS retried,
             count(*) FILTER (WHERE state = 'FAILED')::int AS failed
@@ -159,8 +159,8 @@ async function recordPurged(client: pg.PoolClient, token: string, done: Readonly
        DELETE FROM media m WHERE m.id = ANY($1::bigint[]) AND ${stillClaimed("m", "$2::uuid", "TRASHED")}
        RETURNING id, store, size_bytes
      ), events AS (
-       INSERT INTO media_events (media_id, type, from_state, actor, reason)
-       SELECT id, 'PURGED', 'TRASHED', 'worker', 'trash retention over: trashed file and row deleted' FROM gone
+       INSERT INTO media_events (media_id, type, from_state, actor, reason, store)
+       SELECT id, 'PURGED', 'TRASHED', 'worker', 'trash retention over: trashed file and row deleted', store FROM gone
      )
      SELECT store, count(*)::int AS files, sum(size_bytes)::numeric::text AS bytes FROM gone GROUP BY store`,
     [[...done.keys()], token],
@@ -187,10 +187,10 @@ async function recordPurgeFailed(
        UPDATE media m SET delete_attempts = m.delete_attempts + 1, last_error = left(f.error, 2000),
          purge_time = now() + ${backoff("m", "$4")}, claim_token = NULL, claim_time = NULL, update_time = now()
        FROM f WHERE m.id = f.id AND ${stillClaimed("m", "$3::uuid", "TRASHED")}
-       RETURNING m.id, f.error
+       RETURNING m.id, f.error, m.store
      ), events AS (
-       INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason)
-       SELECT id, 'PURGE_FAILED', 'TRASHED', 'TRASHED', 'worker', left(error, 2000) FROM updated
+       INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason, store)
+       SELECT id, 'PURGE_FAILED', 'TRASHED', 'TRASHED', 'worker', left(error, 2000), store FROM updated
      )
      SELECT count(*)::int AS retried FROM updated`,
     [[...failures.keys()], [...failures.values()], token, policy.baseDelaySeconds],

@@ -38,7 +38,9 @@ export {
   type JobTrace,
   parseBulkActionPayload,
   parseClaimPayload,
+  parseReconciliationPayload,
   parseSweepPayload,
+  type ReconciliationPayload,
   SWEEP_JOB_KEY,
   TASKS,
 } from "./jobs.ts";

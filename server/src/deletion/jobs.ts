@@ -10,6 +10,7 @@ export const TASKS = {
   deleteBatch: "delete_batch",
   purgeBatch: "purge_batch",
   bulkAction: "bulk_action",
+  reconcile: "reconcile",
 } as const;
 
 /** The tasks that work on one claim, named by its token in their payload. */
@@ -69,14 +70,28 @@ export interface BulkActionPayload extends JobTrace {
   readonly id: string;
 }
 
-/** The payload of a bulk_action job, or an error saying what is wrong with it. */
-export function parseBulkActionPayload(payload: unknown): BulkActionPayload {
+/** The tasks whose payload names one row by its id: a bulk action, a reconciliation. */
+type IdTask = typeof TASKS.bulkAction | typeof TASKS.reconcile;
+
+/** The payload {"id": "<row id>"} of a job of `task` (`what` names the row), or an error saying what is wrong. */
+function parseIdPayload(task: IdTask, what: string, payload: unknown): BulkActionPayload {
   const id = (payload as { id?: unknown } | null)?.id;
   if (typeof id !== "string" || !/^[1-9][0-9]{0,18}$/.test(id)) {
-    throw new Error(`${TASKS.bulkAction} needs a payload {"id": "<bulk action id>"}`);
+    throw new Error(`${task} needs a payload {"id": "<${what} id>"}`);
   }
-  return { id, ...parseJobTrace(TASKS.bulkAction, payload) };
+  return { id, ...parseJobTrace(task, payload) };
 }
+
+/** The payload of a bulk_action job, or an error saying what is wrong with it. */
+export const parseBulkActionPayload = (payload: unknown): BulkActionPayload =>
+  parseIdPayload(TASKS.bulkAction, "bulk action", payload);
+
+/** What a reconcile job carries: the reconciliation's id. */
+export type ReconciliationPayload = BulkActionPayload;
+
+/** The payload of a reconcile job, or an error saying what is wrong with it. */
+export const parseReconciliationPayload = (payload: unknown): ReconciliationPayload =>
+  parseIdPayload(TASKS.reconcile, "reconciliation", payload);
 
 /** The payload of a sweep job (any other fields, such as the crontab's, are left alone), or an error. */
 export function parseSweepPayload(payload: unknown): JobTrace {
@@ -103,9 +118,17 @@ const traceFields = (traceSql: string): string => `coalesce((${traceSql})::jsonb
 export const enqueueClaimJob = (task: ClaimTask, tokenSql: string, traceSql = "NULL"): string =>
   `graphile_worker.add_job('${task}', (${traceFields(traceSql)} || jsonb_build_object('token', ${tokenSql}::text))::json, max_attempts := ${BATCH_JOB_ATTEMPTS})`;
 
+/** SQL that enqueues the job of `task` for the row whose id is in `idSql`, continuing the trace in `traceSql`. */
+const enqueueIdJob = (task: IdTask, idSql: string, traceSql: string): string =>
+  `graphile_worker.add_job('${task}', (${traceFields(traceSql)} || jsonb_build_object('id', ${idSql}::text))::json, max_attempts := ${BATCH_JOB_ATTEMPTS})`;
+
 /** SQL that enqueues the bulk_action job of the bulk action whose id is in `idSql`, continuing the trace in `traceSql`. */
 export const enqueueBulkAction = (idSql: string, traceSql = "NULL"): string =>
-  `graphile_worker.add_job('${TASKS.bulkAction}', (${traceFields(traceSql)} || jsonb_build_object('id', ${idSql}::text))::json, max_attempts := ${BATCH_JOB_ATTEMPTS})`;
+  enqueueIdJob(TASKS.bulkAction, idSql, traceSql);
+
+/** SQL that enqueues the reconcile job of the reconciliation whose id is in `idSql`, continuing the trace in `traceSql`. */
+export const enqueueReconciliation = (idSql: string, traceSql = "NULL"): string =>
+  enqueueIdJob(TASKS.reconcile, idSql, traceSql);
 
 /** SQL that queues a sweep to run now, continuing the trace in `traceSql` (jobTraceParameter's value; unset: none). */
 export const enqueueSweep = (traceSql = "NULL"): string =>

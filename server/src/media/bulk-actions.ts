@@ -36,6 +36,7 @@ interface StoredFilter {
   labels?: Record<string, string>;
   trashedAfter?: string;
   trashedBefore?: string;
+  fileMissing?: true;
 }
 
 export function filterToJson(filter: MediaFilter): string {
@@ -47,6 +48,7 @@ export function filterToJson(filter: MediaFilter): string {
     labels: filter.labels === undefined ? undefined : { ...filter.labels },
     trashedAfter: filter.trashedAfter?.toISOString(),
     trashedBefore: filter.trashedBefore?.toISOString(),
+    fileMissing: filter.fileMissing,
   };
   return JSON.stringify(stored);
 }
@@ -61,6 +63,7 @@ export function filterFromJson(value: unknown): MediaFilter {
     labels: stored.labels,
     trashedAfter: stored.trashedAfter === undefined ? undefined : new Date(stored.trashedAfter),
     trashedBefore: stored.trashedBefore === undefined ? undefined : new Date(stored.trashedBefore),
+    fileMissing: stored.fileMissing === true ? true : undefined,
   };
 }
 
@@ -191,11 +194,11 @@ export async function runChangeChunk(db: Kysely<Database>, pool: pg.Pool, id: st
        changed AS (
          UPDATE media SET ${rule.set(`$${n + 1}::text`)}, update_time = now()
          FROM batch WHERE media.id = batch.id AND batch.allowed
-         RETURNING media.id, batch.state AS from_state, media.state AS to_state
+         RETURNING media.id, batch.state AS from_state, media.state AS to_state, media.store
        ),
        events AS (
-         INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason, bulk_action_id)
-         SELECT id, $${n + 2}, from_state, to_state, $${n + 3}, $${n + 4}, $${n + 5} FROM changed
+         INSERT INTO media_events (media_id, type, from_state, to_state, actor, reason, bulk_action_id, store)
+         SELECT id, $${n + 2}, from_state, to_state, $${n + 3}, $${n + 4}, $${n + 5}, store FROM changed
        )
        SELECT (SELECT count(*)::int FROM batch) AS settled, (SELECT count(*)::int FROM changed) AS done,
               (SELECT max(id)::text FROM batch) AS last_id,

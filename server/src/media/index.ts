@@ -2,6 +2,7 @@
 // API's handlers use, the dashboard's list and views, the admin actions and the
 // row-to-message mapping. Exported as @media/server/media.
 export { type ActionOutcome, type AdminActions, createAdminActions } from "./admin-actions.ts";
+export { sweepAttestations } from "./attestations.ts";
 export {
   BulkActionMovedError,
   type ChunkResult,
@@ -10,6 +11,7 @@ export {
   runRestoreChunk,
   startBulkAction,
 } from "./bulk-actions.ts";
+export { FEED_START, type FeedFilter, readFeedPage, SCAN_LIMIT } from "./event-feed.ts";
 export { mediaToProto, stateFromProto, stateToProto, unlinkOwnerToProto } from "./mapping.ts";
 export {
   cursorFromToken,
@@ -30,4 +32,13 @@ export {
   type UnlinkOwnerResult,
 } from "./media-repository.ts";
 export { deletionHistory, getStats, listMediaEvents, listMediaReferences, type MediaStats } from "./media-views.ts";
+export {
+  createReconciliation,
+  failReconciliation,
+  getReconciliation,
+  type PageResult,
+  ReconciliationMovedError,
+  reconcilePage,
+  startReconciliation,
+} from "./reconciliations.ts";
 export { foldStateDeltas, readStateTotals, repairStateTotals } from "./state-totals.ts";

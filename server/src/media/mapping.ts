@@ -14,9 +14,28 @@ import {
   MediaEventType,
   type MediaReference,
   MediaReferenceSchema,
+  type Reconciliation,
+  ReconciliationAction,
+  type ReconciliationFinding,
+  ReconciliationFindingKind,
+  ReconciliationFindingResolution,
+  ReconciliationFindingSchema,
+  ReconciliationSchema,
+  ReconciliationState,
 } from "@media/proto/media/v1/admin_service_pb";
-import { type Media, MediaSchema, MediaState } from "@media/proto/media/v1/media_pb";
 import {
+  type Attestation,
+  AttestationSchema,
+  AttestationState,
+  DriftKind,
+  DriftRepair,
+  type Media,
+  MediaSchema,
+  MediaState,
+} from "@media/proto/media/v1/media_pb";
+import {
+  type AttestationRow,
+  type AttestationStateName,
   type BulkActionRow,
   type BulkActionStateName,
   type BulkActionTypeName,
@@ -26,12 +45,19 @@ import {
   type MediaReferenceRow,
   type MediaRow,
   type MediaStateName,
+  type ReconciliationFindingKindName,
+  type ReconciliationFindingRow,
+  type ReconciliationResolutionName,
+  type ReconciliationRow,
+  type ReconciliationStateName,
 } from "../db/schema.ts";
 import type { DeletionControl } from "../deletion/control.ts";
 import type { ErasureOutcome as ErasureResult } from "../deletion/erase.ts";
 import type { DeletionPlan, QueuedSweep } from "../deletion/plan.ts";
 import type { DeletionRunRow, WorkerHeartbeatRow } from "../deletion/runs.ts";
+import type { DriftRank, DriftRepairName, StoredDriftItem } from "./attestations.ts";
 import { filterFromJson } from "./bulk-actions.ts";
+import type { FeedPage } from "./event-feed.ts";
 import type { MediaFilter } from "./media-list.ts";
 import type { UnlinkOwnerResult } from "./media-repository.ts";
 import type { DeletionHourTotals, MediaStats } from "./media-views.ts";
@@ -65,6 +91,8 @@ const EVENT_TYPE_TO_PROTO: Record<MediaEventTypeName, MediaEventType> = {
   RESTORED: MediaEventType.RESTORED,
   ERASED: MediaEventType.ERASED,
   ERASE_FAILED: MediaEventType.ERASE_FAILED,
+  FILE_MISSING: MediaEventType.FILE_MISSING,
+  FILE_FOUND: MediaEventType.FILE_FOUND,
 };
 
 export function stateToProto(state: MediaStateName): MediaState {
@@ -74,6 +102,11 @@ export function stateToProto(state: MediaStateName): MediaState {
 /** The stored name for an API state; undefined for UNSPECIFIED or unknown numbers. */
 export function stateFromProto(state: MediaState): MediaStateName | undefined {
   return MEDIA_STATES.find((name) => STATE_TO_PROTO[name] === state);
+}
+
+/** The stored name for an API event type; undefined for UNSPECIFIED or unknown numbers. */
+export function eventTypeFromProto(type: MediaEventType): MediaEventTypeName | undefined {
+  return (Object.keys(EVENT_TYPE_TO_PROTO) as MediaEventTypeName[]).find((name) => EVENT_TYPE_TO_PROTO[name] === type);
 }
 
 const INT64_MAX = (1n << 63n) - 1n;
@@ -108,6 +141,7 @@ export function mediaToProto(row: MediaRow): Media {
     lastError: row.last_error ?? "",
     trashTime: timestamp(row.trash_time),
     purgeTime: timestamp(row.purge_time),
+    fileMissingTime: timestamp(row.file_missing_time ?? null),
   });
 }
 
@@ -124,6 +158,11 @@ export function eventToProto(row: MediaEventRow): MediaEvent {
     createTime: timestamp(row.create_time),
     bulkActionId: row.bulk_action_id === null ? 0n : BigInt(row.bulk_action_id),
   });
+}
+
+/** One page of the change feed (ListEvents). */
+export function feedPageToProto(page: FeedPage) {
+  return { events: page.events.map(eventToProto), nextAfterEventId: page.next.id, caughtUp: page.caughtUp };
 }
 
 const ERASURE_TO_PROTO = {
@@ -292,6 +331,7 @@ export function mediaFilterToProto(filter: MediaFilter) {
     labels: { ...(filter.labels ?? {}) },
     trashedAfter: filter.trashedAfter === undefined ? undefined : timestampFromDate(filter.trashedAfter),
     trashedBefore: filter.trashedBefore === undefined ? undefined : timestampFromDate(filter.trashedBefore),
+    fileMissing: filter.fileMissing === true,
   };
 }
 
@@ -311,5 +351,145 @@ export function bulkActionToProto(row: BulkActionRow): BulkAction {
     createTime: timestamp(row.create_time),
     updateTime: timestamp(row.update_time),
     finishTime: timestamp(row.finish_time),
+  });
+}
+
+const ATTESTATION_STATE_TO_PROTO: Record<AttestationStateName, AttestationState> = {
+  OPEN: AttestationState.OPEN,
+  // A finish working through its repairs: still open to callers, and a repeated finish goes on with it.
+  FINISHING: AttestationState.OPEN,
+  FINISHED: AttestationState.FINISHED,
+  EXPIRED: AttestationState.EXPIRED,
+};
+
+const DRIFT_KIND_TO_PROTO: Record<DriftRank, DriftKind> = {
+  1: DriftKind.ENDANGERED,
+  2: DriftKind.GONE,
+  3: DriftKind.NOT_LINKED,
+  4: DriftKind.UNATTESTED,
+};
+
+const DRIFT_REPAIR_TO_PROTO: Record<DriftRepairName, DriftRepair> = {
+  NONE: DriftRepair.UNSPECIFIED,
+  LINKED: DriftRepair.LINKED,
+  HELD: DriftRepair.HELD,
+  UNLINKED: DriftRepair.UNLINKED,
+  CHANGED_DURING: DriftRepair.CHANGED_DURING,
+};
+
+/** An attestation; its drift report once FINISHED, its expiry while OPEN. */
+export function attestationToProto(row: AttestationRow): Attestation {
+  const finished = row.state === "FINISHED";
+  const items = finished ? (row.items as StoredDriftItem[]) : [];
+  return create(AttestationSchema, {
+    id: BigInt(row.id),
+    ownerPrefix: row.owner_prefix,
+    state: ATTESTATION_STATE_TO_PROTO[row.state],
+    actor: row.actor,
+    attestedCount: BigInt(row.attested_count),
+    createTime: timestamp(row.create_time),
+    updateTime: timestamp(row.update_time),
+    finishTime: timestamp(row.finish_time),
+    expireTime: row.state === "OPEN" || row.state === "FINISHING" ? timestamp(row.expire_time) : undefined,
+    drift: finished
+      ? {
+          unattestedCount: BigInt(row.unattested_count),
+          notLinkedCount: BigInt(row.not_linked_count),
+          endangeredCount: BigInt(row.endangered_count),
+          goneCount: BigInt(row.gone_count),
+          repairedCount: BigInt(row.repaired_count),
+          itemsTruncated: row.items_truncated,
+          items: items.map(([rank, owner, mediaId, state, repair]) => ({
+            kind: DRIFT_KIND_TO_PROTO[rank],
+            owner,
+            mediaId: BigInt(mediaId),
+            state: state === null ? MediaState.UNSPECIFIED : stateToProto(state),
+            repair: DRIFT_REPAIR_TO_PROTO[repair],
+          })),
+        }
+      : undefined,
+  });
+}
+
+const RECONCILIATION_STATE_TO_PROTO: Record<ReconciliationStateName, ReconciliationState> = {
+  QUEUED: ReconciliationState.QUEUED,
+  RUNNING: ReconciliationState.RUNNING,
+  SUCCEEDED: ReconciliationState.SUCCEEDED,
+  FAILED: ReconciliationState.FAILED,
+};
+
+const FINDING_KIND_TO_PROTO: Record<ReconciliationFindingKindName, ReconciliationFindingKind> = {
+  UNTRACKED: ReconciliationFindingKind.UNTRACKED,
+  MISSING: ReconciliationFindingKind.MISSING,
+};
+
+const RESOLUTION_TO_PROTO: Record<ReconciliationResolutionName, ReconciliationFindingResolution> = {
+  OPEN: ReconciliationFindingResolution.OPEN,
+  ADOPTED: ReconciliationFindingResolution.ADOPTED,
+  IGNORED: ReconciliationFindingResolution.IGNORED,
+  FLAGGED: ReconciliationFindingResolution.FLAGGED,
+  SKIPPED: ReconciliationFindingResolution.SKIPPED,
+};
+
+/** The stored name of a finding kind filter; undefined for UNSPECIFIED (every kind) or unknown numbers. */
+export const findingKindFromProto = (kind: ReconciliationFindingKind): ReconciliationFindingKindName | undefined =>
+  (Object.keys(FINDING_KIND_TO_PROTO) as ReconciliationFindingKindName[]).find(
+    (k) => FINDING_KIND_TO_PROTO[k] === kind,
+  );
+
+/** The stored name of a resolution filter; undefined for UNSPECIFIED (every resolution) or unknown numbers. */
+export const resolutionFromProto = (
+  resolution: ReconciliationFindingResolution,
+): ReconciliationResolutionName | undefined =>
+  (Object.keys(RESOLUTION_TO_PROTO) as ReconciliationResolutionName[]).find(
+    (r) => RESOLUTION_TO_PROTO[r] === resolution,
+  );
+
+/** ApplyReconciliation's action; undefined for UNSPECIFIED or unknown numbers. */
+export function reconciliationActionFromProto(action: ReconciliationAction): "ADOPT" | "IGNORE" | undefined {
+  switch (action) {
+    case ReconciliationAction.ADOPT:
+      return "ADOPT";
+    case ReconciliationAction.IGNORE:
+      return "IGNORE";
+    default:
+      return undefined;
+  }
+}
+
+export function reconciliationToProto(row: ReconciliationRow): Reconciliation {
+  return create(ReconciliationSchema, {
+    id: BigInt(row.id),
+    store: row.store,
+    keyPrefix: row.key_prefix,
+    minAge: { seconds: BigInt(row.min_age_seconds), nanos: 0 },
+    state: RECONCILIATION_STATE_TO_PROTO[row.state] ?? ReconciliationState.UNSPECIFIED,
+    actor: row.actor,
+    objectsScanned: BigInt(row.objects_scanned),
+    mediaScanned: BigInt(row.media_scanned),
+    untrackedCount: BigInt(row.untracked_count),
+    untrackedBytes: byteTotal(row.untracked_bytes),
+    missingCount: BigInt(row.missing_count),
+    youngCount: BigInt(row.young_count),
+    ignoredCount: BigInt(row.ignored_count),
+    adoptedCount: BigInt(row.adopted_count),
+    resumeKey: row.resume_key,
+    lastError: row.last_error,
+    createTime: timestamp(row.create_time),
+    updateTime: timestamp(row.update_time),
+    finishTime: timestamp(row.finish_time),
+  });
+}
+
+export function findingToProto(row: ReconciliationFindingRow): ReconciliationFinding {
+  return create(ReconciliationFindingSchema, {
+    id: BigInt(row.id),
+    reconciliationId: BigInt(row.reconciliation_id),
+    kind: FINDING_KIND_TO_PROTO[row.kind] ?? ReconciliationFindingKind.UNSPECIFIED,
+    key: row.key,
+    sizeBytes: BigInt(row.size_bytes),
+    modifyTime: timestamp(row.modify_time),
+    mediaId: row.media_id === null ? 0n : BigInt(row.media_id),
+    resolution: RESOLUTION_TO_PROTO[row.resolution] ?? ReconciliationFindingResolution.UNSPECIFIED,
   });
 }

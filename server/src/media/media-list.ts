@@ -38,6 +38,8 @@ export interface MediaFilter {
   readonly trashedAfter?: Date;
   /** Moved to the trash before this time (TRASHED media only). */
   readonly trashedBefore?: Date;
+  /** True: only media a reconciliation found without their file (media_file_missing_idx). */
+  readonly fileMissing?: true;
 }
 
 /** The media list orders, the default first; each has its own keyset. */
@@ -77,8 +79,8 @@ export const cursorFromToken = (parts: readonly string[]): MediaCursor => ({
   deleteKey: parts[1],
 });
 
-/** Escapes LIKE wildcards so a key prefix matches literally. */
-function likePrefix(prefix: string): string {
+/** Escapes LIKE wildcards so a key prefix matches literally (the C collation lets the index serve it). */
+export function likePrefix(prefix: string): string {
   return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
@@ -130,6 +132,7 @@ export function whereMediaFilter<O>(
   }
   if (filter.trashedAfter !== undefined) q = q.where("media.trash_time", ">=", filter.trashedAfter);
   if (filter.trashedBefore !== undefined) q = q.where("media.trash_time", "<", filter.trashedBefore);
+  if (filter.fileMissing === true) q = q.where("media.file_missing_time", "is not", null);
   return q;
 }
 

@@ -136,6 +136,7 @@ const MEDIA_COLUMNS = [
   "last_error",
   "trash_time",
   "purge_time",
+  "file_missing_time",
 ] as const satisfies readonly (keyof MediaRow)[];
 const SELECT_MEDIA = MEDIA_COLUMNS.join(", ");
 const SELECT_RESULT_MEDIA = MEDIA_COLUMNS.map((c) => `(r.m).${c}`).join(", ");
@@ -182,8 +183,8 @@ const INSERT_MEDIA = `WITH inserted AS (
     ON CONFLICT (store, key, trash_time) DO NOTHING
     RETURNING *
   ), event AS (
-    INSERT INTO media_events (media_id, type, to_state, actor, reason)
-    SELECT id, 'CREATED', 'PENDING', $7, 'registered' FROM inserted
+    INSERT INTO media_events (media_id, type, to_state, actor, reason, store)
+    SELECT id, 'CREATED', 'PENDING', $7, 'registered', store FROM inserted
   )
   SELECT * FROM inserted`;
 

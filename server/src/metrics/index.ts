@@ -2,6 +2,7 @@
 // lifecycle gauges read from the database at scrape time (lifecycle.ts), and
 // the code label of the RPC series (rpc-code.ts).
 export { type LifecycleGaugeOptions, registerLifecycleGauges } from "./lifecycle.ts";
+export { readLifecycleSnapshot } from "./lifecycle-snapshot.ts";
 export {
   createMetrics,
   type DeleteBatchObservation,
@@ -9,5 +10,4 @@ export {
   type MetricsOptions,
   type SweepObservation,
 } from "./metrics.ts";
-export { readLifecycleSnapshot } from "./lifecycle-snapshot.ts";
 export { rpcCodeName } from "./rpc-code.ts";

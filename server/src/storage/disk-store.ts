@@ -3,7 +3,7 @@ import { Worker } from "node:worker_threads";
 import type { DiskReply, DiskRequest } from "./disk-thread.ts";
 import type { DiskObjectsResult, DiskPlaceResult, DiskPlaces } from "./disk-trash.ts";
 import type { DiskDeleteResult, DiskRoot, OpenedFile } from "./disk-tree.ts";
-import { type ObjectStore, UnsafeKeyError } from "./object-store.ts";
+import { type ObjectListing, type ObjectStore, UnsafeKeyError } from "./object-store.ts";
 
 /** Files per deleteMany call: a chunk a thread deletes in milliseconds, with a lease confirmed before each. */
 const KEYS_PER_REQUEST = 1000;
@@ -119,5 +119,9 @@ export function createDiskStore(name: string, root: DiskRoot): ObjectStore {
       return leastBusy().call<DiskObjectsResult>({ op: "drop", root, ids, closes: window.closes });
     },
     locate: (objects) => leastBusy().call<Map<string, DiskPlaces>>({ op: "locate", root, objects }),
+    async list(prefix, after, limit) {
+      atMost(limit, "list");
+      return leastBusy().call<ObjectListing>({ op: "list", root, prefix, after, limit });
+    },
   };
 }

@@ -1,4 +1,5 @@
 import { parentPort } from "node:worker_threads";
+import { listFiles } from "./disk-listing.ts";
 import { dropTrashFiles, locateFiles, placeFiles, trashFiles } from "./disk-trash.ts";
 import { type DiskRoot, deleteFiles, noteFiles, openFile } from "./disk-tree.ts";
 import type { MediaObject } from "./object-store.ts";
@@ -43,7 +44,15 @@ export type DiskRequest =
       readonly ids: readonly string[];
       readonly closes: Instant;
     }
-  | { readonly id: number; readonly op: "locate"; readonly root: DiskRoot; readonly objects: readonly MediaObject[] };
+  | { readonly id: number; readonly op: "locate"; readonly root: DiskRoot; readonly objects: readonly MediaObject[] }
+  | {
+      readonly id: number;
+      readonly op: "list";
+      readonly root: DiskRoot;
+      readonly prefix: string;
+      readonly after: string;
+      readonly limit: number;
+    };
 
 export type DiskReply =
   | { readonly id: number; readonly ok: true; readonly value: unknown }
@@ -65,6 +74,8 @@ function run(request: DiskRequest): unknown {
       return dropTrashFiles(request.root, request.ids, request.closes);
     case "locate":
       return locateFiles(request.root, request.objects);
+    case "list":
+      return listFiles(request.root, request.prefix, request.after, request.limit);
     default: {
       const unhandled: never = request;
       throw new Error(`unknown disk operation ${JSON.stringify(unhandled)}`);

@@ -107,6 +107,30 @@ export interface ObjectPlaces {
   readonly inTrash: boolean;
 }
 
+/** One object a store listing found. */
+export interface ListedObject {
+  /** Its key in the store (without the S3 store's prefix). */
+  readonly key: string;
+  readonly sizeBytes: number;
+  readonly modifyTime: Date;
+}
+
+/** One page of a store listing, in byte order of the keys (UTF-8, as S3 ListObjectsV2 lists). */
+export interface ObjectListing {
+  readonly objects: readonly ListedObject[];
+  /**
+   * The last key the listing went past, at or after the last object's (a
+   * skipped trash key on S3): the next page starts after it. Undefined when it
+   * went past none.
+   */
+  readonly last: string | undefined;
+  /** Nothing is left after this page. */
+  readonly done: boolean;
+}
+
+/** Compares two keys in byte order of their UTF-8 (S3's order; JavaScript's `<` compares UTF-16 units). */
+export const compareKeys = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
 /** Where media files live. Disk and S3 implement it. */
 export interface ObjectStore {
   /** The configured store name (media.store). */
@@ -145,6 +169,13 @@ export interface ObjectStore {
   dropFromTrash(ids: readonly string[], window: StorageWindow): Promise<ObjectsResult>;
   /** Where each media's object is now (a read: stat on disk, HEAD on S3), by id; for erasure's check. */
   locate(objects: readonly MediaObject[]): Promise<Map<string, ObjectPlaces>>;
+  /**
+   * Up to `limit` (at most 1000) objects whose keys start with `prefix`, after
+   * the key `after` ("" from the start), in byte order of the keys, skipping
+   * the trash (disk: only regular files, never through a symlink). One page:
+   * the caller pages on with `last`. Reconciliation's walk.
+   */
+  list(prefix: string, after: string, limit: number): Promise<ObjectListing>;
 }
 
 /** Thrown for a key that could resolve outside its store. Such a key is never touched. */

@@ -1,6 +1,13 @@
 import type { Readable } from "node:stream";
 import type { S3Client, S3ClientConfig } from "@aws-sdk/client-s3";
-import { assertSafeKey, checked, type ObjectStore, type StoreFailure } from "./object-store.ts";
+import {
+  assertSafeKey,
+  checked,
+  type ListedObject,
+  type ObjectStore,
+  type StoreFailure,
+  startsInTrash,
+} from "./object-store.ts";
 import { createS3Trash, type Guardable, type S3Parts } from "./s3-trash.ts";
 import { isBefore, type StorageWindow } from "./window.ts";
 
@@ -219,6 +226,30 @@ export function createS3Store(name: string, options: S3StoreOptions): ObjectStor
       if (!isBefore(window.closes)) return { failed, notAttempted: safe };
       await deleteChunk(safe, window, failed);
       return { failed, notAttempted: [] };
+    },
+    async list(keyPrefix, after, limit) {
+      if (limit > MAX_KEYS_PER_REQUEST) throw new Error(`S3 store ${name}: list takes at most ${MAX_KEYS_PER_REQUEST}`);
+      const { ListObjectsV2Command } = await loadSdk();
+      // One ListObjectsV2 page, in S3's byte order of the keys, after the store's prefix + `after`.
+      const response = await (await s3()).send(
+        new ListObjectsV2Command({
+          Bucket: options.bucket,
+          Prefix: prefix + keyPrefix,
+          StartAfter: after === "" ? undefined : prefix + after,
+          MaxKeys: limit,
+        }),
+      );
+      const objects: ListedObject[] = [];
+      let last: string | undefined;
+      for (const item of response.Contents ?? []) {
+        if (item.Key === undefined || !item.Key.startsWith(prefix)) continue;
+        const key = item.Key.slice(prefix.length);
+        last = key;
+        // The trash's copies are no media's objects.
+        if (startsInTrash(key)) continue;
+        objects.push({ key, sizeBytes: item.Size ?? 0, modifyTime: item.LastModified ?? new Date(0) });
+      }
+      return { objects, last, done: response.IsTruncated !== true };
     },
     async open(key) {
       assertSafeKey(key);

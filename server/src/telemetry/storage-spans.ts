@@ -3,7 +3,7 @@ import type { ObjectStore, ObjectsResult } from "../storage/object-store.ts";
 import { tracer } from "./tracer.ts";
 
 // A span per storage call (note, deleteMany, open and the trash's trashMany,
-// placeFromTrash, dropFromTrash, locate) of the stores openStores opens, as a
+// placeFromTrash, dropFromTrash, locate, and the listing, list) of the stores openStores opens, as a
 // child of the job's or the call's span (a call outside any recorded span is
 // not traced). Attributes: the store's name and kind and how many keys the
 // call was for; the calls that act add how many failed and how many they left
@@ -65,6 +65,14 @@ export function traceStore(store: ObjectStore, kind: Kind): ObjectStore {
     dropFromTrash: (ids, window) =>
       inSpan("storage dropFromTrash", count(ids.length), kind, () => store.dropFromTrash(ids, window), actOutcome),
     locate: (objects) => inSpan("storage locate", count(objects.length), kind, () => store.locate(objects)),
+    list: (prefix, after, limit) =>
+      inSpan(
+        "storage list",
+        count(limit),
+        kind,
+        () => store.list(prefix, after, limit),
+        (span, listing) => span.setAttribute("media.storage.listed_count", listing.objects.length),
+      ),
     note: (keys) =>
       inSpan("storage note", { ...base, "media.storage.key_count": keys.length }, kind, () => store.note(keys)),
     deleteMany: (keys, window, noted) =>

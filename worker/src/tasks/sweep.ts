@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { withTransaction } from "@media/server/db";
+import { dropExpiredEvents, prepareEventPartitions, withTransaction } from "@media/server/db";
 import {
   type ClaimCursor,
   type ClaimResult,
@@ -14,7 +14,7 @@ import {
   settleExpiredClaims,
 } from "@media/server/deletion";
 import type { Logger } from "@media/server/logger";
-import { foldStateDeltas } from "@media/server/media";
+import { foldStateDeltas, sweepAttestations } from "@media/server/media";
 import { traceJob } from "@media/server/telemetry";
 import type { JobHelpers } from "graphile-worker";
 import { jobLogger, type TaskContext } from "./context.ts";
@@ -107,6 +107,13 @@ async function runSweep({ pool, settings }: TaskContext, log: Logger, counts: Sw
   }
   // The per-state totals' deltas, folded so that reading them stays cheap (media/state-totals.ts).
   await foldStateDeltas(pool);
+  // The audit log: partitions for the months ahead, and whole months past EVENTS_RETENTION dropped.
+  await prepareEventPartitions(pool);
+  const droppedMonths = await dropExpiredEvents(pool, settings.eventsRetentionSeconds);
+  if (droppedMonths > 0) log.info({ partitions: droppedMonths }, "dropped event partitions past EVENTS_RETENTION");
+  // Attestations past their time expire, paused or not (no file is touched), and closed ones' pairs are dropped.
+  const attested = await sweepAttestations(pool);
+  if (attested.expired > 0 || attested.dropped > 0) log.info(attested, "expired attestations, dropped attested pairs");
   if ((await getDeletionControl(pool)).paused) return "deletions paused";
   for (;;) {
     const reclaimed = await reclaimExpiredClaim(pool, settings.claimTimeoutSeconds);

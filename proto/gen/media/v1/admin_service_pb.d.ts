@@ -1286,6 +1286,15 @@ export declare type ListMediaEventsResponse = Message<"media.v1.ListMediaEventsR
    * @generated from field: string next_page_token = 2;
    */
   nextPageToken: string;
+
+  /**
+   * Events written before this time are gone: EVENTS_RETENTION dropped them,
+   * a month at a time, so a timeline may begin after the media's first
+   * events. Unset while no event was ever dropped.
+   *
+   * @generated from field: google.protobuf.Timestamp dropped_before_time = 3;
+   */
+  droppedBeforeTime?: Timestamp | undefined;
 };
 
 /**
