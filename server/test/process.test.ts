@@ -9,6 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import { AdminService } from "@media/proto/media/v1/admin_service_pb";
 import { MediaService } from "@media/proto/media/v1/media_service_pb";
 import { service as healthService } from "grpc-health-check";
+import type { PoolClient } from "pg";
 import { pino } from "pino";
 import { buildInfo } from "../src/build-info.ts";
 import { loadConfig } from "../src/config.ts";
@@ -65,13 +66,18 @@ test("SIGTERM: health turns NOT_SERVING first, in-flight calls on both ports fin
     LOG_LEVEL: "info",
   });
   const { pool: sql } = connectDatabase({ url: databaseUrl, poolSize: 2 });
+  let locker: PoolClient | undefined;
   const Health = grpc.makeGenericClientConstructor(healthService, "Health");
   const health = new Health(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure()) as grpc.Client &
     Record<string, Function>;
   try {
     const media = createClient(MediaService, connectTransport(httpPort));
-    const { media: created } = await media.createMedia({ store: "default", key: "shutdown/a.jpg" });
-    const id = created!.id;
+    // One media per call: calls on one media wait their turn inside the service (group commit keeps
+    // their order), calls on different media each reach the database.
+    const ids: bigint[] = [];
+    for (let i = 0; i < 8; i++) {
+      ids.push((await media.createMedia({ store: "default", key: `shutdown/${i}.jpg` })).media!.id);
+    }
 
     const statuses: string[] = [];
     const watch = health.watch!.call(health, { service: "" }) as grpc.ClientReadableStream<{ status: string }>;
@@ -81,18 +87,19 @@ test("SIGTERM: health turns NOT_SERVING first, in-flight calls on both ports fin
       watch.on("end", () => resolve());
     });
 
-    // Hold the row so the links wait inside the service, in flight, until released.
-    const locker = await sql.connect();
+    // Hold the rows so the links wait inside the service, in flight, until released.
+    locker = await sql.connect();
     await locker.query("BEGIN");
-    await locker.query("SELECT * FROM media WHERE id = $1 FOR UPDATE", [String(id)]);
+    await locker.query("SELECT * FROM media WHERE id = ANY($1::bigint[]) FOR UPDATE", [ids.map(String)]);
     const clients = [
       createClient(MediaService, grpcTransport(grpcPort)),
       createClient(MediaService, connectTransport(httpPort)),
     ];
-    const inFlight = Array.from({ length: 8 }, (_, i) =>
+    const inFlight = ids.map((id, i) =>
       clients[i % 2]!.linkMedia({ mediaId: id, owner: `posts/${i}` }, { timeoutMs: 20_000 }),
     );
-    // In flight: every one of them has reached the database and waits there on the row.
+    // In flight: every one of them has reached the database and waits there on its row (together in one
+    // group first; past the group's lock wait, each alone).
     await waitFor(async () => {
       const { rows } = await sql.query(
         `SELECT count(*)::int AS n FROM pg_stat_activity
@@ -115,6 +122,7 @@ test("SIGTERM: health turns NOT_SERVING first, in-flight calls on both ports fin
     assert.equal(proc.child.exitCode, null, "still running, waiting for its calls");
     await locker.query("COMMIT");
     locker.release();
+    locker = undefined;
     const results = await Promise.allSettled(inFlight);
     assert.deepEqual(
       results.map((r) => r.status),
@@ -123,9 +131,10 @@ test("SIGTERM: health turns NOT_SERVING first, in-flight calls on both ports fin
     );
     assert.equal(await proc.exited, 0);
     await watchEnded;
-    const { rows } = await sql.query("SELECT count(*)::int AS n FROM media_references WHERE media_id = $1", [
-      String(id),
-    ]);
+    const { rows } = await sql.query(
+      "SELECT count(*)::int AS n FROM media_references WHERE media_id = ANY($1::bigint[])",
+      [ids.map(String)],
+    );
     assert.equal(rows[0].n, 8);
     const messages = logLines(proc.output()).map((l) => l.msg);
     assert.ok(
@@ -133,6 +142,8 @@ test("SIGTERM: health turns NOT_SERVING first, in-flight calls on both ports fin
       messages.join(" | "),
     );
   } finally {
+    // A failure above may leave the rows locked: end that connection, or the pool's end waits for it.
+    locker?.release(true);
     health.close();
     await sql.end();
   }
