@@ -207,10 +207,13 @@ interface ReferenceChange {
 
 /**
  * Group commit's bounds: calls per group, and groups at once (each holds one
- * connection while it runs; the rest of the pool stays for everything else).
+ * connection while it runs). A group runs its calls one after another in one
+ * backend, so fewer groups mean fewer commits but less overlap of their reads:
+ * at 1,000,000 rows, 4 groups measured 0.56x the direct calls, 12 0.84x and 20
+ * 0.80x (docs/performance.md).
  */
 const GROUP_MAX_CALLS = 200;
-const GROUPS_IN_FLIGHT = 4;
+const GROUPS_IN_FLIGHT = 12;
 /** How long a group waits for a row lock before its calls are retried one by one, each under its own deadline. */
 const GROUP_LOCK_TIMEOUT = "200ms";
 
