@@ -7,8 +7,8 @@ import { dueBy, purgeDueBy } from "../deletion/due.ts";
 // (migration 0013_state_totals): the folded totals plus the deltas the
 // statements on media appended since the last fold. Constant time whatever
 // the table size: the deltas are few, since the sweep and GetStats fold them,
-// and a window reads its full hours from the totals and only its last, partial
-// hour from the index.
+// and a window reads its whole five-minute slots from the totals and only its
+// last, partial slot from the index.
 
 export interface StateTotal {
   readonly state: MediaStateName;
@@ -17,6 +17,9 @@ export interface StateTotal {
 }
 
 type Queryable = pg.Pool | pg.PoolClient;
+
+/** A window's slot, as migration 0013's media_change_windows cuts time: a partial slot is read from the index. */
+const WINDOW_SLOT_SECONDS = 300;
 
 /** Files and bytes of the states that have any (others are zero), totals and unfolded deltas in one statement (one snapshot). */
 export async function readStateTotals(q: Queryable): Promise<StateTotal[]> {
@@ -41,23 +44,23 @@ const WINDOW_RULES: Record<WindowKind, { column: string; upTo: (at: string) => s
 
 /**
  * Files and bytes of a window up to `at` (an SQL timestamptz expression),
- * overdue included: the whole hours before at's hour from the totals, the rest
- * of at's hour from the window's index.
+ * overdue included: the whole slots before at's slot from the totals, the rest
+ * of at's slot from the window's index.
  */
 export async function readWindow(q: Queryable, kind: WindowKind, at: string): Promise<Omit<StateTotal, "state">> {
   const { column, upTo } = WINDOW_RULES[kind];
-  const edge = `floor(extract(epoch FROM ${at}) / 3600)::bigint`;
+  const edge = `floor(extract(epoch FROM ${at}) / ${WINDOW_SLOT_SECONDS})::bigint`;
   const { rows } = await q.query<{ count: string; size_bytes: string }>(
-    `WITH hours AS (
-       SELECT files, bytes FROM media_window_totals WHERE kind = $1 AND hour < ${edge}
+    `WITH slots AS (
+       SELECT files, bytes FROM media_window_totals WHERE kind = $1 AND slot < ${edge}
        UNION ALL
-       SELECT files, bytes FROM media_window_deltas WHERE kind = $1 AND hour < ${edge}
+       SELECT files, bytes FROM media_window_deltas WHERE kind = $1 AND slot < ${edge}
      ), rest AS (
        SELECT count(*) AS files, coalesce(sum(size_bytes), 0) AS bytes FROM media
-       WHERE ${upTo(at)} AND ${column} >= to_timestamp(${edge} * 3600)
+       WHERE ${upTo(at)} AND ${column} >= to_timestamp(${edge} * ${WINDOW_SLOT_SECONDS})
      )
-     SELECT ((SELECT coalesce(sum(files), 0) FROM hours) + rest.files)::text AS count,
-            ((SELECT coalesce(sum(bytes), 0) FROM hours) + rest.bytes)::text AS size_bytes
+     SELECT ((SELECT coalesce(sum(files), 0) FROM slots) + rest.files)::text AS count,
+            ((SELECT coalesce(sum(bytes), 0) FROM slots) + rest.bytes)::text AS size_bytes
      FROM rest`,
     [kind],
   );
@@ -76,15 +79,15 @@ export async function foldStateDeltas(q: Queryable): Promise<number> {
      SELECT coalesce(sum(n), 0)::int AS folded FROM sums`,
   );
   const windows = await q.query<{ folded: number }>(
-    `WITH gone AS (DELETE FROM media_window_deltas RETURNING kind, hour, files, bytes),
-     sums AS (SELECT kind, hour, sum(files) AS files, sum(bytes) AS bytes, count(*) AS n FROM gone GROUP BY kind, hour),
+    `WITH gone AS (DELETE FROM media_window_deltas RETURNING kind, slot, files, bytes),
+     sums AS (SELECT kind, slot, sum(files) AS files, sum(bytes) AS bytes, count(*) AS n FROM gone GROUP BY kind, slot),
      applied AS (
-       INSERT INTO media_window_totals AS t (kind, hour, files, bytes) SELECT kind, hour, files, bytes FROM sums
-       ON CONFLICT (kind, hour) DO UPDATE SET files = t.files + excluded.files, bytes = t.bytes + excluded.bytes
+       INSERT INTO media_window_totals AS t (kind, slot, files, bytes) SELECT kind, slot, files, bytes FROM sums
+       ON CONFLICT (kind, slot) DO UPDATE SET files = t.files + excluded.files, bytes = t.bytes + excluded.bytes
      )
      SELECT coalesce(sum(n), 0)::int AS folded FROM sums`,
   );
-  // Hours whose media have all been claimed or moved on (a separate statement: it must see the fold).
+  // Slots whose media have all been claimed or moved on (a separate statement: it must see the fold).
   await q.query("DELETE FROM media_window_totals WHERE files = 0 AND bytes = 0");
   return (rows[0]?.folded ?? 0) + (windows.rows[0]?.folded ?? 0);
 }
@@ -116,11 +119,11 @@ export async function repairStateTotals(pool: pg.Pool): Promise<StateDrift[]> {
     await client.query("DELETE FROM media_window_deltas");
     await client.query("DELETE FROM media_window_totals");
     await client.query(
-      `INSERT INTO media_window_totals (kind, hour, files, bytes)
-       SELECT w.kind, w.hour, count(*), sum(m.size_bytes)
+      `INSERT INTO media_window_totals (kind, slot, files, bytes)
+       SELECT w.kind, w.slot, count(*), sum(m.size_bytes)
        FROM media m CROSS JOIN LATERAL media_change_windows(m.state, m.hold_reason, m.claim_token,
          m.delete_time, m.purge_time) w
-       GROUP BY w.kind, w.hour`,
+       GROUP BY w.kind, w.slot`,
     );
     await client.query(
       `INSERT INTO media_state_totals (state, files, bytes)
