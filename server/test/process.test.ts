@@ -21,6 +21,7 @@ import {
   connectTransport,
   createTestDatabase,
   expectCode,
+  freePort,
   grpcTransport,
   TEST_ADMIN_TOKEN,
   TEST_SERVICE_TOKEN,
@@ -196,7 +197,7 @@ test("with no tokens configured, the laptop default creates an admin token in th
   const env = {
     DATABASE_URL: "",
     DATA_DIR: dataDir,
-    EMBEDDED_POSTGRES_PORT: String(20000 + Math.floor(Math.random() * 20000)),
+    EMBEDDED_POSTGRES_PORT: String(await freePort()),
     AUTH_TOKENS: "",
   };
   const first = await startServer(env);
@@ -238,7 +239,7 @@ test("Ctrl-C on `npm start` (SIGINT to the whole group, embedded PostgreSQL incl
   const env = {
     DATABASE_URL: "",
     DATA_DIR: dataDir,
-    EMBEDDED_POSTGRES_PORT: String(20000 + Math.floor(Math.random() * 20000)),
+    EMBEDDED_POSTGRES_PORT: String(await freePort()),
     GRPC_PORT: "0",
     HTTP_PORT: "0",
     SHUTDOWN_TIMEOUT: "3s",

@@ -5,13 +5,13 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { startEmbeddedPostgres } from "../src/db/embedded.ts";
+import { freePort } from "../testing/support.ts";
 
 // `npm run seed:demo` as a newcomer runs it: beside a service whose embedded
 // PostgreSQL listens on a port other than the default, with nothing telling the
 // seed which one.
 
 const root = path.resolve(import.meta.dirname, "../..");
-const randomPort = () => 20000 + Math.floor(Math.random() * 20000);
 
 // After "done" the seed only ends its pool (and stops the PostgreSQL it started, if any): milliseconds.
 // A pool left open holds the process until its idle connections time out, the pools'
@@ -43,7 +43,7 @@ function runSeed(env: Record<string, string>, args: string[] = []) {
 
 test("seed:demo finds a running embedded PostgreSQL on a non-default port, and exits promptly after done", async () => {
   const dataDir = await mkdtemp(path.join(tmpdir(), "seed-demo-"));
-  const port = randomPort();
+  const port = await freePort();
   // What `npm start` with EMBEDDED_POSTGRES_PORT set does first (server/src/process.ts resolveDatabase).
   const running = await startEmbeddedPostgres({ dataDir, port });
   let stopped = false;
@@ -58,7 +58,7 @@ test("seed:demo finds a running embedded PostgreSQL on a non-default port, and e
     await running.stop();
     stopped = true;
     // No service: the seed starts the embedded PostgreSQL itself on its own port, and stops it again.
-    const alone = await runSeed({ DATA_DIR: dataDir, EMBEDDED_POSTGRES_PORT: String(randomPort()) }, ["--reset"]);
+    const alone = await runSeed({ DATA_DIR: dataDir, EMBEDDED_POSTGRES_PORT: String(await freePort()) }, ["--reset"]);
     assert.equal(alone.code, 0, alone.output);
     assert.match(alone.output, /no service runs on .*; starting its embedded PostgreSQL/);
     assert.ok(alone.afterDoneMs < EXIT_AFTER_DONE_MS, `exited ${alone.afterDoneMs} ms after done`);

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type Client, type Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
@@ -50,6 +51,18 @@ export function bearerMetadata(token: string = TEST_ADMIN_TOKEN): grpc.Metadata 
   return metadata;
 }
 
+/** A TCP port free on 127.0.0.1 right now (the OS picks it), for a server a test starts on a fixed port. */
+export async function freePort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", resolve);
+  });
+  const { port } = probe.address() as net.AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
 /** A PostgreSQL server of a test file's own, with one database, and how to stop it (and remove its folder). */
 export interface IsolatedPostgres {
   readonly url: string;
@@ -64,7 +77,7 @@ export interface IsolatedPostgres {
  */
 export async function startIsolatedPostgres(): Promise<IsolatedPostgres> {
   const dir = await mkdtemp(path.join(tmpdir(), "media-pg-"));
-  const server = await startEmbeddedPostgres({ dataDir: dir, port: 20000 + Math.floor(Math.random() * 20000) });
+  const server = await startEmbeddedPostgres({ dataDir: dir, port: await freePort() });
   await server.ensureDatabase("isolated");
   return {
     url: server.urlFor("isolated"),
