@@ -59,3 +59,9 @@ export function isDataFault(error: unknown): boolean {
 
 /** A unique index refused the row (SQLSTATE 23505): another row holds its key. */
 export const isUniqueViolation = (error: unknown): boolean => codeOf(error) === "23505";
+
+/** graphile_worker's schema (3F000) or add_job (42883) is not there yet: no worker has started against this database. */
+export const isJobQueueMissing = (error: unknown): boolean => {
+  const code = codeOf(error);
+  return code === "3F000" || code === "42883";
+};

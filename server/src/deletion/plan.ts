@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { MediaRow } from "../db/schema.ts";
+import { isJobQueueMissing } from "../db/sql-errors.ts";
 import { dueBy } from "./due.ts";
 import { enqueueSweep, jobTraceParameter } from "./jobs.ts";
 
@@ -52,8 +53,7 @@ export async function requestSweep(pool: pg.Pool): Promise<QueuedSweep | undefin
     if (row === undefined) throw new Error("graphile_worker.add_job answered no job");
     return { jobId: row.job_id, runTime: row.run_at };
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === "3F000" || code === "42883") return undefined;
+    if (isJobQueueMissing(error)) return undefined;
     throw error;
   }
 }

@@ -2,6 +2,7 @@ import type pg from "pg";
 import type { AttestationRow, MediaStateName } from "../db/schema.ts";
 import { withTransaction } from "../db/transaction.ts";
 import { actionAllowedSql, MEDIA_ACTION_RULES } from "./admin-actions.ts";
+import { type CreateTimeCursor, newestFirstPage } from "./newest-first.ts";
 
 // Reference attestation: an owning service's sessions, the pairs it sends, and
 // the drift report its finish computes and repairs (docs/api.md, "Keeping
@@ -398,35 +399,17 @@ export async function getAttestation(pool: pg.Pool, id: string): Promise<Attesta
   return rows[0];
 }
 
-/** Where a page of attestations ended: its last row's create time (microseconds since 1970) and id. */
-export interface AttestationCursor {
-  readonly createMicros: string;
-  readonly id: string;
-}
-
-export type ListedAttestation = AttestationRow & { readonly create_key: string };
-
 /** One page of attestations, newest first, of one prefix or all, continuing after the cursor. */
-export async function listAttestations(
+export const listAttestations = (
   pool: pg.Pool,
   ownerPrefix: string | undefined,
-  after: AttestationCursor | undefined,
+  after: CreateTimeCursor | undefined,
   limit: number,
-): Promise<ListedAttestation[]> {
-  const key = "(extract(epoch FROM create_time) * 1000000)::bigint";
-  const values: unknown[] = [limit];
-  const conditions: string[] = [];
-  if (ownerPrefix !== undefined) conditions.push(`owner_prefix = $${values.push(ownerPrefix)}`);
-  if (after !== undefined) {
-    const micros = `$${values.push(after.createMicros)}::bigint`;
-    conditions.push(
-      `(create_time, id) < (timestamptz 'epoch' + ${micros} * interval '1 microsecond', $${values.push(after.id)}::bigint)`,
-    );
-  }
-  const where = conditions.length === 0 ? "" : `WHERE ${conditions.join(" AND ")}`;
-  const { rows } = await pool.query<ListedAttestation>(
-    `SELECT *, ${key}::text AS create_key FROM attestations ${where} ORDER BY create_time DESC, id DESC LIMIT $1`,
-    values,
+) =>
+  newestFirstPage<AttestationRow>(
+    pool,
+    "attestations",
+    ownerPrefix === undefined ? undefined : { column: "owner_prefix", value: ownerPrefix },
+    after,
+    limit,
   );
-  return rows;
-}

@@ -1,6 +1,7 @@
 import { type Kysely, sql } from "kysely";
 import type pg from "pg";
 import type { BulkActionRow, BulkActionTypeName, Database, MediaStateName } from "../db/schema.ts";
+import { isJobQueueMissing } from "../db/sql-errors.ts";
 import { withTransaction } from "../db/transaction.ts";
 import { enqueueBulkAction, jobTraceParameter } from "../deletion/jobs.ts";
 import type { LeaseTiming } from "../deletion/lease.ts";
@@ -8,6 +9,7 @@ import { MAX_RESTORE_IDS, restoreMedia } from "../deletion/restore.ts";
 import type { ObjectStore } from "../storage/object-store.ts";
 import { actionAllowedSql, MEDIA_ACTION_RULES, type MediaActionName } from "./admin-actions.ts";
 import { type MediaFilter, whereMediaFilter } from "./media-list.ts";
+import { type CreateTimeCursor, newestFirstPage } from "./newest-first.ts";
 
 // Bulk actions: one admin action on every media matching a filter, run by the
 // worker's bulk_action job chunk by chunk. Which media an action may change is
@@ -108,9 +110,7 @@ export async function createBulkAction(pool: pg.Pool, input: NewBulkAction): Pro
       return row;
     });
   } catch (error) {
-    // As requestSweep: graphile_worker's schema (3F000) or add_job (42883) is not there yet.
-    const code = (error as { code?: string }).code;
-    if (code === "3F000" || code === "42883") return undefined;
+    if (isJobQueueMissing(error)) return undefined;
     throw error;
   }
 }
@@ -120,31 +120,9 @@ export async function getBulkAction(pool: pg.Pool, id: string): Promise<BulkActi
   return rows[0];
 }
 
-/** Where a page of bulk actions ended: its last row's create time (microseconds since 1970) and id. */
-export interface BulkActionCursor {
-  readonly createMicros: string;
-  readonly id: string;
-}
-
-export type ListedBulkAction = BulkActionRow & { readonly create_key: string };
-
 /** One page of bulk actions, newest first (bulk_actions_create_idx), continuing after the cursor. */
-export async function listBulkActions(
-  pool: pg.Pool,
-  after: BulkActionCursor | undefined,
-  limit: number,
-): Promise<ListedBulkAction[]> {
-  const key = "(extract(epoch FROM create_time) * 1000000)::bigint";
-  const { rows } = await pool.query<ListedBulkAction>(
-    after === undefined
-      ? `SELECT *, ${key}::text AS create_key FROM bulk_actions ORDER BY create_time DESC, id DESC LIMIT $1`
-      : `SELECT *, ${key}::text AS create_key FROM bulk_actions
-         WHERE (create_time, id) < (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::bigint)
-         ORDER BY create_time DESC, id DESC LIMIT $1`,
-    after === undefined ? [limit] : [limit, after.createMicros, after.id],
-  );
-  return rows;
-}
+export const listBulkActions = (pool: pg.Pool, after: CreateTimeCursor | undefined, limit: number) =>
+  newestFirstPage<BulkActionRow>(pool, "bulk_actions", undefined, after, limit);
 
 /** What one chunk did: media it settled (0: the action is done). */
 export interface ChunkResult {

@@ -69,7 +69,11 @@ export function createGroupCommit<I, O>(options: GroupCommitOptions<I, O>): (ite
   async function retryAlone(group: readonly Waiting<I, O>[]): Promise<void> {
     // Per key in arrival order; different keys at once, so one blocked call holds up only its own key.
     const byKey = new Map<string, Waiting<I, O>[]>();
-    for (const w of group) byKey.set(w.key, [...(byKey.get(w.key) ?? []), w]);
+    for (const w of group) {
+      const calls = byKey.get(w.key);
+      if (calls === undefined) byKey.set(w.key, [w]);
+      else calls.push(w);
+    }
     await Promise.all(
       [...byKey.values()].map(async (calls) => {
         for (const w of calls) {

@@ -5,10 +5,12 @@ import type {
   ReconciliationResolutionName,
   ReconciliationRow,
 } from "../db/schema.ts";
+import { isJobQueueMissing } from "../db/sql-errors.ts";
 import { withTransaction } from "../db/transaction.ts";
 import { enqueueReconciliation, jobTraceParameter } from "../deletion/jobs.ts";
 import { compareKeys, type ListedObject, type ObjectStore } from "../storage/object-store.ts";
 import { likePrefix } from "./media-list.ts";
+import { type CreateTimeCursor, newestFirstPage } from "./newest-first.ts";
 
 // Storage reconciliation: a run compares a store's objects (ObjectStore.list,
 // byte order) with its media rows (media.key is COLLATE "C": the same order,
@@ -57,9 +59,7 @@ export async function createReconciliation(
       return row;
     });
   } catch (error) {
-    // As createBulkAction: graphile_worker's schema (3F000) or add_job (42883) is not there yet.
-    const code = (error as { code?: string }).code;
-    if (code === "3F000" || code === "42883") return undefined;
+    if (isJobQueueMissing(error)) return undefined;
     throw error;
   }
 }
@@ -69,30 +69,20 @@ export async function getReconciliation(pool: pg.Pool, id: string): Promise<Reco
   return rows[0];
 }
 
-/** Where a page of reconciliations ended: its last row's create time (microseconds since 1970) and id. */
-export interface ReconciliationCursor {
-  readonly createMicros: string;
-  readonly id: string;
-}
-
-export type ListedReconciliation = ReconciliationRow & { readonly create_key: string };
-
 /** One page of reconciliations (of one store, if given), newest first, continuing after the cursor. */
-export async function listReconciliations(
+export const listReconciliations = (
   pool: pg.Pool,
   store: string | undefined,
-  after: ReconciliationCursor | undefined,
+  after: CreateTimeCursor | undefined,
   limit: number,
-): Promise<ListedReconciliation[]> {
-  const { rows } = await pool.query<ListedReconciliation>(
-    `SELECT *, (extract(epoch FROM create_time) * 1000000)::bigint::text AS create_key FROM reconciliations
-     WHERE ($2::text IS NULL OR store = $2)
-       AND ($3::bigint IS NULL OR (create_time, id) < (timestamptz 'epoch' + $3::bigint * interval '1 microsecond', $4::bigint))
-     ORDER BY create_time DESC, id DESC LIMIT $1`,
-    [limit, store ?? null, after?.createMicros ?? null, after?.id ?? null],
+) =>
+  newestFirstPage<ReconciliationRow>(
+    pool,
+    "reconciliations",
+    store === undefined ? undefined : { column: "store", value: store },
+    after,
+    limit,
   );
-  return rows;
-}
 
 export interface FindingFilter {
   readonly kind?: ReconciliationFindingKindName;
