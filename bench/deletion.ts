@@ -10,8 +10,10 @@
 //   4. the naive one-job-per-file design on BENCH_BASELINE_FILES (20,000).
 // Each phase measures end-to-end time, its worker's peak RSS and the WAL PostgreSQL
 // wrote meanwhile (autovacuum's included, as production would pay it); each worker is
-// stopped (SIGTERM) and has exited before the next starts. BENCH_WORKER_CONCURRENCY
-// (8); BENCH_WORKER_NODE_ARGS passes node flags to the workers.
+// stopped (SIGTERM) and has exited before the next starts. The workers run `npm run
+// worker`'s command, heap flags included (workerOnlyArgs). BENCH_WORKER_CONCURRENCY
+// (8); BENCH_WORKER_NODE_ARGS passes more node flags to the workers (the command's own
+// come after them, and win).
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -20,7 +22,7 @@ import { connectDatabase, type MediaStateName } from "@media/server/db";
 import { requestSweep } from "@media/server/deletion";
 import { readStateTotals } from "@media/server/media";
 import { forEachLimited, TRASH_FOLDER } from "@media/server/storage";
-import { startupLineWatcher } from "@media/server/testing";
+import { startupLineWatcher, workerOnlyArgs } from "@media/server/testing";
 import type pg from "pg";
 import { BENCH_AUTH_ENV, benchDatabase, fmt, log, peakRssMiB, root } from "./shared.ts";
 
@@ -187,7 +189,7 @@ let running: ChildProcess | undefined;
 async function startWorker(trashRetention: string): Promise<ChildProcess> {
   const watch = startupLineWatcher();
   running = await spawnAndWait(
-    ["worker/src/main.ts", "--worker-only"],
+    workerOnlyArgs(),
     {
       DATABASE_URL: db.url,
       STORES: `default=file:${dir}`,

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { connectDatabase } from "@media/server/db";
 import { createReconciliation, getReconciliation } from "@media/server/media";
-import { startupLineWatcher } from "@media/server/testing";
+import { startupLineWatcher, workerOnlyArgs } from "@media/server/testing";
 import { BENCH_AUTH_ENV, benchDatabase, fmt, log, peakRssMiB, root } from "./shared.ts";
 
 const FILES = Number(process.env.BENCH_FILES ?? 1_000_000);
@@ -62,7 +62,7 @@ try {
   await sql.query("VACUUM ANALYZE media");
 
   const watch = startupLineWatcher();
-  worker = spawn(process.execPath, ["worker/src/main.ts", "--worker-only"], {
+  worker = spawn(process.execPath, workerOnlyArgs(), {
     cwd: root,
     env: {
       ...process.env,

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { STARTUP_MESSAGE } from "../src/process.ts";
 import { TEST_TOKENS_ENV } from "./support.ts";
@@ -39,6 +40,19 @@ export function startupLineWatcher(): (chunk: string) => StartupLine | undefined
     }
     return undefined;
   };
+}
+
+/**
+ * `npm run worker`'s command (package.json's, which docker-compose.yml and the
+ * Kubernetes worker repeat, as their tests check) as node's arguments: its V8
+ * heap flags, the entry point and --worker-only. Tests and benchmarks start
+ * worker-only processes with it, so they run the worker as it is deployed.
+ */
+export function workerOnlyArgs(): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { scripts: { worker: string } };
+  const [node, ...args] = pkg.scripts.worker.split(" ");
+  if (node !== "node") throw new Error(`package.json's worker script should start with node: ${pkg.scripts.worker}`);
+  return args;
 }
 
 export interface ServiceProcess {

@@ -51,6 +51,8 @@ describe("poison rows", () => {
     const [old] = await dueFiles("poison/old", 1);
     // The database as the release before the bound left it, with a row it let in.
     await h.t.sql.query(`
+      -- 0015
+      CREATE INDEX media_claim_idx ON media (claim_token) WHERE state = 'DELETING';
       -- 0014: the audit log back to one table.
       DROP FUNCTION media_events_prepare(timestamptz), media_events_drop_before(timestamptz);
       DROP TABLE media_event_partitions;
@@ -96,7 +98,7 @@ describe("poison rows", () => {
       DELETE FROM kysely_migration
         WHERE name IN ('0005_bounded_sizes', '0006_events_no_truncate', '0007_worker_runs', '0008_trash',
           '0009_event_feed', '0010_reconciliation', '0011_attestation', '0012_group_commit', '0013_state_totals',
-          '0014_events_partitioned');`);
+          '0014_events_partitioned', '0015_drop_claim_index');`);
     await h.t.sql.query("UPDATE media SET size_bytes = $1 WHERE id = $2", [INT64_MAX.toString(), old]);
     const schema = connectDatabase({ url: h.t.databaseUrl, poolSize: 1 });
     try {

@@ -16,6 +16,7 @@ import * as attestation from "./migrations/0011_attestation.ts";
 import * as groupCommit from "./migrations/0012_group_commit.ts";
 import * as stateTotals from "./migrations/0013_state_totals.ts";
 import * as eventsPartitioned from "./migrations/0014_events_partitioned.ts";
+import * as dropClaimIndex from "./migrations/0015_drop_claim_index.ts";
 
 /** Every migration, in order. Listed statically so bundling and tsx need no directory scan. */
 const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -33,6 +34,7 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0012_group_commit": groupCommit,
   "0013_state_totals": stateTotals,
   "0014_events_partitioned": eventsPartitioned,
+  "0015_drop_claim_index": dropClaimIndex,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) };
