@@ -136,7 +136,7 @@ async function stopProcess(child: ChildProcess): Promise<void> {
  * A phase's end: no media left in these states, or in any state. Read from the
  * state totals (constant time, media/state-totals.ts): a probe over the media
  * table itself walks the dead index entries the phase leaves behind, and at a
- * million rows polling it cost PostgreSQL a quarter of the CPU it measures. The
+ * million rows polling it cost PostgreSQL a third of the CPU it measures. The
  * table is asked once at the end, to confirm.
  */
 type PhaseEnd = { readonly states: readonly MediaStateName[] } | "empty";

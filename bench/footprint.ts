@@ -26,8 +26,12 @@ async function bytesPerRow(sql: pg.Pool): Promise<string[]> {
   const lines: string[] = [];
   for (const table of TABLES) {
     const { rows } = await sql.query<{ n: string; heap: string; indexes: string }>(
-      `SELECT count(*)::text AS n, pg_table_size($1::regclass)::text AS heap, pg_indexes_size($1::regclass)::text AS indexes
-       FROM ${table}`,
+      // Summed over the table's partitions (media_events is partitioned by month; a parent holds no rows itself),
+      // or the table itself when it has none.
+      `SELECT (SELECT count(*) FROM ${table})::text AS n,
+         sum(pg_table_size(relid))::text AS heap, sum(pg_indexes_size(relid))::text AS indexes
+       FROM (SELECT relid FROM pg_partition_tree($1::regclass) WHERE isleaf
+             UNION ALL SELECT $1::regclass WHERE NOT EXISTS (SELECT FROM pg_partition_tree($1::regclass))) leaves`,
       [table],
     );
     const n = Number(rows[0]?.n ?? 0);
