@@ -8,7 +8,7 @@ import { type ObjectListing, type ObjectStore, UnsafeKeyError } from "./object-s
 /** Files per deleteMany call: a chunk a thread deletes in milliseconds, with a lease confirmed before each. */
 const KEYS_PER_REQUEST = 1000;
 /**
- * Threads doing file work; each is an isolate of its own (about 15 MiB of RSS).
+ * Threads doing file work; each is an isolate of its own (about 25 MiB of RSS).
  * More threads than a small machine has cores still pay: a thread waits in the
  * kernel (directory locks, the journal) as much as it computes. Measured on two
  * cores, 400,000 files (docs/performance.md): three threads purged 26% and

@@ -7,9 +7,8 @@ import { type Kysely, sql } from "kysely";
 // media, and because an index on claim_token makes claim_token an indexed
 // column, no update that sets it (a purge's, a restore's or a reclaim's claim,
 // whose state does not change) could be a HOT update: each wrote a new entry
-// in every index of media. Measured in `npm run bench deletion`.
+// in every index of media.
 
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`DROP INDEX IF EXISTS media_claim_idx`.execute(db);
 }
-
