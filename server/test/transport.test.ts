@@ -13,6 +13,7 @@ import {
   startTestService,
   TEST_ADMIN_TOKEN,
   type TestService,
+  waitFor,
 } from "../testing/support.ts";
 
 let t: TestService;
@@ -59,6 +60,38 @@ describe("limits and failures look the same on both ports", () => {
       await locker.query("ROLLBACK");
       locker.release();
     }
+  });
+
+  test("a call its client cancels stops waiting on the database at once", async () => {
+    const { media } = await t.media.createMedia({ store: "default", key: "cancel/blocked.jpg" });
+    const waitingLinks = async () => {
+      const { rows } = await t.sql.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%media_link(%'`,
+      );
+      return rows[0]?.n ?? 0;
+    };
+    const locker = await t.sql.connect();
+    try {
+      await locker.query("BEGIN");
+      await locker.query("SELECT * FROM media WHERE id = $1 FOR UPDATE", [media!.id.toString()]);
+      for (const [port, client] of bothPorts()) {
+        const cancel = new AbortController();
+        // A deadline far past the test's: only the cancel can end the wait in time.
+        const call = client.linkMedia(
+          { mediaId: media!.id, owner: "cancelled" },
+          { signal: cancel.signal, timeoutMs: 60_000 },
+        );
+        await waitFor(async () => (await waitingLinks()) === 1, `${port}: the link to wait on the row`);
+        cancel.abort();
+        await expectCode(call, Code.Canceled);
+        await waitFor(async () => (await waitingLinks()) === 0, `${port}: the cancelled link's query to stop`, 5000);
+      }
+    } finally {
+      await locker.query("ROLLBACK");
+      locker.release();
+    }
+    assert.equal((await t.media.getMedia({ id: media!.id })).media?.referenceCount, 0n, "no reference was added");
   });
 
   test("internal errors reach callers as INTERNAL without SQL, names or stacks", async () => {

@@ -108,7 +108,12 @@ function addService(server: grpc.Server, binding: ServiceBinding, admitted: Admi
         return;
       }
       const cancelled = new AbortController();
-      call.on("cancelled", () => cancelled.abort());
+      // grpc-js reports every call cancelled once its trailers are sent: only one that comes before
+      // the handler has settled is the client's (and an abort without a reason builds a DOMException).
+      let settled = false;
+      call.on("cancelled", () => {
+        if (!settled) cancelled.abort();
+      });
       const ctx = createHandlerContext({
         service: binding.service,
         method,
@@ -120,11 +125,15 @@ function addService(server: grpc.Server, binding: ServiceBinding, admitted: Admi
         requestHeader: metadataToHeaders(call.metadata),
         contextValues: createContextValues().set(tokenKey, admitted.get(call.metadata)),
       });
+      const answer: grpc.sendUnaryData<unknown> = (...args) => {
+        settled = true;
+        callback(...args);
+      };
       impl(call.request, ctx)
         .then(
-          (response) => callback(null, response),
+          (response) => answer(null, response),
           // Code, message, trailers and the details (grpc-status-details-bin).
-          (error: unknown) => callback(grpcErrorStatus(ConnectError.from(error))),
+          (error: unknown) => answer(grpcErrorStatus(ConnectError.from(error))),
         )
         // Releases the context's deadline timer. A reason avoids building a DOMException per call.
         .finally(() => ctx.abort(CALL_FINISHED));
