@@ -8,7 +8,7 @@ import { type ObjectListing, type ObjectStore, UnsafeKeyError } from "./object-s
 /** Files per deleteMany call: a chunk a thread deletes in milliseconds, with a lease confirmed before each. */
 const KEYS_PER_REQUEST = 1000;
 /**
- * Threads doing file work; each is an isolate of its own (about 25 MiB of RSS).
+ * Threads doing file work; each is an isolate of its own (25–30 MiB of RSS, measured).
  * More threads than a small machine has cores still pay: a thread waits in the
  * kernel (directory locks, the journal) as much as it computes. Measured on two
  * cores, 400,000 files (docs/performance.md): three threads purged 26% and
@@ -57,6 +57,9 @@ class DiskThread {
       trackUnmanagedFds: false,
       // A call holds at most a request's worth of keys; V8's default young generation per
       // isolate (tens of MiB) would make each thread cost more memory than the work needs.
+      // Node lets the process's own heap flags override these (nodejs/node#43991): under `npm
+      // run worker`'s --max-old-space-size=96 a thread's heap limit is 108 MiB, not 26; the
+      // threads' live sets stay small either way (docs/operations.md, "Worker memory").
       resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 24 },
     });
     worker.unref();
