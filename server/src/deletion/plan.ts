@@ -45,13 +45,18 @@ export interface QueuedSweep {
  */
 export async function requestSweep(pool: pg.Pool): Promise<QueuedSweep | undefined> {
   try {
-    const { rows } = await pool.query<{ job_id: string; run_at: Date }>(
-      `SELECT j.id::text AS job_id, j.run_at FROM ${enqueueSweep("$1")} AS j`,
-      [jobTraceParameter()],
-    );
-    const row = rows[0];
-    if (row === undefined) throw new Error("graphile_worker.add_job answered no job");
-    return { jobId: row.job_id, runTime: row.run_at };
+    // add_job answers a row of nulls when a worker picks up the queued sweep between its two
+    // statements (graphile-worker's add_jobs clears the key of a job already locked, then replaces
+    // only an unlocked one): asking again then queues a new sweep behind the running one.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const { rows } = await pool.query<{ job_id: string | null; run_at: Date | null }>(
+        `SELECT j.id::text AS job_id, j.run_at FROM ${enqueueSweep("$1")} AS j`,
+        [jobTraceParameter()],
+      );
+      const row = rows[0];
+      if (row?.job_id != null && row.run_at !== null) return { jobId: row.job_id, runTime: row.run_at };
+    }
+    throw new Error("graphile_worker.add_job answered no job three times");
   } catch (error) {
     if (isJobQueueMissing(error)) return undefined;
     throw error;
