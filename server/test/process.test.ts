@@ -16,7 +16,12 @@ import { loadConfig } from "../src/config.ts";
 import { connectDatabase } from "../src/db/connect.ts";
 import { runningEmbeddedPort } from "../src/db/embedded.ts";
 import { announceStartup, STARTUP_MESSAGE } from "../src/process.ts";
-import { killAllProcesses, type ServiceProcess, spawnServiceProcess } from "../testing/service-process.ts";
+import {
+  killAllProcesses,
+  type ServiceProcess,
+  spawnServiceProcess,
+  workerOnlyArgs,
+} from "../testing/service-process.ts";
 import {
   connectTransport,
   createTestDatabase,
@@ -293,7 +298,7 @@ test("the API and a worker alone refuse to start with overlapping stores, naming
       HTTP_PORT: "0",
       STORES: `a=file:${dir}/media,b=file:${dir}/alias`,
     };
-    for (const entry of [["server/src/main.ts"], ["worker/src/main.ts", "--worker-only"]]) {
+    for (const entry of [["server/src/main.ts"], workerOnlyArgs()]) {
       await assert.rejects(spawnServiceProcess(entry, env), (error: Error) => {
         assert.match(error.message, /exited \(2\)/);
         assert.match(error.message, /configuration error: STORES: stores "a" \(.*\) and "b" \(.*\) overlap/);

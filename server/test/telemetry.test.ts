@@ -17,7 +17,12 @@ import { MediaService } from "@media/proto/media/v1/media_service_pb";
 import { ConfigError, loadConfig } from "../src/config.ts";
 import { parseClaimPayload, parseSweepPayload, TASKS } from "../src/deletion/jobs.ts";
 import { describeStatement } from "../src/telemetry/sql-spans.ts";
-import { killAllProcesses, type ServiceProcess, spawnServiceProcess } from "../testing/service-process.ts";
+import {
+  killAllProcesses,
+  type ServiceProcess,
+  spawnServiceProcess,
+  workerOnlyArgs,
+} from "../testing/service-process.ts";
 import { connectTransport, createTestDatabase, grpcTransport, waitFor } from "../testing/support.ts";
 
 after(() => killAllProcesses());
@@ -287,7 +292,7 @@ describe("tracing on (OTEL_EXPORTER_OTLP_ENDPOINT set)", () => {
       const databaseUrl = await createTestDatabase();
       const tracing = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: "100" };
       // The worker first: it creates the job queue RunSweep adds to.
-      const worker = await startProcess(dataDir, tracing, ["worker/src/main.ts", "--worker-only"], databaseUrl);
+      const worker = await startProcess(dataDir, tracing, workerOnlyArgs(), databaseUrl);
       const api = await startProcess(dataDir, tracing, ["server/src/main.ts"], databaseUrl);
       const media = createClient(MediaService, grpcTransport(api.grpcPort));
       await media.createMedia({ store: "default", key: "apart/a.jpg" });
