@@ -9,7 +9,9 @@ import { expectCode, grpcTransport, startTestService, type TestService } from ".
 // Group commit (server/src/media/group-commit.ts): concurrent LinkMedia and
 // UnlinkMedia calls share one transaction, yet each gets its own outcome, calls
 // on one media keep their arrival order, and one bad call (or one blocked
-// media) never fails or holds up its neighbours.
+// media) never fails or holds up its neighbours. A group is set-wise
+// statements (migration 0016), and it must answer and write exactly what its
+// calls would, run one by one.
 
 let t: TestService;
 let grpcMedia: ReturnType<typeof createClient<typeof MediaService>>;
@@ -154,5 +156,116 @@ describe("group commit", () => {
     const last = results.at(-1);
     assert.equal(last?.status, "fulfilled");
     assert.equal((last as PromiseFulfilledResult<{ changed: boolean }>).value.changed, false);
+  });
+
+  test("a group answers and writes exactly what its calls would, run one by one", async () => {
+    // Twin media (a for the group, b for the calls alone) in every state, with 0-2 references; one
+    // transaction runs both, so now() and every time it sets are the same on each side.
+    const states = ["PENDING", "ORPHANED", "LINKED1", "LINKED2", "DELETING", "FAILED", "TRASHED"] as const;
+    const owners = ["o/1", "o/2", "o/3"];
+    let seed = 7;
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    const client = await t.sql.connect();
+    try {
+      for (let round = 0; round < 6; round++) {
+        const twins = states.flatMap((state) => [0, 1, 2].map((copy) => ({ state, copy })));
+        const { rows: created } = await client.query<{ a: string; b: string }>(
+          `WITH spec AS (
+             SELECT s.n, s.state FROM unnest($1::text[]) WITH ORDINALITY AS s (state, n)
+           ), made AS (
+             INSERT INTO media (store, key, size_bytes, state, reference_count, delete_time, orphan_time, trash_time, purge_time)
+             SELECT 'default', format('twin/%s/%s/%s', $2::int, spec.n, side), spec.n * 10,
+               CASE WHEN spec.state LIKE 'LINKED%' THEN 'LINKED' ELSE spec.state END::media_state,
+               CASE spec.state WHEN 'LINKED1' THEN 1 WHEN 'LINKED2' THEN 2 ELSE 0 END,
+               CASE WHEN spec.state IN ('PENDING', 'ORPHANED', 'DELETING') THEN now() + interval '1 hour' END,
+               CASE WHEN spec.state = 'ORPHANED' THEN now() - interval '1 minute' END,
+               CASE WHEN spec.state = 'TRASHED' THEN now() END,
+               CASE WHEN spec.state = 'TRASHED' THEN now() + interval '7 days' END
+             FROM spec CROSS JOIN (VALUES ('a'), ('b')) AS sides (side)
+             RETURNING id, key
+           )
+           SELECT a.id AS a, b.id AS b FROM made a JOIN made b ON b.key = left(a.key, -1) || 'b'
+           WHERE a.key LIKE '%/a' ORDER BY a.id`,
+          [twins.map((w) => w.state), round],
+        );
+        const pairs = created.map((c, i) => ({ ...c, ...(twins[i] as (typeof twins)[number]) }));
+        for (const p of pairs) {
+          const refs =
+            p.state === "LINKED1" ? owners.slice(p.copy, p.copy + 1) : p.state === "LINKED2" ? owners.slice(0, 2) : [];
+          for (const owner of refs) {
+            await client.query("INSERT INTO media_references (media_id, owner) VALUES ($1, $3), ($2, $3)", [
+              p.a,
+              p.b,
+              owner,
+            ]);
+          }
+        }
+        // One call per media, a random operation and owner, in a random order, and two missing media.
+        const calls = pairs.map((p) => ({
+          op: next() < 0.5 ? "link" : "unlink",
+          a: p.a,
+          b: p.b,
+          owner: owners[Math.floor(next() * owners.length)] as string,
+        }));
+        for (const missing of [1, 2]) {
+          calls.push({
+            op: next() < 0.5 ? "link" : "unlink",
+            a: `${9e15 + round * 10 + missing}`,
+            b: `${8e15 + round * 10 + missing}`,
+            owner: "o/1",
+          });
+        }
+        calls.sort(() => next() - 0.5);
+        const asJson = `r.outcome, r.changed, to_jsonb(r.m) - 'id' - 'key' AS m`;
+        await client.query("BEGIN");
+        const { rows: grouped } = await client.query<{ outcome: string; changed: boolean; m: unknown }>(
+          `SELECT ${asJson} FROM media_reference_group($1::text[], $2::bigint[], $3::text[], $4::text[], $5::float8[], '1s') r ORDER BY r.ord`,
+          [
+            calls.map((c) => c.op),
+            calls.map((c) => c.a),
+            calls.map((c) => c.owner),
+            calls.map(() => "differ"),
+            calls.map(() => 3600),
+          ],
+        );
+        const alone = [];
+        for (const c of calls) {
+          const { rows } = await client.query(
+            c.op === "link"
+              ? `SELECT ${asJson} FROM media_link($1::bigint, $2, 'differ') r`
+              : `SELECT ${asJson} FROM media_unlink($1::bigint, $2, 'differ', 3600, 'unlinked') r`,
+            [c.b, c.owner],
+          );
+          alone.push(rows[0]);
+        }
+        const twinOf = `(SELECT p.n FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS p (a, b, n) WHERE x.media_id IN (p.a, p.b))`;
+        const sides = (side: "a" | "b") => [pairs.map((p) => p[side]), pairs.map((p) => p[side])];
+        const written = async (side: "a" | "b") => {
+          const [refs, events] = await Promise.all([
+            client.query(
+              `SELECT ${twinOf} AS n, x.owner FROM media_references x WHERE x.media_id = ANY ($1::bigint[]) ORDER BY 1, 2`,
+              sides(side),
+            ),
+            client.query(
+              `SELECT ${twinOf} AS n, x.type, x.from_state, x.to_state, x.owner, x.actor, x.reason, x.store, x.create_time
+               FROM media_events x WHERE x.media_id = ANY ($1::bigint[]) AND x.xact = pg_current_xact_id() ORDER BY 1, x.id`,
+              sides(side),
+            ),
+          ]);
+          return { references: refs.rows, events: events.rows };
+        };
+        const [groupWrote, aloneWrote] = [await written("a"), await written("b")];
+        await client.query("COMMIT");
+        assert.deepEqual(grouped, alone, `round ${round}: answers`);
+        assert.deepEqual(groupWrote, aloneWrote, `round ${round}: references and events`);
+        assert.ok(grouped.some((r) => r.changed) && grouped.some((r) => !r.changed), "a varied group");
+      }
+    } finally {
+      await client.query("ROLLBACK").catch(() => {});
+      client.release();
+    }
   });
 });

@@ -68,7 +68,7 @@ describe("poison rows", () => {
         FOR EACH ROW EXECUTE FUNCTION media_events_append_only();
       CREATE TRIGGER media_events_no_truncate BEFORE TRUNCATE ON media_events
         FOR EACH STATEMENT EXECUTE FUNCTION media_events_append_only();
-      -- 0013, 0012
+      -- 0016 (its function goes with 0012's), 0013, 0012
       DROP TRIGGER media_record_insert ON media;
       DROP TRIGGER media_record_update ON media;
       DROP TRIGGER media_record_delete ON media;
@@ -98,7 +98,7 @@ describe("poison rows", () => {
       DELETE FROM kysely_migration
         WHERE name IN ('0005_bounded_sizes', '0006_events_no_truncate', '0007_worker_runs', '0008_trash',
           '0009_event_feed', '0010_reconciliation', '0011_attestation', '0012_group_commit', '0013_state_totals',
-          '0014_events_partitioned', '0015_drop_claim_index');`);
+          '0014_events_partitioned', '0015_drop_claim_index', '0016_set_wise_reference_group');`);
     await h.t.sql.query("UPDATE media SET size_bytes = $1 WHERE id = $2", [INT64_MAX.toString(), old]);
     const schema = connectDatabase({ url: h.t.databaseUrl, poolSize: 1 });
     try {

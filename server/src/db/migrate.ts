@@ -17,6 +17,7 @@ import * as groupCommit from "./migrations/0012_group_commit.ts";
 import * as stateTotals from "./migrations/0013_state_totals.ts";
 import * as eventsPartitioned from "./migrations/0014_events_partitioned.ts";
 import * as dropClaimIndex from "./migrations/0015_drop_claim_index.ts";
+import * as setWiseReferenceGroup from "./migrations/0016_set_wise_reference_group.ts";
 
 /** Every migration, in order. Listed statically so bundling and tsx need no directory scan. */
 const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -35,6 +36,7 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0013_state_totals": stateTotals,
   "0014_events_partitioned": eventsPartitioned,
   "0015_drop_claim_index": dropClaimIndex,
+  "0016_set_wise_reference_group": setWiseReferenceGroup,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) };
