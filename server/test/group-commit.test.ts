@@ -87,6 +87,10 @@ describe("group commit", () => {
     );
     const { media } = await t.media.getMedia({ id: id as bigint });
     assert.equal(media?.state, MediaState.LINKED);
+    // The other media's links went in groups of their own: a group holds one call per media, so the
+    // repeated media never made a group fail into its call-by-call retry.
+    const used = await linkTransactions(others);
+    assert.ok(used <= 10, `20 links of other media took ${used} transactions`);
   });
 
   test("a call the database refuses fails alone: its group is retried call by call", async () => {
