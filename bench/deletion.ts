@@ -14,7 +14,7 @@
 // worker`'s command, heap flags included (workerOnlyArgs). BENCH_WORKER_CONCURRENCY
 // (8); BENCH_WORKER_NODE_ARGS passes more node flags to the workers (the command's own
 // come after them, and win).
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -42,6 +42,11 @@ async function makeFiles(dir: string, from: number, to: number): Promise<void> {
     log(`  wrote ${fmt(Math.min(i + 100_000, indexes.length))} / ${fmt(indexes.length)} files`);
   }
   log(`  files took ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  // The kernel's writeback of what the bench just wrote is setup, not the deletion: flushed before timing.
+  const flushing = performance.now();
+  const flushed = spawnSync("sync", ["--file-system", dir], { stdio: "inherit" });
+  if (flushed.status !== 0) throw new Error(`sync --file-system ${dir} failed (${flushed.status ?? flushed.signal})`);
+  log(`  flushing them to disk took ${((performance.now() - flushing) / 1000).toFixed(1)} s`);
 }
 
 async function insertOrphans(sql: pg.Pool, from: number, to: number): Promise<void> {

@@ -5,7 +5,8 @@ import { after, before, describe, test } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { MediaEventType } from "@media/proto/media/v1/admin_service_pb";
 import { MediaState } from "@media/proto/media/v1/media_pb";
-import { expectCode } from "@media/server/testing";
+import { CLAIMS_AHEAD_MIN } from "@media/server/deletion";
+import { expectCode, waitFor } from "@media/server/testing";
 import { type DeletionHarness, startDeletionHarness } from "../testing/harness.ts";
 
 let h: DeletionHarness;
@@ -27,6 +28,40 @@ async function orphanDueNow(store: "default" | "s3", key: string): Promise<bigin
 const state = async (id: bigint) => (await h.t.media.getMedia({ id })).media?.state;
 
 describe("deletion end to end", () => {
+  test("a sweep claims no further ahead of the jobs than its bound, and carries on once they make room", async () => {
+    const ids: bigint[] = [];
+    for (let i = 0; i < 3; i++) ids.push(await orphanDueNow("default", `e2e/ahead/${i}.jpg`));
+    // Claims outstanding at the bound (CLAIMS_AHEAD_MIN: the harness's one worker runs 4 batches at
+    // once), with no job that will ever finish them.
+    const { rows } = await h.t.sql.query<{ token: string }>(
+      `INSERT INTO deletion_claims (token, lease_expire_time, media_ids)
+       SELECT gen_random_uuid(), now() + interval '1 hour', '{}' FROM generate_series(1, $1) RETURNING token`,
+      [CLAIMS_AHEAD_MIN],
+    );
+    try {
+      await h.t.admin.runSweep({});
+      await waitFor(async () => {
+        const running = await h.t.sql.query(
+          "SELECT 1 FROM graphile_worker.jobs WHERE task_identifier = 'sweep' AND locked_at IS NOT NULL",
+        );
+        return running.rowCount === 1;
+      }, "the sweep to run");
+      // The window is the behaviour: the sweep looks for room every 100 ms, and finds none for a second.
+      const until = performance.now() + 1000;
+      while (performance.now() < until) {
+        for (const id of ids) assert.equal(await state(id), MediaState.ORPHANED, "claimed past the bound");
+      }
+    } finally {
+      await h.t.sql.query("DELETE FROM deletion_claims WHERE token = ANY($1::uuid[])", [rows.map((r) => r.token)]);
+    }
+    // Room made: the same sweep claims them, and they are deleted.
+    await waitFor(async () => {
+      const { rowCount } = await h.t.sql.query("SELECT 1 FROM media WHERE id = ANY($1::bigint[])", [ids.map(String)]);
+      return rowCount === 0;
+    }, "the media to be deleted once the claims ahead made room");
+    assert.equal(await h.exists("default", "e2e/ahead/0.jpg"), false);
+  });
+
   for (const store of ["default", "s3"] as const) {
     test(`an orphan past its grace is deleted from the ${store} store, then its row, leaving its timeline`, async () => {
       const key = `e2e/${store}/gone.jpg`;

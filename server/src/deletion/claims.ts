@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { DUE_NOW, SCHEDULED } from "./due.ts";
 import { type ClaimTask, enqueueClaimJob, jobTraceParameter, TASKS } from "./jobs.ts";
+import { HEARTBEAT_INTERVAL_SECONDS } from "./runs.ts";
 
 // Claims and their leases. A claim is a batch of media marked DELETING with
 // one token; its row in deletion_claims holds the lease. Every statement that
@@ -138,6 +139,31 @@ export async function claimDueBatch(
     claimed: row.n as number,
     cursor: row.id === null ? undefined : { time: row.delete_time, id: row.id },
   };
+}
+
+/** Claims a sweep keeps waiting at most, per batch the live workers can run at once. */
+export const CLAIMS_AHEAD_PER_SLOT = 4;
+/** The bound whatever the heartbeats say (none yet, say): a worker's default concurrency's worth. */
+export const CLAIMS_AHEAD_MIN = 4 * CLAIMS_AHEAD_PER_SLOT;
+
+/**
+ * Whether a sweep may claim another batch: fewer deletion and purge claims are
+ * outstanding (claimed, not yet finished) than CLAIMS_AHEAD_PER_SLOT times the
+ * batches the live workers (a heartbeat within three intervals) can run at
+ * once, and at least CLAIMS_AHEAD_MIN. Claiming far ahead of the jobs gains
+ * nothing: the media wait DELETING (refusing links) for longer, a lease can
+ * run out before its job starts (and the claim is taken back, its work
+ * wasted), and by the time a job records its batch, the rows have left the
+ * database's cache (docs/performance.md).
+ */
+export async function hasClaimRoom(pool: pg.Pool): Promise<boolean> {
+  const { rows } = await pool.query<{ room: boolean }>(
+    `SELECT (SELECT count(*) FROM deletion_claims WHERE kind IN ('delete', 'purge')) <
+       greatest($1::bigint, $2 * (SELECT coalesce(sum(concurrency), 0) FROM worker_heartbeats
+         WHERE last_seen_at >= now() - make_interval(secs => $3))) AS room`,
+    [CLAIMS_AHEAD_MIN, CLAIMS_AHEAD_PER_SLOT, 3 * HEARTBEAT_INTERVAL_SECONDS],
+  );
+  return rows[0]?.room === true;
 }
 
 /** What claimMedia claimed. */

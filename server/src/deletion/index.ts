@@ -3,12 +3,15 @@
 // (purges, restores, erasures), the switchboard, the plan and the job contract. Exported as @media/server/deletion; the server's own
 // modules import the files they need directly.
 export {
+  CLAIMS_AHEAD_MIN,
+  CLAIMS_AHEAD_PER_SLOT,
   type ClaimCursor,
   type ClaimedFile,
   type ClaimResult,
   claimDueBatch,
   claimedFiles,
   claimMedia,
+  hasClaimRoom,
   type MediaClaim,
   reclaimExpiredClaim,
   releaseBatch,

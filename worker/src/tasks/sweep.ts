@@ -7,6 +7,7 @@ import {
   claimDueBatch,
   claimPurgeBatch,
   getDeletionControl,
+  hasClaimRoom,
   parseSweepPayload,
   pruneRuns,
   reclaimExpiredClaim,
@@ -21,6 +22,14 @@ import { jobLogger, type TaskContext } from "./context.ts";
 
 /** Batches claimed per sweep at most; the next sweep carries on. */
 const MAX_BATCHES_PER_SWEEP = 10_000;
+/**
+ * While the claims ahead are at their bound (hasClaimRoom), the sweep looks
+ * again this often, for this long at most: jobs that make no room meanwhile
+ * are stuck or gone, and the next sweep, which takes back expired claims first,
+ * carries on.
+ */
+const CLAIM_ROOM_POLL_MS = 100;
+const CLAIM_ROOM_WAIT_MS = 30_000;
 
 interface SweepCounts {
   claimed: number;
@@ -135,27 +144,47 @@ async function runSweep({ pool, settings }: TaskContext, log: Logger, counts: Sw
   const purge = (cursor: ClaimCursor | undefined) =>
     claimPurgeBatch(pool, settings.batchSize, settings.claimTimeoutSeconds, cursor);
   const deletions = await claimAll(pool, claim);
-  const purges = deletions.paused ? { claimed: 0, paused: true } : await claimAll(pool, purge);
+  const purges = deletions.paused || deletions.stalled ? { ...deletions, claimed: 0 } : await claimAll(pool, purge);
   counts.claimed += deletions.claimed + purges.claimed;
   if (counts.claimed > 0) {
     log.info({ claimed: deletions.claimed, purges: purges.claimed }, "sweep claimed due media");
   }
-  return purges.paused ? "deletions paused during the sweep" : "";
+  if (purges.paused) return "deletions paused during the sweep";
+  if (purges.stalled) {
+    log.warn("the claims ahead stayed at their bound: no job finished a batch meanwhile; the next sweep carries on");
+    return "stopped early: the batches claimed ahead were not being finished";
+  }
+  return "";
 }
 
-/** Claims batch after batch in the claim's order until none is due, or deletions are paused meanwhile. */
+/** Whether there is room for another claim within CLAIM_ROOM_WAIT_MS (see hasClaimRoom). */
+async function waitForClaimRoom(pool: TaskContext["pool"]): Promise<boolean> {
+  const giveUp = performance.now() + CLAIM_ROOM_WAIT_MS;
+  while (!(await hasClaimRoom(pool))) {
+    if (performance.now() >= giveUp) return false;
+    await new Promise((resolve) => setTimeout(resolve, CLAIM_ROOM_POLL_MS));
+  }
+  return true;
+}
+
+/**
+ * Claims batch after batch in the claim's order, never more ahead of the jobs
+ * than hasClaimRoom allows, until none is due, deletions are paused meanwhile,
+ * or the jobs make no room.
+ */
 async function claimAll(
   pool: TaskContext["pool"],
   claimBatch: (after: ClaimCursor | undefined) => Promise<ClaimResult>,
-): Promise<{ claimed: number; paused: boolean }> {
+): Promise<{ claimed: number; paused: boolean; stalled: boolean }> {
   let cursor: ClaimCursor | undefined;
   let claimed = 0;
   for (let batch = 0; batch < MAX_BATCHES_PER_SWEEP; batch++) {
-    if (batch > 0 && (await getDeletionControl(pool)).paused) return { claimed, paused: true };
+    if (batch > 0 && (await getDeletionControl(pool)).paused) return { claimed, paused: true, stalled: false };
+    if (!(await waitForClaimRoom(pool))) return { claimed, paused: false, stalled: true };
     const result = await claimBatch(cursor);
     claimed += result.claimed;
     cursor = result.cursor;
     if (cursor === undefined) break;
   }
-  return { claimed, paused: false };
+  return { claimed, paused: false, stalled: false };
 }
