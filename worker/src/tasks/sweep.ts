@@ -56,7 +56,7 @@ export function createSweepTask(ctx: TaskContext) {
       const counts: SweepCounts = { claimed: 0, reclaimed: 0 };
       let note = "";
       try {
-        note = await runSweep(ctx, log, counts);
+        note = await runSweep(ctx, log, counts, helpers.abortSignal);
       } catch (error) {
         // The dashboard shows the note: a code, never a database message (it may quote values); the log has it all.
         const code = (error as { code?: unknown }).code;
@@ -106,7 +106,12 @@ async function recordSweep(
 }
 
 /** Runs the sweep; answers why it did less than usual ("" when it ran through). */
-async function runSweep({ pool, settings }: TaskContext, log: Logger, counts: SweepCounts): Promise<string> {
+async function runSweep(
+  { pool, settings }: TaskContext,
+  log: Logger,
+  counts: SweepCounts,
+  stopping: AbortSignal,
+): Promise<string> {
   // First, paused or not: settling touches no storage, and an interrupted restore or erasure must
   // not stay claimed (refused to everyone) for as long as a pause lasts.
   for (;;) {
@@ -143,48 +148,66 @@ async function runSweep({ pool, settings }: TaskContext, log: Logger, counts: Sw
     claimDueBatch(pool, settings.batchSize, settings.claimTimeoutSeconds, cursor);
   const purge = (cursor: ClaimCursor | undefined) =>
     claimPurgeBatch(pool, settings.batchSize, settings.claimTimeoutSeconds, cursor);
-  const deletions = await claimAll(pool, claim);
-  const purges = deletions.paused || deletions.stalled ? { ...deletions, claimed: 0 } : await claimAll(pool, purge);
+  const deletions = await claimAll(pool, claim, stopping);
+  const purges = deletions.ended === "done" ? await claimAll(pool, purge, stopping) : { ...deletions, claimed: 0 };
   counts.claimed += deletions.claimed + purges.claimed;
   if (counts.claimed > 0) {
     log.info({ claimed: deletions.claimed, purges: purges.claimed }, "sweep claimed due media");
   }
-  if (purges.paused) return "deletions paused during the sweep";
-  if (purges.stalled) {
-    log.warn("the claims ahead stayed at their bound: no job finished a batch meanwhile; the next sweep carries on");
-    return "stopped early: the batches claimed ahead were not being finished";
+  switch (purges.ended) {
+    case "done":
+      return "";
+    case "paused":
+      return "deletions paused during the sweep";
+    case "stalled":
+      log.warn("the claims ahead stayed at their bound: no job finished a batch meanwhile; the next sweep carries on");
+      return "stopped early: the batches claimed ahead were not being finished";
+    case "stopping":
+      return "stopped early: the worker is shutting down";
+    default: {
+      const unknown: never = purges.ended;
+      throw new Error(`claims ended as ${String(unknown)}`);
+    }
   }
-  return "";
 }
 
-/** Whether there is room for another claim within CLAIM_ROOM_WAIT_MS (see hasClaimRoom). */
-async function waitForClaimRoom(pool: TaskContext["pool"]): Promise<boolean> {
+/** Whether there is room for another claim within CLAIM_ROOM_WAIT_MS (see hasClaimRoom), or the worker is stopping. */
+async function waitForClaimRoom(
+  pool: TaskContext["pool"],
+  stopping: AbortSignal,
+): Promise<"room" | "stalled" | "stopping"> {
   const giveUp = performance.now() + CLAIM_ROOM_WAIT_MS;
-  while (!(await hasClaimRoom(pool))) {
-    if (performance.now() >= giveUp) return false;
+  for (;;) {
+    if (stopping.aborted) return "stopping";
+    if (await hasClaimRoom(pool)) return "room";
+    if (performance.now() >= giveUp) return "stalled";
     await new Promise((resolve) => setTimeout(resolve, CLAIM_ROOM_POLL_MS));
   }
-  return true;
 }
+
+/** How a sweep's claims ended: none left due, deletions paused, no room made, the worker stopping. */
+type ClaimsEnded = "done" | "paused" | "stalled" | "stopping";
 
 /**
  * Claims batch after batch in the claim's order, never more ahead of the jobs
  * than hasClaimRoom allows, until none is due, deletions are paused meanwhile,
- * or the jobs make no room.
+ * the jobs make no room, or the worker is shutting down.
  */
 async function claimAll(
   pool: TaskContext["pool"],
   claimBatch: (after: ClaimCursor | undefined) => Promise<ClaimResult>,
-): Promise<{ claimed: number; paused: boolean; stalled: boolean }> {
+  stopping: AbortSignal,
+): Promise<{ claimed: number; ended: ClaimsEnded }> {
   let cursor: ClaimCursor | undefined;
   let claimed = 0;
   for (let batch = 0; batch < MAX_BATCHES_PER_SWEEP; batch++) {
-    if (batch > 0 && (await getDeletionControl(pool)).paused) return { claimed, paused: true, stalled: false };
-    if (!(await waitForClaimRoom(pool))) return { claimed, paused: false, stalled: true };
+    if (batch > 0 && (await getDeletionControl(pool)).paused) return { claimed, ended: "paused" };
+    const room = await waitForClaimRoom(pool, stopping);
+    if (room !== "room") return { claimed, ended: room };
     const result = await claimBatch(cursor);
     claimed += result.claimed;
     cursor = result.cursor;
     if (cursor === undefined) break;
   }
-  return { claimed, paused: false, stalled: false };
+  return { claimed, ended: "done" };
 }
