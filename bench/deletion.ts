@@ -8,7 +8,8 @@
 //   3. direct delete: BENCH_FILES fresh orphans, a worker with TRASH_RETENTION=0
 //      (deletion as it was before the trash), until the media table is empty;
 //   4. the naive one-job-per-file design on BENCH_BASELINE_FILES (20,000).
-// Each phase measures end-to-end time, its worker's peak RSS and the WAL PostgreSQL
+// Each design deletes from a fresh store folder of its own (the purge from the
+// first phase's trash). Each phase measures end-to-end time, its worker's peak RSS and the WAL PostgreSQL
 // wrote meanwhile (autovacuum's included, as production would pay it); each worker is
 // stopped (SIGTERM) and has exited before the next starts. The workers run `npm run
 // worker`'s command, heap flags included (workerOnlyArgs). BENCH_WORKER_CONCURRENCY
@@ -185,13 +186,26 @@ async function timeUntil(sql: pg.Pool, pid: number, end: PhaseEnd, start: () => 
 }
 
 const db = await benchDatabase("deletion");
-const dir = await mkdtemp(path.join(tmpdir(), "media-bench-files-"));
+const base = await mkdtemp(path.join(tmpdir(), "media-bench-files-"));
+/**
+ * Each design deletes from a store folder of its own, fresh, as the first does: the folders the
+ * earlier phases emptied (and the kernel's state they left: a million names unlinked in each) would
+ * otherwise slow a later design's file system calls, and with them the comparison.
+ */
+async function freshStore(name: string): Promise<string> {
+  const root = path.join(base, name);
+  await mkdir(root);
+  return root;
+}
+const trashDir = await freshStore("trash-then-purge");
+const directDir = await freshStore("direct");
+const baselineDir = await freshStore("one-job-per-file");
 const handle = connectDatabase({ url: db.url, poolSize: 4 });
 const sql = handle.pool;
 let running: ChildProcess | undefined;
 
 /** Starts the service's worker with this trash retention, and waits until it is up. */
-async function startWorker(trashRetention: string): Promise<ChildProcess> {
+async function startWorker(trashRetention: string, dir: string): Promise<ChildProcess> {
   const watch = startupLineWatcher();
   running = await spawnAndWait(
     workerOnlyArgs(),
@@ -223,53 +237,51 @@ try {
   log(
     `deletion bench: ${fmt(FILES)} orphans on disk (into the trash, purge, direct delete), worker concurrency ${CONCURRENCY}; baseline ${fmt(BASELINE_FILES)}`,
   );
-  await makeFiles(dir, 0, FILES);
+  await makeFiles(trashDir, 0, FILES);
   await insertOrphans(sql, 0, FILES);
 
   log("into the trash: worker with TRASH_RETENTION=7d...");
-  const trashWorker = await startWorker("7d");
+  const trashWorker = await startWorker("7d", trashDir);
   const trashed = await timeUntil(sql, trashWorker.pid ?? 0, UNTRASHED, sweep);
   await stopRunning();
   const states = await sql.query<{ state: string; n: string }>(
     "SELECT state::text, count(*)::text AS n FROM media GROUP BY state ORDER BY state",
   );
   const tombstones = Number(states.rows.find((r) => r.state === "TRASHED")?.n ?? 0);
-  const leftTrashed = await countFiles(dir);
-  const inTrash = await countTrash(dir);
+  const leftTrashed = await countFiles(trashDir);
+  const inTrash = await countTrash(trashDir);
   log(`  rows by state: ${states.rows.map((r) => `${r.state} ${fmt(Number(r.n))}`).join(", ") || "none"}`);
   log(`  files at their keys: ${fmt(leftTrashed)}; in the trash: ${fmt(inTrash)} (expected ${fmt(FILES)})`);
 
   log("purge: purge_time back-dated, a fresh worker, one sweep...");
   const backdated = await backdatePurgeTimes(sql);
   log(`  back-dated ${fmt(backdated)} tombstones`);
-  const purgeWorker = await startWorker("7d");
+  const purgeWorker = await startWorker("7d", trashDir);
   const purged = await timeUntil(sql, purgeWorker.pid ?? 0, "empty", sweep);
   await stopRunning();
-  const leftInTrash = await countTrash(dir);
+  const leftInTrash = await countTrash(trashDir);
 
   log("direct delete: fresh orphans, worker with TRASH_RETENTION=0...");
-  const keysBeforeDirect = await countFiles(dir);
-  await makeFiles(dir, FILES, 2 * FILES);
+  await makeFiles(directDir, FILES, 2 * FILES);
   await insertOrphans(sql, FILES, 2 * FILES);
-  const directWorker = await startWorker("0");
+  const directWorker = await startWorker("0", directDir);
   const direct = await timeUntil(sql, directWorker.pid ?? 0, "empty", sweep);
   await stopRunning();
-  const leftDirect = (await countFiles(dir)) - keysBeforeDirect;
-  const trashAfterDirect = await countTrash(dir);
+  const leftDirect = await countFiles(directDir);
+  const trashAfterDirect = await countTrash(directDir);
 
   log(`baseline: ${fmt(BASELINE_FILES)} files, one job each...`);
   await sql.query("TRUNCATE graphile_worker._private_jobs CASCADE").catch(() => {});
-  const keysBeforeBaseline = await countFiles(dir);
-  await makeFiles(dir, 2 * FILES, 2 * FILES + BASELINE_FILES);
+  await makeFiles(baselineDir, 2 * FILES, 2 * FILES + BASELINE_FILES);
   await insertOrphans(sql, 2 * FILES, 2 * FILES + BASELINE_FILES);
-  running = await spawnAndWait(["bench/one-job-per-file.ts", db.url, dir, String(CONCURRENCY)], {}, (chunk) =>
+  running = await spawnAndWait(["bench/one-job-per-file.ts", db.url, baselineDir, String(CONCURRENCY)], {}, (chunk) =>
     chunk.includes("baseline worker is up"),
   );
   const baseline = await timeUntil(sql, running.pid ?? 0, "empty", async () => {
     await sql.query("SELECT graphile_worker.add_job('delete_one', json_build_object('id', id)) FROM media");
   });
   await stopRunning();
-  const leftBaseline = (await countFiles(dir)) - keysBeforeBaseline;
+  const leftBaseline = await countFiles(baselineDir);
 
   const trashRate = FILES / trashed.seconds;
   const purgeRate = FILES / purged.seconds;
@@ -311,6 +323,6 @@ try {
 } finally {
   await stopRunning().catch(() => {});
   await handle.close();
-  await rm(dir, { recursive: true, force: true });
+  await rm(base, { recursive: true, force: true });
   await db.stop();
 }

@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { MediaEventType } from "@media/proto/media/v1/admin_service_pb";
 import { MediaState } from "@media/proto/media/v1/media_pb";
-import { CLAIMS_AHEAD_MIN } from "@media/server/deletion";
+import { CLAIMS_AHEAD_MIN, hasClaimRoom } from "@media/server/deletion";
 import { expectCode, waitFor } from "@media/server/testing";
 import { type DeletionHarness, startDeletionHarness } from "../testing/harness.ts";
 
@@ -28,15 +28,50 @@ async function orphanDueNow(store: "default" | "s3", key: string): Promise<bigin
 const state = async (id: bigint) => (await h.t.media.getMedia({ id })).media?.state;
 
 describe("deletion end to end", () => {
+  test("the claims ahead are bounded by the live workers' job slots, less the sweep's own", async () => {
+    const claimsAhead = async (n: number, kind = "delete") =>
+      h.t.sql.query(
+        `INSERT INTO deletion_claims (token, lease_expire_time, media_ids, kind)
+         SELECT gen_random_uuid(), now() + interval '1 hour', '{}', $2 FROM generate_series(1, $1)`,
+        [n, kind],
+      );
+    const heartbeat = (concurrency: number, seenAgo: string) =>
+      h.t.sql.query(
+        `INSERT INTO worker_heartbeats (id, host, pid, version, concurrency, last_seen_at)
+         VALUES (gen_random_uuid(), 'elsewhere', 1, 'test', $1, now() - $2::interval)`,
+        [concurrency, seenAgo],
+      );
+    try {
+      // The harness's one worker runs 4 jobs at once: 3 slots besides a sweep's, so the floor applies.
+      await claimsAhead(CLAIMS_AHEAD_MIN - 1);
+      await claimsAhead(5, "restore");
+      assert.equal(await hasClaimRoom(h.t.sql), true, "below the bound; restores do not count");
+      await claimsAhead(1, "purge");
+      assert.equal(await hasClaimRoom(h.t.sql), false, "at the bound");
+      // A worker gone quiet adds nothing; a live one adds its slots.
+      await heartbeat(10, "10 minutes");
+      assert.equal(await hasClaimRoom(h.t.sql), false, "a stale heartbeat");
+      await heartbeat(10, "1 second");
+      assert.equal(await hasClaimRoom(h.t.sql), true, "13 other slots allow 52");
+      // One worker that runs one job at a time: while its sweep waited, no job could make room.
+      await h.t.sql.query("DELETE FROM worker_heartbeats WHERE host = 'elsewhere'");
+      await h.t.sql.query("UPDATE worker_heartbeats SET concurrency = 1");
+      await claimsAhead(1000);
+      assert.equal(await hasClaimRoom(h.t.sql), true, "no slot but the sweep's own: no bound");
+    } finally {
+      await h.t.sql.query("UPDATE worker_heartbeats SET concurrency = 4");
+      await h.t.sql.query("DELETE FROM deletion_claims WHERE media_ids = '{}'");
+      await h.t.sql.query("DELETE FROM worker_heartbeats WHERE host = 'elsewhere'");
+    }
+  });
+
   test("a sweep claims no further ahead of the jobs than its bound, and carries on once they make room", async () => {
     const ids: bigint[] = [];
     for (let i = 0; i < 3; i++) ids.push(await orphanDueNow("default", `e2e/ahead/${i}.jpg`));
-    // Claims outstanding at the bound (CLAIMS_AHEAD_MIN: the harness's one worker runs 4 batches at
-    // once), with no job that will ever finish them.
-    const { rows } = await h.t.sql.query<{ token: string }>(
+    // Far more claims outstanding than any bound here, with no job that will ever finish them.
+    await h.t.sql.query(
       `INSERT INTO deletion_claims (token, lease_expire_time, media_ids)
-       SELECT gen_random_uuid(), now() + interval '1 hour', '{}' FROM generate_series(1, $1) RETURNING token`,
-      [CLAIMS_AHEAD_MIN],
+       SELECT gen_random_uuid(), now() + interval '1 hour', '{}' FROM generate_series(1, 1000)`,
     );
     try {
       await h.t.admin.runSweep({});
@@ -52,7 +87,7 @@ describe("deletion end to end", () => {
         for (const id of ids) assert.equal(await state(id), MediaState.ORPHANED, "claimed past the bound");
       }
     } finally {
-      await h.t.sql.query("DELETE FROM deletion_claims WHERE token = ANY($1::uuid[])", [rows.map((r) => r.token)]);
+      await h.t.sql.query("DELETE FROM deletion_claims WHERE media_ids = '{}'");
     }
     // Room made: the same sweep claims them, and they are deleted.
     await waitFor(async () => {

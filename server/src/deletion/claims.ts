@@ -141,26 +141,33 @@ export async function claimDueBatch(
   };
 }
 
-/** Claims a sweep keeps waiting at most, per batch the live workers can run at once. */
+/** Claims a sweep keeps waiting at most, per job slot of the live workers other than its own. */
 export const CLAIMS_AHEAD_PER_SLOT = 4;
-/** The bound whatever the heartbeats say (none yet, say): a worker's default concurrency's worth. */
+/** The bound however few those slots: a default worker's (four slots) worth. */
 export const CLAIMS_AHEAD_MIN = 4 * CLAIMS_AHEAD_PER_SLOT;
 
 /**
  * Whether a sweep may claim another batch: fewer deletion and purge claims are
  * outstanding (claimed, not yet finished) than CLAIMS_AHEAD_PER_SLOT times the
- * batches the live workers (a heartbeat within three intervals) can run at
- * once, and at least CLAIMS_AHEAD_MIN. Claiming far ahead of the jobs gains
- * nothing: the media wait DELETING (refusing links) for longer, a lease can
- * run out before its job starts (and the claim is taken back, its work
- * wasted), and by the time a job records its batch, the rows have left the
- * database's cache (docs/performance.md).
+ * job slots of the live workers (their WORKER_CONCURRENCY, heartbeat within
+ * three intervals) less the one the sweep itself runs in, and at least
+ * CLAIMS_AHEAD_MIN. With no other slot (one worker of concurrency 1, or no
+ * heartbeat yet) there is always room: no job could make any while the sweep
+ * waits. Claiming far ahead of the jobs gains nothing: the media wait DELETING
+ * (refusing links) for longer, a lease can run out before its job starts (and
+ * the claim is taken back, its work wasted), and by the time a job records its
+ * batch its rows have left the database's cache (docs/performance.md).
  */
 export async function hasClaimRoom(pool: pg.Pool): Promise<boolean> {
   const { rows } = await pool.query<{ room: boolean }>(
-    `SELECT (SELECT count(*) FROM deletion_claims WHERE kind IN ('delete', 'purge')) <
-       greatest($1::bigint, $2 * (SELECT coalesce(sum(concurrency), 0) FROM worker_heartbeats
-         WHERE last_seen_at >= now() - make_interval(secs => $3))) AS room`,
+    `WITH live AS (
+       SELECT coalesce(sum(concurrency), 0) - 1 AS other_slots FROM worker_heartbeats
+       WHERE last_seen_at >= now() - make_interval(secs => $3)
+     )
+     SELECT other_slots <= 0
+       OR (SELECT count(*) FROM deletion_claims WHERE kind IN ('delete', 'purge'))
+         < greatest($1::bigint, $2 * other_slots) AS room
+     FROM live`,
     [CLAIMS_AHEAD_MIN, CLAIMS_AHEAD_PER_SLOT, 3 * HEARTBEAT_INTERVAL_SECONDS],
   );
   return rows[0]?.room === true;

@@ -45,6 +45,7 @@ export {
   parseSweepPayload,
   type ReconciliationPayload,
   SWEEP_JOB_KEY,
+  SWEEP_QUEUE,
   TASKS,
 } from "./jobs.ts";
 export { ClaimLease, LeaseLostError } from "./lease.ts";

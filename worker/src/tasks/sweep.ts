@@ -42,8 +42,9 @@ interface SweepCounts {
  * expired claims of purges, restores and erasures, applies the blast-radius
  * guard, then claims due rows batch by batch (each batch in its own
  * transaction with its delete_batch job), then tombstones due for purging
- * (each batch with its purge_batch job). Safe to run in
- * several workers at once: claims skip rows another sweep has locked. Its span
+ * (each batch with its purge_batch job), never further ahead of the jobs than
+ * hasClaimRoom allows. Sweeps run one at a time (SWEEP_QUEUE), yet would be
+ * safe side by side: claims skip rows another sweep has locked. Its span
  * continues the trace of the call that asked for it (RunSweep), and the
  * delete_batch jobs it enqueues continue its own.
  */
@@ -149,12 +150,17 @@ async function runSweep(
   const purge = (cursor: ClaimCursor | undefined) =>
     claimPurgeBatch(pool, settings.batchSize, settings.claimTimeoutSeconds, cursor);
   const deletions = await claimAll(pool, claim, stopping);
-  const purges = deletions.ended === "done" ? await claimAll(pool, purge, stopping) : { ...deletions, claimed: 0 };
+  // After a stall too: tombstones due for purging must not wait behind a deletion backlog.
+  const purges =
+    deletions.ended === "done" || deletions.ended === "stalled"
+      ? await claimAll(pool, purge, stopping)
+      : { ...deletions, claimed: 0 };
   counts.claimed += deletions.claimed + purges.claimed;
   if (counts.claimed > 0) {
     log.info({ claimed: deletions.claimed, purges: purges.claimed }, "sweep claimed due media");
   }
-  switch (purges.ended) {
+  const ended = purges.ended === "done" ? deletions.ended : purges.ended;
+  switch (ended) {
     case "done":
       return "";
     case "paused":
@@ -165,7 +171,7 @@ async function runSweep(
     case "stopping":
       return "stopped early: the worker is shutting down";
     default: {
-      const unknown: never = purges.ended;
+      const unknown: never = ended;
       throw new Error(`claims ended as ${String(unknown)}`);
     }
   }
@@ -201,9 +207,10 @@ async function claimAll(
   let cursor: ClaimCursor | undefined;
   let claimed = 0;
   for (let batch = 0; batch < MAX_BATCHES_PER_SWEEP; batch++) {
-    if (batch > 0 && (await getDeletionControl(pool)).paused) return { claimed, ended: "paused" };
     const room = await waitForClaimRoom(pool, stopping);
     if (room !== "room") return { claimed, ended: room };
+    // After any wait for room, right before the claim: a pause meanwhile claims nothing more.
+    if ((await getDeletionControl(pool)).paused) return { claimed, ended: "paused" };
     const result = await claimBatch(cursor);
     claimed += result.claimed;
     cursor = result.cursor;
