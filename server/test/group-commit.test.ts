@@ -207,44 +207,71 @@ describe("group commit", () => {
             ]);
           }
         }
-        // One call per media, a random operation and owner, in a random order, and two missing media.
-        const calls = pairs.map((p) => ({
+        // A call or more per media (a third get a second, some a third: the group takes them in rounds),
+        // each with a random operation, owner, actor and grace, in a random order; and two missing media.
+        const call = (a: string, b: string) => ({
           op: next() < 0.5 ? "link" : "unlink",
-          a: p.a,
-          b: p.b,
+          a,
+          b,
           owner: owners[Math.floor(next() * owners.length)] as string,
-        }));
+          actor: `differ/${Math.floor(next() * 3)}`,
+          grace: [60, 3600, 86_400][Math.floor(next() * 3)] as number,
+        });
+        const calls = pairs.flatMap((p) => {
+          const repeats = next() < 0.33 ? (next() < 0.3 ? 3 : 2) : 1;
+          return Array.from({ length: repeats }, () => call(p.a, p.b));
+        });
         for (const missing of [1, 2]) {
-          calls.push({
-            op: next() < 0.5 ? "link" : "unlink",
-            a: `${9e15 + round * 10 + missing}`,
-            b: `${8e15 + round * 10 + missing}`,
-            owner: "o/1",
-          });
+          calls.push(call(`${9e15 + round * 10 + missing}`, `${8e15 + round * 10 + missing}`));
         }
         calls.sort(() => next() - 0.5);
         const asJson = `r.outcome, r.changed, to_jsonb(r.m) - 'id' - 'key' AS m`;
+        // What the state totals' triggers appended, summed per state and per window slot, since a mark.
+        const deltasMark = async () =>
+          (
+            await client.query<{ s: string; w: string }>(
+              "SELECT (SELECT coalesce(max(id), 0) FROM media_state_deltas)::text AS s, (SELECT coalesce(max(id), 0) FROM media_window_deltas)::text AS w",
+            )
+          ).rows[0] as { s: string; w: string };
+        const deltasBetween = async (from: { s: string; w: string }, to: { s: string; w: string }) => {
+          const [states, windows] = [
+            await client.query(
+              `SELECT state, sum(files)::text AS files, sum(bytes)::text AS bytes FROM media_state_deltas
+               WHERE id > $1 AND id <= $2 GROUP BY state HAVING sum(files) <> 0 OR sum(bytes) <> 0 ORDER BY state`,
+              [from.s, to.s],
+            ),
+            await client.query(
+              `SELECT kind, slot, sum(files)::text AS files, sum(bytes)::text AS bytes FROM media_window_deltas
+               WHERE id > $1 AND id <= $2 GROUP BY kind, slot HAVING sum(files) <> 0 OR sum(bytes) <> 0 ORDER BY kind, slot`,
+              [from.w, to.w],
+            ),
+          ];
+          return { states: states.rows, windows: windows.rows };
+        };
         await client.query("BEGIN");
+        const beforeGroup = await deltasMark();
         const { rows: grouped } = await client.query<{ outcome: string; changed: boolean; m: unknown }>(
           `SELECT ${asJson} FROM media_reference_group($1::text[], $2::bigint[], $3::text[], $4::text[], $5::float8[], '1s') r ORDER BY r.ord`,
           [
             calls.map((c) => c.op),
             calls.map((c) => c.a),
             calls.map((c) => c.owner),
-            calls.map(() => "differ"),
-            calls.map(() => 3600),
+            calls.map((c) => c.actor),
+            calls.map((c) => c.grace),
           ],
         );
+        const afterGroup = await deltasMark();
         const alone = [];
         for (const c of calls) {
           const { rows } = await client.query(
             c.op === "link"
-              ? `SELECT ${asJson} FROM media_link($1::bigint, $2, 'differ') r`
-              : `SELECT ${asJson} FROM media_unlink($1::bigint, $2, 'differ', 3600, 'unlinked') r`,
-            [c.b, c.owner],
+              ? `SELECT ${asJson} FROM media_link($1::bigint, $2, $3) r`
+              : `SELECT ${asJson} FROM media_unlink($1::bigint, $2, $3, $4, 'unlinked') r`,
+            c.op === "link" ? [c.b, c.owner, c.actor] : [c.b, c.owner, c.actor, c.grace],
           );
           alone.push(rows[0]);
         }
+        const afterAlone = await deltasMark();
         const twinOf = `(SELECT p.n FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS p (a, b, n) WHERE x.media_id IN (p.a, p.b))`;
         const sides = (side: "a" | "b") => [pairs.map((p) => p[side]), pairs.map((p) => p[side])];
         const written = async (side: "a" | "b") => {
@@ -262,9 +289,15 @@ describe("group commit", () => {
           return { references: refs.rows, events: events.rows };
         };
         const [groupWrote, aloneWrote] = [await written("a"), await written("b")];
+        const [groupCounted, aloneCounted] = [
+          await deltasBetween(beforeGroup, afterGroup),
+          await deltasBetween(afterGroup, afterAlone),
+        ];
         await client.query("COMMIT");
         assert.deepEqual(grouped, alone, `round ${round}: answers`);
         assert.deepEqual(groupWrote, aloneWrote, `round ${round}: references and events`);
+        assert.deepEqual(groupCounted, aloneCounted, `round ${round}: the state totals' deltas`);
+        assert.ok(groupCounted.states.length > 0, "the group changed some states");
         assert.ok(grouped.some((r) => r.changed) && grouped.some((r) => !r.changed), "a varied group");
       }
     } finally {

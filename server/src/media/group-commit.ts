@@ -5,16 +5,14 @@ import { callSignal, outsideCallScope } from "../db/call-scope.ts";
 // transaction and one commit serve many calls. Every call still gets its own
 // outcome, and only once the group has committed. A call waits for the next
 // group while GROUPS_IN_FLIGHT groups run, which is what lets groups grow under
-// load (and stay single calls when there is none). A group holds at most one
-// call per key (so one set-wise statement can run it), and calls on the same
-// key keep their arrival order: a call whose key is in a running group, or
-// already in the group being formed, waits for a later group. A group that
-// fails (a deadlock, a lock wait past its limit, a poisoned call) is retried
-// call by call, each in its own call's scope, so one bad call never fails its
-// neighbours.
+// load (and stay single calls when there is none). Calls on the same key keep
+// their arrival order: a call whose key is in a running group waits for the
+// group after it. A group that fails (a deadlock, a lock wait past its limit,
+// a poisoned call) is retried call by call, each in its own call's scope, so
+// one bad call never fails its neighbours.
 
 export interface GroupCommitOptions<I, O> {
-  /** Runs a group of at least two items, no two with one key, in one statement: one result per item, in the items' order. */
+  /** Runs a group of at least two items in one statement: one result per item, in the items' order. */
   readonly runGroup: (items: readonly I[]) => Promise<O[]>;
   /** Runs one item alone (a group of one, and the retry of a failed group's items). */
   readonly runOne: (item: I) => Promise<O>;
@@ -51,17 +49,18 @@ export function createGroupCommit<I, O>(options: GroupCommitOptions<I, O>): (ite
     else w.reject(outcome.error);
   };
 
-  /** Items to run next: arrival order, at most maxGroup, one per key, none whose key is busy (nor any later one of that key). */
+  /** Items to run next: arrival order, at most maxGroup, none whose key is busy (nor any later one of that key). */
   function takeGroup(): Waiting<I, O>[] {
     const group: Waiting<I, O>[] = [];
     const rest: Waiting<I, O>[] = [];
-    /** Keys already taken or passed over: a later item of one waits for a later group. */
     const held = new Set<string>();
     for (const w of queue) {
       if (w.settled) continue;
       if (group.length < maxGroup && !busy.has(w.key) && !held.has(w.key)) group.push(w);
-      else rest.push(w);
-      held.add(w.key);
+      else {
+        held.add(w.key);
+        rest.push(w);
+      }
     }
     queue = rest;
     return group;

@@ -192,7 +192,7 @@ const INSERT_MEDIA = `WITH inserted AS (
 const LINK = `SELECT r.outcome, r.changed, ${SELECT_RESULT_MEDIA} FROM media_link($1::bigint, $2, $3) r`;
 /** media_unlink ($1 media, $2 owner, $3 actor, $4 grace seconds). */
 const UNLINK = `SELECT r.outcome, r.changed, ${SELECT_RESULT_MEDIA} FROM media_unlink($1::bigint, $2, $3, $4, 'unlinked') r`;
-/** Many links and unlinks, set-wise in one statement, each media at most once (see migration 0016_set_wise_reference_group). */
+/** Many links and unlinks, set-wise in one statement, in rounds when a media is named twice (see migration 0016_set_wise_reference_group). */
 const REFERENCE_GROUP = `SELECT r.ord, r.outcome, r.changed, ${SELECT_RESULT_MEDIA}
   FROM media_reference_group($1::text[], $2::bigint[], $3::text[], $4::text[], $5::float8[], $6) r`;
 
