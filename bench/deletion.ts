@@ -9,7 +9,7 @@
 //      (deletion as it was before the trash), until the media table is empty;
 //   4. the naive one-job-per-file design on BENCH_BASELINE_FILES (20,000).
 // Each design deletes from a fresh store folder of its own (the purge from the
-// first phase's trash). Each phase measures end-to-end time, its worker's peak RSS and the WAL PostgreSQL
+// first phase's trash), and the direct delete from a freshly truncated table. Each phase measures end-to-end time, its worker's peak RSS and the WAL PostgreSQL
 // wrote meanwhile (autovacuum's included, as production would pay it); each worker is
 // stopped (SIGTERM) and has exited before the next starts. The workers run `npm run
 // worker`'s command, heap flags included (workerOnlyArgs). BENCH_WORKER_CONCURRENCY
@@ -263,6 +263,9 @@ try {
 
   log("direct delete: fresh orphans, worker with TRASH_RETENTION=0...");
   await makeFiles(directDir, FILES, 2 * FILES);
+  // The purge left the table empty but its storage full of the first two phases' dead space: the
+  // direct delete starts on a table as fresh as the first phase's, as it does on fresh folders.
+  await sql.query("TRUNCATE media_references, media");
   await insertOrphans(sql, FILES, 2 * FILES);
   const directWorker = await startWorker("0", directDir);
   const direct = await timeUntil(sql, directWorker.pid ?? 0, "empty", sweep);

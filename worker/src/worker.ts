@@ -9,7 +9,6 @@ import {
   pauseDeletions,
   recordHeartbeat,
   SWEEP_JOB_KEY,
-  SWEEP_QUEUE,
   TASKS,
   type WorkerIdentity,
 } from "@media/server/deletion";
@@ -114,7 +113,7 @@ export async function startWorker(
         [TASKS.bulkAction]: createBulkActionTask(ctx),
         [TASKS.reconcile]: createReconcileTask(ctx),
       },
-      crontab: `${config.deletion.sweepSchedule} ${TASKS.sweep} ?max=1&jobKey=${SWEEP_JOB_KEY}&queue=${SWEEP_QUEUE}`,
+      crontab: `${config.deletion.sweepSchedule} ${TASKS.sweep} ?max=1&jobKey=${SWEEP_JOB_KEY}`,
     });
     if (config.deletion.startPaused) await pauseDeletions(pool, "paused by DELETIONS_PAUSED at start");
   } catch (error) {

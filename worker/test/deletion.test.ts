@@ -97,6 +97,36 @@ describe("deletion end to end", () => {
     assert.equal(await h.exists("default", "e2e/ahead/0.jpg"), false);
   });
 
+  test("at the bound a sweep gives way to a newer one, which carries on", async () => {
+    const id = await orphanDueNow("default", "e2e/ahead/newer.jpg");
+    await h.t.sql.query(
+      `INSERT INTO deletion_claims (token, lease_expire_time, media_ids)
+       SELECT gen_random_uuid(), now() + interval '1 hour', '{}' FROM generate_series(1, 1000)`,
+    );
+    const locked = async (jobId: string) =>
+      (await h.t.sql.query("SELECT 1 FROM graphile_worker.jobs WHERE id = $1 AND locked_at IS NOT NULL", [jobId]))
+        .rowCount === 1;
+    const sweepRun = async (jobId: string) =>
+      (await h.t.admin.listDeletionRuns({ pageSize: 50 })).runs.find((r) => r.jobId === jobId);
+    try {
+      const older = await h.t.admin.runSweep({});
+      await waitFor(() => locked(older.jobId), "the first sweep to run");
+      // Queued while the first runs (RunSweep replaces only a sweep still waiting): the two run side by side.
+      const newer = await h.t.admin.runSweep({});
+      assert.notEqual(newer.jobId, older.jobId);
+      await waitFor(async () => (await sweepRun(older.jobId)) !== undefined, "the older sweep to give way");
+      assert.equal((await sweepRun(older.jobId))?.note, "stopped at the claim bound: a newer sweep carries on");
+      assert.equal(await locked(newer.jobId), true, "the newer sweep waits for room");
+      assert.equal(await state(id), MediaState.ORPHANED);
+    } finally {
+      await h.t.sql.query("DELETE FROM deletion_claims WHERE media_ids = '{}'");
+    }
+    await waitFor(async () => {
+      const { rowCount } = await h.t.sql.query("SELECT 1 FROM media WHERE id = $1", [String(id)]);
+      return rowCount === 0;
+    }, "the newer sweep to claim the media once there is room");
+  });
+
   for (const store of ["default", "s3"] as const) {
     test(`an orphan past its grace is deleted from the ${store} store, then its row, leaving its timeline`, async () => {
       const key = `e2e/${store}/gone.jpg`;

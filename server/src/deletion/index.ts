@@ -13,6 +13,7 @@ export {
   claimMedia,
   hasClaimRoom,
   type MediaClaim,
+  newerSweepRunning,
   reclaimExpiredClaim,
   releaseBatch,
 } from "./claims.ts";
@@ -45,7 +46,6 @@ export {
   parseSweepPayload,
   type ReconciliationPayload,
   SWEEP_JOB_KEY,
-  SWEEP_QUEUE,
   TASKS,
 } from "./jobs.ts";
 export { ClaimLease, LeaseLostError } from "./lease.ts";

@@ -18,13 +18,6 @@ export type ClaimTask = typeof TASKS.deleteBatch | typeof TASKS.purgeBatch;
 
 /** The sweep's job key: a sweep requested while one is queued replaces it rather than queueing another. */
 export const SWEEP_JOB_KEY = "sweep";
-/**
- * The sweep's queue: graphile-worker runs one queue's jobs one at a time, so
- * sweeps never overlap (one paced by its jobs runs for minutes, see
- * worker/src/tasks/sweep.ts), and a sweep waiting for the one running holds no
- * job slot the batches need.
- */
-export const SWEEP_QUEUE = "sweep";
 
 /** graphile-worker's own retries of a delete_batch job (a crash between steps, a database blip). */
 export const BATCH_JOB_ATTEMPTS = 25;
@@ -139,4 +132,4 @@ export const enqueueReconciliation = (idSql: string, traceSql = "NULL"): string 
 
 /** SQL that queues a sweep to run now, continuing the trace in `traceSql` (jobTraceParameter's value; unset: none). */
 export const enqueueSweep = (traceSql = "NULL"): string =>
-  `graphile_worker.add_job('${TASKS.sweep}', ${traceFields(traceSql)}::json, job_key := '${SWEEP_JOB_KEY}', queue_name := '${SWEEP_QUEUE}', run_at := now())`;
+  `graphile_worker.add_job('${TASKS.sweep}', ${traceFields(traceSql)}::json, job_key := '${SWEEP_JOB_KEY}', run_at := now())`;

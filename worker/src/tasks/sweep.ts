@@ -8,6 +8,7 @@ import {
   claimPurgeBatch,
   getDeletionControl,
   hasClaimRoom,
+  newerSweepRunning,
   parseSweepPayload,
   pruneRuns,
   reclaimExpiredClaim,
@@ -43,8 +44,8 @@ interface SweepCounts {
  * guard, then claims due rows batch by batch (each batch in its own
  * transaction with its delete_batch job), then tombstones due for purging
  * (each batch with its purge_batch job), never further ahead of the jobs than
- * hasClaimRoom allows. Sweeps run one at a time (SWEEP_QUEUE), yet would be
- * safe side by side: claims skip rows another sweep has locked. Its span
+ * hasClaimRoom allows (at the bound it waits, or gives way to a newer sweep).
+ * Safe in several workers at once: claims skip rows another sweep has locked. Its span
  * continues the trace of the call that asked for it (RunSweep), and the
  * delete_batch jobs it enqueues continue its own.
  */
@@ -57,7 +58,7 @@ export function createSweepTask(ctx: TaskContext) {
       const counts: SweepCounts = { claimed: 0, reclaimed: 0 };
       let note = "";
       try {
-        note = await runSweep(ctx, log, counts, helpers.abortSignal);
+        note = await runSweep(ctx, log, counts, { jobId: helpers.job.id, stopping: helpers.abortSignal });
       } catch (error) {
         // The dashboard shows the note: a code, never a database message (it may quote values); the log has it all.
         const code = (error as { code?: unknown }).code;
@@ -111,7 +112,7 @@ async function runSweep(
   { pool, settings }: TaskContext,
   log: Logger,
   counts: SweepCounts,
-  stopping: AbortSignal,
+  self: SweepSelf,
 ): Promise<string> {
   // First, paused or not: settling touches no storage, and an interrupted restore or erasure must
   // not stay claimed (refused to everyone) for as long as a pause lasts.
@@ -149,11 +150,11 @@ async function runSweep(
     claimDueBatch(pool, settings.batchSize, settings.claimTimeoutSeconds, cursor);
   const purge = (cursor: ClaimCursor | undefined) =>
     claimPurgeBatch(pool, settings.batchSize, settings.claimTimeoutSeconds, cursor);
-  const deletions = await claimAll(pool, claim, stopping);
+  const deletions = await claimAll(pool, claim, self);
   // After a stall too: tombstones due for purging must not wait behind a deletion backlog.
   const purges =
     deletions.ended === "done" || deletions.ended === "stalled"
-      ? await claimAll(pool, purge, stopping)
+      ? await claimAll(pool, purge, self)
       : { ...deletions, claimed: 0 };
   counts.claimed += deletions.claimed + purges.claimed;
   if (counts.claimed > 0) {
@@ -170,6 +171,8 @@ async function runSweep(
       return "stopped early: the batches claimed ahead were not being finished";
     case "stopping":
       return "stopped early: the worker is shutting down";
+    case "yielded":
+      return "stopped at the claim bound: a newer sweep carries on";
     default: {
       const unknown: never = ended;
       throw new Error(`claims ended as ${String(unknown)}`);
@@ -177,22 +180,32 @@ async function runSweep(
   }
 }
 
-/** Whether there is room for another claim within CLAIM_ROOM_WAIT_MS (see hasClaimRoom), or the worker is stopping. */
+/**
+ * Room for another claim within CLAIM_ROOM_WAIT_MS (see hasClaimRoom), unless
+ * the worker is stopping or a newer sweep is running (it carries on instead).
+ */
 async function waitForClaimRoom(
   pool: TaskContext["pool"],
-  stopping: AbortSignal,
-): Promise<"room" | "stalled" | "stopping"> {
+  self: SweepSelf,
+): Promise<"room" | "stalled" | "stopping" | "yielded"> {
   const giveUp = performance.now() + CLAIM_ROOM_WAIT_MS;
   for (;;) {
-    if (stopping.aborted) return "stopping";
+    if (self.stopping.aborted) return "stopping";
     if (await hasClaimRoom(pool)) return "room";
+    if (await newerSweepRunning(pool, self.jobId)) return "yielded";
     if (performance.now() >= giveUp) return "stalled";
     await new Promise((resolve) => setTimeout(resolve, CLAIM_ROOM_POLL_MS));
   }
 }
 
-/** How a sweep's claims ended: none left due, deletions paused, no room made, the worker stopping. */
-type ClaimsEnded = "done" | "paused" | "stalled" | "stopping";
+/** How a sweep's claims ended: none left due, deletions paused, no room made, the worker stopping, a newer sweep running. */
+type ClaimsEnded = "done" | "paused" | "stalled" | "stopping" | "yielded";
+
+/** The running sweep: its job, and the signal of its worker's shutdown. */
+interface SweepSelf {
+  readonly jobId: string;
+  readonly stopping: AbortSignal;
+}
 
 /**
  * Claims batch after batch in the claim's order, never more ahead of the jobs
@@ -202,12 +215,12 @@ type ClaimsEnded = "done" | "paused" | "stalled" | "stopping";
 async function claimAll(
   pool: TaskContext["pool"],
   claimBatch: (after: ClaimCursor | undefined) => Promise<ClaimResult>,
-  stopping: AbortSignal,
+  self: SweepSelf,
 ): Promise<{ claimed: number; ended: ClaimsEnded }> {
   let cursor: ClaimCursor | undefined;
   let claimed = 0;
   for (let batch = 0; batch < MAX_BATCHES_PER_SWEEP; batch++) {
-    const room = await waitForClaimRoom(pool, stopping);
+    const room = await waitForClaimRoom(pool, self);
     if (room !== "room") return { claimed, ended: room };
     // After any wait for room, right before the claim: a pause meanwhile claims nothing more.
     if ((await getDeletionControl(pool)).paused) return { claimed, ended: "paused" };
